@@ -1,0 +1,176 @@
+"""Oris command line: `python -m oris visemes AUDIO ...` (no Blender needed).
+
+Exit codes: 0 success; 1 some input failed (each failure is reported, the others are
+written); 2 bad usage or no input could be processed; 3 the worker failed; 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__
+from .core.align import Transcript
+from .core.audio import AudioError, decode_file
+from .core.curves import CurveSettings
+from .core.formats import FORMATS, render
+from .engine.client import Cancelled, WorkerClient, WorkerError
+from .engine.model import ModelError, find_model
+from .lipsync import analyze, decoding_settings
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_WORKER, EXIT_CANCELLED = 0, 1, 2, 3, 130
+_SUFFIX = {"json": ".json", "tsv": ".tsv", "rhubarb-json": ".rhubarb.json", "rhubarb-tsv": ".rhubarb.tsv", "dat": ".dat"}
+
+
+class ProgressBar:
+    """A one-line bar on a terminal; silent when stderr is piped or --quiet."""
+
+    def __init__(self, stream: TextIO, enabled: bool, label: str) -> None:
+        self.stream, self.enabled, self.label = stream, enabled, label
+        self._last = -1
+
+    def __call__(self, fraction: float) -> None:
+        pct = int(fraction * 100)
+        if not self.enabled or pct == self._last:
+            return
+        self._last = pct
+        filled = pct * 30 // 100
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {pct:3d}%")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled and self._last >= 0:
+            self.stream.write("\r" + " " * (len(self.label) + 40) + "\r")
+            self.stream.flush()
+
+
+def _positive_fps(text: str) -> float:
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1.0 <= fps <= 1000.0:
+        raise argparse.ArgumentTypeError("fps must be between 1 and 1000 (e.g. 24, 23.976, 29.97, 100)")
+    return fps
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oris", description="Oris facial animation tools.")
+    parser.add_argument("--version", action="version", version=f"oris {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    vis = sub.add_parser("visemes", help="speech audio -> viseme curves (no Blender needed)",
+                         description="Speech audio to 15 viseme animation curves (Meta/Oculus set).")
+    vis.add_argument("audio", nargs="+", help="audio file(s): wav, flac, ogg, opus or mp3, any rate and channel count")
+    vis.add_argument("-o", "--output", help="output file (one input) or folder (several); default: stdout")
+    vis.add_argument("-f", "--format", choices=FORMATS, default="json")
+    vis.add_argument("--fps", type=_positive_fps, default=100.0, help="frame rate of 'frames' (default 100)")
+    vis.add_argument("--lead-ms", type=float, default=60.0, help="how far the mouth leads the sound (default 60)")
+    vis.add_argument("--stepped", action="store_true", help="one held shape at a time (2D / cut-out rigs)")
+    vis.add_argument("--intensity", type=float, default=1.0, help="scale of the open shapes, 0-2 (default 1)")
+    text = vis.add_mutually_exclusive_group()
+    text.add_argument("--text", help="the transcript: the result follows its phones")
+    text.add_argument("--text-file", help="a file holding the transcript (like Rhubarb's dialog file)")
+    vis.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="inference device")
+    vis.add_argument("--timeout", type=float, default=120.0, help="seconds without word from the worker before giving up")
+    vis.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    return parser
+
+
+def _read_transcript(args: argparse.Namespace) -> Transcript | None:
+    if args.text is not None:
+        return Transcript(args.text)
+    if args.text_file:
+        try:
+            return Transcript(Path(args.text_file).read_text(encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            raise AudioError(f"cannot read the transcript file: {exc}") from None
+    return None
+
+
+def _output_path(args: argparse.Namespace, audio: str) -> Path | None:
+    if not args.output:
+        return None
+    out = Path(args.output)
+    if len(args.audio) > 1 or out.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        return out / (Path(audio).stem + _SUFFIX[args.format])
+    return out
+
+
+def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
+    if len(args.audio) > 1 and not args.output:
+        err.write("error: several inputs need -o FOLDER\n")
+        return EXIT_USAGE
+    try:
+        settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity,
+                                 stepped=args.stepped).validated()
+        transcript = _read_transcript(args)
+        model = find_model()
+    except (ValueError, ModelError) as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    settings = decoding_settings(model.card, settings)
+    show = not args.quiet and err.isatty()
+    failures = 0
+    cancel = threading.Event()
+    with WorkerClient(device=args.device, timeout=args.timeout) as worker:
+        for audio_path in args.audio:
+            t0 = time.perf_counter()
+            try:
+                decoded = decode_file(audio_path)
+                bar = ProgressBar(err, show, Path(audio_path).name)
+                try:
+                    result = analyze(decoded.samples, worker, args.fps, settings, transcript, bar, cancel)
+                finally:
+                    bar.done()
+            except AudioError as exc:
+                err.write(f"error: {exc}\n")
+                failures += 1
+                continue
+            except KeyboardInterrupt:
+                cancel.set()
+                err.write("cancelled\n")
+                return EXIT_CANCELLED
+            except Cancelled:
+                err.write("cancelled\n")
+                return EXIT_CANCELLED
+            except WorkerError as exc:
+                err.write(f"error: {audio_path}: {exc}\n")
+                return EXIT_WORKER
+            info = worker.info
+            extra: dict[str, Any] = {
+                "mode": result.mode, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
+                "model": {"sha256": model.sha256, "device": info.device if info else None},
+            }
+            if result.words:
+                extra["words"] = result.words
+            text = render(args.format, result.animation, audio_path, extra)
+            out = _output_path(args, audio_path)
+            if out is None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            else:
+                out.write_text(text, encoding="utf-8")
+            for w in decoded.warnings + result.warnings:
+                err.write(f"warning: {audio_path}: {w}\n")
+            if not args.quiet:
+                closures = sum(1 for c in result.animation.cues if c.name == "PP")
+                where = f" -> {out}" if out else ""
+                err.write(f"{audio_path}: {decoded.duration:.2f} s, {len(result.animation.cues)} cues, {closures} closures, "
+                          f"{len(result.animation.frames)} frames at {args.fps:g} fps, {result.mode} mode, "
+                          f"{info.device if info else '?'}, {time.perf_counter() - t0:.2f} s{where}\n")
+    if failures == len(args.audio):
+        return EXIT_USAGE
+    return EXIT_PARTIAL if failures else EXIT_OK
+
+
+def main(argv: list[str] | None = None, err: TextIO | None = None) -> int:
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    if args.command == "visemes":
+        return cmd_visemes(args, err)
+    return EXIT_USAGE

@@ -1,0 +1,198 @@
+"""Transcript-guided mode: words -> phones (CMUdict, letter-to-sound fallback) -> forced
+alignment to the model's 100 Hz phone posteriors (Viterbi) -> viseme segments and word times."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .visemes import PHONE_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
+
+_DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
+_WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|\d+")
+MIN_FRAMES_PER_PHONE = 2
+MAX_ALIGN_CELLS = 400_000_000  # frames x states; beyond this, split the audio
+# Mean log-posterior gap (free decoding minus forced path) above which the transcript
+# is judged not to match the audio.
+MISMATCH_GAP = 1.6
+
+
+class AlignmentError(ValueError):
+    """The transcript cannot be used (empty, no English words, or it does not match)."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+
+
+@dataclass
+class Alignment:
+    viseme_segments: list[tuple[float, float, int]]
+    phone_segments: list[tuple[float, float, str]]
+    words: list[dict[str, Any]]
+    gap: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def cmudict() -> dict[str, list[str]]:
+    """First pronunciation of each CMUdict word, stress removed, as Oris phones."""
+    table: dict[str, list[str]] = {}
+    with gzip.open(_DICT_PATH, "rt", encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 2 or "(" in parts[0]:
+                continue
+            table[parts[0].lower()] = [normalize_phone(p) for p in parts[1:]]
+    return table
+
+
+_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# Letter-to-sound fallback for words CMUdict lacks: longest grapheme match first.
+_GRAPHEMES = {
+    "tch": ["ch"], "igh": ["ay"], "ough": ["ah", "f"], "augh": ["ao"], "tion": ["sh", "ah", "n"],
+    "sion": ["zh", "ah", "n"], "ch": ["ch"], "sh": ["sh"], "th": ["th"], "ph": ["f"], "wh": ["w"],
+    "ck": ["k"], "ng": ["ng"], "qu": ["k", "w"], "kn": ["n"], "wr": ["r"], "gh": ["g"],
+    "ee": ["iy"], "ea": ["iy"], "oo": ["uw"], "ou": ["aw"], "ow": ["ow"], "oa": ["ow"], "ai": ["ey"],
+    "ay": ["ey"], "oi": ["oy"], "oy": ["oy"], "au": ["ao"], "aw": ["ao"], "ie": ["iy"], "ei": ["ey"],
+    "ue": ["uw"], "ew": ["uw"], "er": ["er"], "ir": ["er"], "ur": ["er"], "ar": ["aa", "r"], "or": ["ao", "r"],
+    "a": ["ae"], "b": ["b"], "c": ["k"], "d": ["d"], "e": ["eh"], "f": ["f"], "g": ["g"], "h": ["hh"],
+    "i": ["ih"], "j": ["jh"], "k": ["k"], "l": ["l"], "m": ["m"], "n": ["n"], "o": ["aa"], "p": ["p"],
+    "q": ["k"], "r": ["r"], "s": ["s"], "t": ["t"], "u": ["ah"], "v": ["v"], "w": ["w"], "x": ["k", "s"],
+    "y": ["y"], "z": ["z"],
+}
+
+
+def letter_to_sound(word: str) -> list[str]:
+    w = word.lower().replace("'", "")
+    if len(w) > 3 and w.endswith("e") and w[-2] not in "aeiou":
+        w = w[:-1]  # silent final e
+    phones: list[str] = []
+    i = 0
+    while i < len(w):
+        for size in (4, 3, 2, 1):
+            g = w[i : i + size]
+            if g in _GRAPHEMES:
+                phones += _GRAPHEMES[g]
+                i += size
+                break
+        else:
+            i += 1
+    return phones
+
+
+def pronounce(text: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """(word, phones) pairs for a transcript, and the words that needed the fallback."""
+    table = cmudict()
+    words: list[tuple[str, list[str]]] = []
+    guessed: list[str] = []
+    for token in _WORD_RE.findall(text):
+        if token.isdigit():
+            for d in token:
+                words.append((_DIGITS[int(d)], table[_DIGITS[int(d)]]))
+            continue
+        phones = table.get(token.lower())
+        if phones is None:
+            phones = letter_to_sound(token)
+            guessed.append(token)
+        if phones:
+            words.append((token, phones))
+    return words, guessed
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: float,
+                     phone_names: tuple[str, ...]) -> Alignment:
+    if not transcript.text.strip():
+        raise AlignmentError("the transcript is empty")
+    words, guessed = pronounce(transcript.text)
+    if not words:
+        raise AlignmentError("the transcript has no English words Oris can pronounce (Latin letters or digits)")
+    sil = PHONE_INDEX["sil"]
+    # States: optional sil, then each word's phones (MIN_FRAMES_PER_PHONE states each), optional sil after every word.
+    state_phone: list[int] = [sil]
+    optional: list[bool] = [True]
+    state_word: list[int] = [-1]
+    state_pos: list[int] = [-1]  # index into the flat phone list
+    flat: list[str] = []
+    for w, (_token, phones) in enumerate(words):
+        for ph in phones:
+            for _ in range(MIN_FRAMES_PER_PHONE):
+                state_phone.append(PHONE_INDEX[ph])
+                optional.append(False)
+                state_word.append(w)
+                state_pos.append(len(flat))
+            flat.append(ph)
+        state_phone.append(sil)
+        optional.append(True)
+        state_word.append(-1)
+        state_pos.append(-1)
+    n_states, n_frames = len(state_phone), len(phone_logits)
+    if n_frames < (n_states - len(words) - 1):
+        raise AlignmentError(f"the transcript has more sounds ({len(flat)} phones) than the audio can hold")
+    if n_frames * n_states > MAX_ALIGN_CELLS:
+        raise AlignmentError("the audio and transcript are too long to align together; split them into lines of a few minutes")
+    log_post = _log_softmax(phone_logits.astype(np.float64))
+    emit = log_post[:, state_phone]  # [T, S]
+    opt = np.array(optional)
+    neg = -1e18
+    score = np.full(n_states, neg)
+    score[0] = emit[0, 0]
+    if opt[0] and n_states > 1:
+        score[1] = emit[0, 1]
+    back = np.zeros((n_frames, n_states), np.int8)  # 0 stay, 1 from s-1, 2 from s-2 (skipping an optional sil)
+    skip_ok = np.zeros(n_states, bool)
+    skip_ok[2:] = opt[1:-1]
+    for t in range(1, n_frames):
+        stay = score
+        step = np.concatenate([[neg], score[:-1]])
+        skip = np.where(skip_ok, np.concatenate([[neg, neg], score[:-2]]), neg)
+        best = np.maximum(np.maximum(stay, step), skip)
+        back[t] = np.where(best == stay, 0, np.where(best == step, 1, 2))
+        score = best + emit[t]
+    end = n_states - 1 if not opt[-1] or score[-1] >= score[-2] else n_states - 2
+    path = np.zeros(n_frames, np.int64)
+    path[-1] = end
+    for t in range(n_frames - 1, 0, -1):
+        path[t - 1] = path[t] - back[t, path[t]]
+    forced = float(emit[np.arange(n_frames), path].mean())
+    free = float(log_post.max(axis=1).mean())
+    gap = free - forced
+    if gap > MISMATCH_GAP:
+        raise AlignmentError(f"the transcript does not seem to match the audio (alignment gap {gap:.2f})")
+
+    # Frames -> phone segments (consecutive states of one phone form one segment).
+    pos = np.array(state_pos)[path]
+    phone_segments: list[tuple[float, float, str]] = []
+    word_spans: dict[int, list[float]] = {}
+    t = 0
+    while t < n_frames:
+        u = t
+        while u + 1 < n_frames and pos[u + 1] == pos[t] and state_phone[path[u + 1]] == state_phone[path[t]]:
+            u += 1
+        ph = "sil" if pos[t] < 0 else flat[pos[t]]
+        phone_segments.append((t / rate, (u + 1) / rate, ph))
+        w = state_word[path[t]]
+        if w >= 0:
+            span = word_spans.setdefault(w, [t / rate, (u + 1) / rate])
+            span[1] = (u + 1) / rate
+        t = u + 1
+    visemes = phones_to_visemes([p for _s, _e, p in phone_segments])
+    viseme_segments = [(s, e, VISEME_INDEX[v]) for (s, e, _p), v in zip(phone_segments, visemes)]
+    word_list = [{"word": words[w][0], "start": round(s, 3), "end": round(e, 3)} for w, (s, e) in sorted(word_spans.items())]
+    warnings = []
+    if guessed:
+        shown = ", ".join(guessed[:8]) + (" ..." if len(guessed) > 8 else "")
+        warnings.append(f"{len(guessed)} word(s) not in the dictionary were pronounced by rule: {shown}")
+    return Alignment(viseme_segments, phone_segments, word_list, gap, warnings)

@@ -1,0 +1,263 @@
+"""From model posteriors (or aligned phones) to animation: viseme cues and per-frame weights.
+
+The rules, in order:
+  1. decode: a Viterbi pass with a switching cost turns 100 Hz posteriors into segments;
+     bilabial closures are found separately from peaks of the PP posterior, because a
+     p/b/m lasts 30-80 ms and plain argmax misses many of them;
+  2. anti-flicker: segments shorter than `min_seconds` (70 ms) merge into a neighbour,
+     closures excepted; pauses shorter than `hold_pause_seconds` hold the previous shape;
+  3. anticipation: every cue moves `lead_seconds` earlier (the mouth leads the sound);
+  4. curves: smooth crossfades between cues (3D rigs) or one held shape at a time
+     (stepped, for 2D and cut-out rigs), sampled at any frame rate; each closure puts a
+     fully closed mouth on at least one frame whatever the rate; `intensity` scales every
+     open shape, and the rest shape ('sil') takes up the remainder so a frame sums to 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .visemes import PP, SIL, VISEMES
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float  # seconds
+    end: float
+    viseme: int  # index into VISEMES
+
+    @property
+    def name(self) -> str:
+        return VISEMES[self.viseme]
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class CurveSettings:
+    lead_seconds: float = 0.06
+    min_seconds: float = 0.07
+    hold_pause_seconds: float = 0.12
+    crossfade_seconds: float = 0.06
+    intensity: float = 1.0
+    stepped: bool = False
+    # decoding (tuned on development speakers; see models/recipe/tune_curves.py)
+    switch_cost: float = 2.0
+    closure_threshold: float = 0.3
+    closure_min_seconds: float = 0.03
+
+    def validated(self) -> CurveSettings:
+        if not 0.0 <= self.intensity <= 2.0:
+            raise ValueError("intensity must be between 0 and 2")
+        if not -0.5 <= self.lead_seconds <= 0.5:
+            raise ValueError("lead must be between -500 and 500 ms")
+        return self
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def viterbi_path(log_probs: np.ndarray, switch_cost: float) -> np.ndarray:
+    """Best state sequence when every change of state costs `switch_cost` (log units)."""
+    frames, states = log_probs.shape
+    if frames == 0:
+        return np.zeros(0, np.int64)
+    back = np.zeros((frames, states), np.int32)
+    score = log_probs[0].copy()
+    for t in range(1, frames):
+        best_prev = int(np.argmax(score))
+        switch = score[best_prev] - switch_cost
+        stay_better = score >= switch
+        back[t] = np.where(stay_better, np.arange(states), best_prev)
+        score = np.where(stay_better, score, switch) + log_probs[t]
+    path = np.zeros(frames, np.int64)
+    path[-1] = int(np.argmax(score))
+    for t in range(frames - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def runs(labels: np.ndarray, rate: float) -> list[Cue]:
+    """Constant runs of a per-frame label sequence as cues (frame t spans [t, t+1)/rate)."""
+    if len(labels) == 0:
+        return []
+    change = np.flatnonzero(np.diff(labels)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(labels)]])
+    return [Cue(s / rate, e / rate, int(labels[s])) for s, e in zip(starts, ends)]
+
+
+def closures_from_posteriors(pp: np.ndarray, rate: float, threshold: float, min_seconds: float) -> list[tuple[float, float]]:
+    """Bilabial closures: stretches where P(PP) rises above threshold, each at least min_seconds long."""
+    above = np.concatenate([[False], pp >= threshold, [False]])
+    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+    found = []
+    for s, e in zip(edges[::2], edges[1::2]):
+        centre = (s + int(np.argmax(pp[s:e]))) + 0.5
+        half = max((e - s) / 2.0, min_seconds * rate / 2.0)
+        lo, hi = max(s, centre - half), min(e, centre + half)
+        if hi - lo < min_seconds * rate:
+            lo, hi = centre - min_seconds * rate / 2, centre + min_seconds * rate / 2
+        found.append((max(0.0, lo / rate), min(len(pp) / rate, hi / rate)))
+    return found
+
+
+def overlay(cues: list[Cue], span: tuple[float, float], viseme: int) -> list[Cue]:
+    """Put a cue over [start, end), cutting what it covers."""
+    start, end = span
+    out: list[Cue] = []
+    for c in cues:
+        if c.end <= start or c.start >= end:
+            out.append(c)
+            continue
+        if c.start < start:
+            out.append(replace(c, end=start))
+        if c.end > end:
+            out.append(replace(c, start=end))
+    out.append(Cue(start, end, viseme))
+    return sorted(out, key=lambda c: c.start)
+
+
+def merge_adjacent(cues: list[Cue]) -> list[Cue]:
+    out: list[Cue] = []
+    for c in cues:
+        if c.duration <= 0:
+            continue
+        if out and out[-1].viseme == c.viseme and abs(out[-1].end - c.start) < 1e-9:
+            out[-1] = replace(out[-1], end=c.end)
+        else:
+            out.append(c)
+    return out
+
+
+def remove_flicker(cues: list[Cue], min_seconds: float, hold_pause_seconds: float,
+                   score: np.ndarray | None = None, rate: float = 100.0) -> list[Cue]:
+    """Merge cues shorter than min_seconds into a neighbour (closures are kept), and let
+    short pauses inside speech hold the shape before them."""
+    cues = merge_adjacent(cues)
+    for i, c in enumerate(cues):  # short pauses between speech hold the previous shape
+        if c.viseme == SIL and 0 < i < len(cues) - 1 and c.duration < hold_pause_seconds and cues[i - 1].viseme != PP:
+            cues[i] = replace(c, viseme=cues[i - 1].viseme)
+    cues = merge_adjacent(cues)
+    while True:
+        # a short cue squeezed between two closures (or alone) has nowhere to go and stays
+        short = [i for i, c in enumerate(cues) if c.duration < min_seconds - 1e-9 and c.viseme != PP
+                 and _mergeable_neighbours(cues, i)]
+        if not short:
+            return cues
+        i = min(short, key=lambda k: cues[k].duration)
+        c = cues[i]
+        candidates = _mergeable_neighbours(cues, i)
+        if score is not None:  # join the neighbour the model believed in more over this stretch
+            lo = int(c.start * rate)
+            hi = max(lo + 1, int(c.end * rate))
+            j = max(candidates, key=lambda k: float(score[lo:hi, cues[k].viseme].mean()))
+        else:
+            j = max(candidates, key=lambda k: cues[k].duration)
+        absorbed = replace(cues[j], start=min(cues[j].start, c.start), end=max(cues[j].end, c.end))
+        cues = merge_adjacent(cues[: min(i, j)] + [absorbed] + cues[max(i, j) + 1 :])
+
+
+def _mergeable_neighbours(cues: list[Cue], i: int) -> list[int]:
+    return [j for j in (i - 1, i + 1) if 0 <= j < len(cues) and cues[j].viseme != PP]
+
+
+def cues_from_posteriors(viseme_logits: np.ndarray, settings: CurveSettings, rate: float = 100.0) -> list[Cue]:
+    """Audio-only decoding: posteriors -> cues (before the lead shift)."""
+    probs = softmax(viseme_logits.astype(np.float64))
+    log_probs = np.log(probs + 1e-9)
+    cues = runs(viterbi_path(log_probs, settings.switch_cost), rate)
+    cues = [replace(c, viseme=SIL) if c.viseme == PP else c for c in cues]  # closures come from the PP peaks below
+    for span in closures_from_posteriors(probs[:, PP], rate, settings.closure_threshold, settings.closure_min_seconds):
+        cues = overlay(cues, span, PP)
+    return remove_flicker(cues, settings.min_seconds, settings.hold_pause_seconds, probs, rate)
+
+
+def cues_from_segments(segments: Sequence[tuple[float, float, int]], settings: CurveSettings) -> list[Cue]:
+    """Transcript-guided decoding: aligned viseme segments -> cues (before the lead shift)."""
+    cues = [Cue(s, e, v) for s, e, v in segments if e > s]
+    return remove_flicker(cues, settings.min_seconds, settings.hold_pause_seconds)
+
+
+def shift(cues: list[Cue], lead_seconds: float, duration: float) -> list[Cue]:
+    """Move every cue earlier by the lead; the timeline still starts at 0 and ends at `duration`."""
+    out = []
+    for c in cues:
+        s, e = max(0.0, c.start - lead_seconds), min(duration, c.end - lead_seconds)
+        if e > s:
+            out.append(replace(c, start=s, end=e))
+    if not out:
+        return [Cue(0.0, duration, SIL)]
+    if out[0].start > 0:
+        out.insert(0, Cue(0.0, out[0].start, out[0].viseme if out[0].viseme == SIL else SIL))
+    if out[-1].end < duration:
+        out.append(Cue(out[-1].end, duration, SIL))
+    return merge_adjacent(out)
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def frame_weights(cues: list[Cue], fps: float, duration: float, settings: CurveSettings) -> np.ndarray:
+    """Sample the cue timeline at `fps`: [frames, 15] weights, frame k at time k/fps."""
+    n = int(np.floor(duration * fps + 1e-9)) + 1
+    times = np.arange(n) / fps
+    weights = np.zeros((n, len(VISEMES)))
+    if settings.stepped:
+        idx = np.searchsorted([c.end for c in cues], times, side="right").clip(0, len(cues) - 1)
+        weights[np.arange(n), [cues[i].viseme for i in idx]] = 1.0
+    else:
+        # Each cue's weight is 1 inside it and ramps across its boundaries; adjacent ramps
+        # are mirror images, so the weights of all cues sum to 1 at every instant.
+        for i, c in enumerate(cues):
+            w = np.ones(n)
+            if i > 0:
+                half = min(settings.crossfade_seconds, c.duration, cues[i - 1].duration) / 2
+                w = np.minimum(w, _smoothstep((times - (c.start - half)) / max(2 * half, 1e-9)))
+            if i < len(cues) - 1:
+                half = min(settings.crossfade_seconds, c.duration, cues[i + 1].duration) / 2
+                w = np.minimum(w, 1.0 - _smoothstep((times - (c.end - half)) / max(2 * half, 1e-9)))
+            weights[:, c.viseme] += w
+    closed = np.zeros(len(VISEMES))
+    closed[PP] = 1.0
+    for c in cues:  # every closure shows a fully closed mouth on at least one frame
+        if c.viseme == PP:
+            k = int(np.clip(round((c.start + c.end) / 2 * fps), 0, n - 1))
+            inside = np.flatnonzero((times >= c.start) & (times < c.end))
+            for j in inside if len(inside) else [k]:
+                weights[j] = closed
+    speech = weights.copy()
+    speech[:, SIL] = 0.0
+    speech[:, [v for v in range(len(VISEMES)) if v not in (SIL, PP)]] *= settings.intensity
+    speech = np.clip(speech, 0.0, None)
+    total = speech.sum(axis=1, keepdims=True)
+    speech = np.where(total > 1.0, speech / np.maximum(total, 1e-9), speech)  # a frame never exceeds a full pose
+    speech[:, SIL] = 1.0 - speech.sum(axis=1)
+    return speech.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Animation:
+    cues: list[Cue]
+    frames: np.ndarray  # [n, 15], frame k at k/fps seconds
+    fps: float
+    duration: float
+
+
+def animate(cues: list[Cue], duration: float, fps: float, settings: CurveSettings) -> Animation:
+    """Anticipation, then curves at the requested rate (12 to 120 fps, fractional rates included)."""
+    if not 1.0 <= fps <= 1000.0:
+        raise ValueError(f"fps must be between 1 and 1000, got {fps}")
+    settings = settings.validated()
+    shifted = shift(cues, settings.lead_seconds, duration)
+    return Animation(shifted, frame_weights(shifted, fps, duration, settings), fps, duration)

@@ -1,0 +1,72 @@
+"""Where the shipped model lives, its card, and its integrity check. No bpy, no onnxruntime."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODEL_FILE = "oris_visemes.onnx"
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+class ModelError(RuntimeError):
+    """The model file or its card is missing, unreadable or does not match."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    card: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return str(self.card["sha256"])
+
+
+def _candidates() -> list[Path]:
+    env = os.environ.get("ORIS_MODEL")
+    if env:
+        return [Path(env)]
+    # inside the extension or an installed wheel; then a source checkout (addon/../models)
+    return [_PACKAGE_DIR / "models" / MODEL_FILE, _PACKAGE_DIR.parent / "models" / MODEL_FILE]
+
+
+def find_model(path: str | os.PathLike[str] | None = None) -> ModelInfo:
+    """Locate the model and read its card (the .json beside the .onnx)."""
+    candidates = [Path(path)] if path else _candidates()
+    for onnx in candidates:
+        if onnx.is_file():
+            card_path = onnx.with_suffix(".json")
+            try:
+                card = json.loads(card_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"model card {card_path} is missing or unreadable: {exc}") from exc
+            if "sha256" not in card:
+                raise ModelError(f"model card {card_path} has no sha256")
+            return ModelInfo(onnx, card)
+    tried = ", ".join(str(c) for c in candidates)
+    raise ModelError(f"no Oris model found (looked at {tried}); reinstall Oris or set ORIS_MODEL")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(model: ModelInfo) -> bytes:
+    """Read the model once, check it against the card's sha256, and return its bytes."""
+    data = model.path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != model.sha256:
+        raise ModelError(
+            f"model {model.path} does not match its card (sha256 {actual[:12]}..., card says "
+            f"{model.sha256[:12]}...): the file is damaged or was replaced; reinstall Oris"
+        )
+    return data

@@ -1,0 +1,85 @@
+"""Export the trained VisemeNet to ONNX, check it against torch, and start the model card."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
+
+from addon.core.visemes import PHONES, VISEMES  # noqa: E402
+
+MODEL_NAME = "oris_visemes"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--weights", type=Path, default=ROOT / "models" / ".cache" / "train" / "best.pt")
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "models")
+    args = ap.parse_args(argv)
+
+    model = VisemeNet()
+    model.load_state_dict(torch.load(args.weights, map_location="cpu"))
+    model.eval()
+    onnx_path = args.out_dir / f"{MODEL_NAME}.onnx"
+    dummy = torch.zeros(1, SAMPLE_RATE * 2)
+    torch.onnx.export(
+        model, (dummy,), str(onnx_path), input_names=["audio"], output_names=["visemes", "phones"],
+        dynamic_axes={"audio": {0: "batch", 1: "samples"}, "visemes": {0: "batch", 1: "frames"},
+                      "phones": {0: "batch", 1: "frames"}},
+        opset_version=17, dynamo=False,
+    )
+
+    # The exported graph must agree with torch on audio of an unseen length.
+    rng = np.random.default_rng(1)
+    audio = (rng.standard_normal((1, 16000 * 3 + 77)) * 0.1).astype(np.float32)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    onnx_vis, onnx_ph = sess.run(None, {"audio": audio})
+    with torch.no_grad():
+        torch_vis, torch_ph = model(torch.tensor(audio))
+    assert onnx_vis.shape == (1, audio.shape[1] // HOP + 1, len(VISEMES)), onnx_vis.shape
+    err = float(np.abs(onnx_vis - torch_vis.numpy()).max())
+    assert err < 1e-3, f"ONNX and torch disagree by {err}"
+
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    card_path = args.out_dir / f"{MODEL_NAME}.json"
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    train_log = args.weights.parent / "train_log.json"
+    card.update({
+        "name": MODEL_NAME,
+        "contract_version": 1,
+        "file": onnx_path.name,
+        "sha256": digest,
+        "bytes": onnx_path.stat().st_size,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "input": {"name": "audio", "dtype": "float32", "shape": ["batch", "samples"], "sample_rate": SAMPLE_RATE,
+                  "range": [-1.0, 1.0], "channels": 1},
+        "outputs": {
+            "visemes": {"dtype": "float32", "shape": ["batch", "frames", len(VISEMES)], "kind": "logits",
+                        "classes": list(VISEMES)},
+            "phones": {"dtype": "float32", "shape": ["batch", "frames", len(PHONES)], "kind": "logits",
+                       "classes": list(PHONES)},
+        },
+        "frame_rate": SAMPLE_RATE // HOP,
+        "frame_centre": "frame t is centred on sample t*160 (t*10 ms); N samples give N//160 + 1 frames",
+        "receptive_field_note": "bidirectional GRU: process long audio in chunks with >= 1 s of context each side",
+        "training": json.loads(train_log.read_text()) if train_log.exists() else {},
+    })
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB, sha256 {digest[:12]}..., max |onnx-torch| {err:.2e})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

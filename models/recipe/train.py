@@ -1,0 +1,225 @@
+"""Train VisemeNet on the corpus built by corpus.py and export it to ONNX.
+
+Crops of real and synthetic speech are augmented on the fly (speed, gain, reverb, band
+limits, noise), so the model sees a new version of each utterance at every visit.
+Uses CUDA when torch sees a GPU; the schedule is time-budgeted (--minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
+
+from addon.core.visemes import PHONES, PP, VISEME_INDEX, phones_to_visemes  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+IGNORE = -100
+
+
+class LabelledSet:
+    """Utterances of one corpus .npz with 100 Hz viseme and phone labels."""
+
+    def __init__(self, path: Path, keep=None) -> None:
+        d = np.load(path)
+        self.names = [str(n) for n in d["names"]]
+        offsets = d["offsets"]
+        audio = d["audio"]
+        seg_utt, seg_start, seg_end, seg_phone = d["seg_utt"], d["seg_start"], d["seg_end"], d["seg_phone"]
+        self.audio: list[np.ndarray] = []
+        self.visemes: list[np.ndarray] = []
+        self.phones: list[np.ndarray] = []
+        bounds = np.searchsorted(seg_utt, np.arange(len(self.names) + 1))
+        for i, name in enumerate(self.names):
+            if keep is not None and not keep(name):
+                continue
+            a = audio[offsets[i] : offsets[i + 1]]
+            lo, hi = bounds[i], bounds[i + 1]
+            ends, phone_ids = seg_end[lo:hi], seg_phone[lo:hi]
+            vis_ids = np.array([VISEME_INDEX[v] for v in phones_to_visemes([PHONES[p] for p in phone_ids])])
+            n_frames = len(a) // HOP + 1
+            idx = np.minimum(np.searchsorted(ends, np.arange(n_frames) * HOP / SAMPLE_RATE, side="right"), hi - lo - 1)
+            self.audio.append(a)
+            self.phones.append(phone_ids[idx].astype(np.int64))
+            self.visemes.append(vis_ids[idx].astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+
+def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = x.astype(np.float32)
+    if rng.random() < 0.3:  # room reverb: exponentially decaying noise tail
+        rt60 = rng.uniform(0.15, 0.7)
+        n = int(rt60 * SAMPLE_RATE)
+        ir = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
+        ir[0] = 1.0 / rng.uniform(0.3, 1.0)
+        x = fftconvolve(x, ir.astype(np.float32) * 0.2)[: len(x)].astype(np.float32)
+    if rng.random() < 0.25:  # telephone band or a dull microphone
+        if rng.random() < 0.5:
+            sos = butter(4, [rng.uniform(200, 400), rng.uniform(3000, 3600)], "bandpass", fs=SAMPLE_RATE, output="sos")
+        else:
+            sos = butter(4, rng.uniform(2500, 6000), "lowpass", fs=SAMPLE_RATE, output="sos")
+        x = sosfilt(sos, x).astype(np.float32)
+    peak = np.max(np.abs(x)) + 1e-6
+    x = x / peak * 10 ** (rng.uniform(-30, -0.5) / 20)
+    if rng.random() < 0.6:
+        noise = rng.standard_normal(len(x)).astype(np.float32)
+        if rng.random() < 0.5:  # pink-ish
+            noise = np.cumsum(noise) * 0.02
+            noise -= np.convolve(noise, np.ones(200) / 200, mode="same")
+        rms_sig = np.sqrt(np.mean(x**2)) + 1e-8
+        rms_noise = np.sqrt(np.mean(noise**2)) + 1e-8
+        x = x + noise * (rms_sig / rms_noise) * 10 ** (-rng.uniform(3, 40) / 20)
+    return np.clip(x, -1.0, 1.0)
+
+
+SPEEDS = ((1, 1), (9, 10), (10, 9), (11, 12), (12, 11), (19, 20), (20, 19))
+
+
+def sample_crop(ds: LabelledSet, frames: int, rng: np.random.Generator, aug: bool):
+    i = int(rng.integers(len(ds)))
+    up, down = SPEEDS[int(rng.integers(len(SPEEDS)))] if aug and rng.random() < 0.5 else (1, 1)
+    src_frames = int(math.ceil(frames * down / up)) + 2
+    a, v, p = ds.audio[i], ds.visemes[i], ds.phones[i]
+    start = int(rng.integers(max(1, len(v) - src_frames + 1)))
+    seg = a[start * HOP : (start + src_frames) * HOP].astype(np.float32) / 32768.0
+    if (up, down) != (1, 1):
+        seg = resample_poly(seg, up, down).astype(np.float32)
+    src_idx = np.round(np.arange(frames) * down / up).astype(np.int64) + start
+    valid = src_idx < len(v)
+    vis = np.where(valid, v[np.minimum(src_idx, len(v) - 1)], IGNORE)
+    ph = np.where(valid, p[np.minimum(src_idx, len(p) - 1)], IGNORE)
+    audio = np.zeros((frames - 1) * HOP, np.float32)
+    n = min(len(audio), len(seg))
+    audio[:n] = seg[:n]
+    vis[n // HOP + 1 :] = IGNORE
+    ph[n // HOP + 1 :] = IGNORE
+    if aug:
+        audio[:n] = augment(audio[:n], rng)
+    return audio, vis, ph
+
+
+def make_batch(sets, weights, batch: int, frames: int, rng, aug=True):
+    xs, vs, ps = [], [], []
+    for _ in range(batch):
+        ds = sets[int(rng.choice(len(sets), p=weights))]
+        a, v, p = sample_crop(ds, frames, rng, aug)
+        xs.append(a)
+        vs.append(v)
+        ps.append(p)
+    return torch.tensor(np.stack(xs)), torch.tensor(np.stack(vs)), torch.tensor(np.stack(ps))
+
+
+def frame_accuracy(model: VisemeNet, ds: LabelledSet, device) -> float:
+    model.eval()
+    hit = total = 0
+    with torch.no_grad():
+        for a, v in zip(ds.audio, ds.visemes):
+            logits, _ = model(torch.tensor(a.astype(np.float32)[None] / 32768.0, device=device))
+            pred = logits[0].argmax(-1).cpu().numpy()[: len(v)]
+            hit += int((pred == v[: len(pred)]).sum())
+            total += len(pred)
+    model.train()
+    return hit / max(total, 1)
+
+
+def speaker_of() -> dict[str, str]:
+    text = (SHARED / "speechocean762-train" / "utt2spk").read_text()
+    return dict(line.split() for line in text.splitlines() if line.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=ROOT / "models" / ".cache" / "corpus")
+    ap.add_argument("--out", type=Path, default=ROOT / "models" / ".cache" / "train")
+    ap.add_argument("--minutes", type=float, default=45.0)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=4.0, help="crop length")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    # Dev speakers (for model selection and curve tuning) come from the training split;
+    # the held-out evaluation speakers were removed by corpus.py already.
+    spk = speaker_of()
+    speakers = sorted({spk[n] for n in np.load(args.corpus / "real_train.npz")["names"]})
+    dev_speakers = set(speakers[3::10])
+    real = LabelledSet(args.corpus / "real_train.npz", keep=lambda n: spk[n] not in dev_speakers)
+    dev = LabelledSet(args.corpus / "real_train.npz", keep=lambda n: spk[n] in dev_speakers)
+    tts = LabelledSet(args.corpus / "tts_train.npz")
+    print(f"train: {len(real)} real + {len(tts)} tts utterances; dev: {len(dev)} ({device})", flush=True)
+    (args.out / "dev_speakers.json").write_text(json.dumps(sorted(dev_speakers)))
+
+    model = VisemeNet().to(device)
+    with torch.no_grad():  # input normalisation from the training audio itself
+        sample, _, _ = make_batch([real, tts], [0.5, 0.5], 64, 400, rng, aug=True)
+        feats = model.features(sample.to(device))
+        model.features.mean.copy_(feats.mean(dim=(0, 2))[:, None])
+        model.features.std.copy_(feats.std(dim=(0, 2))[:, None] + 1e-3)
+    print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
+
+    vis_weight = torch.ones(15, device=device)
+    vis_weight[PP] = 2.0  # closures are short and matter most to the eye
+    vis_loss = torch.nn.CrossEntropyLoss(weight=vis_weight, ignore_index=IGNORE, label_smoothing=0.05)
+    ph_loss = torch.nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-2)
+    frames = int(args.seconds * 100) + 1
+    budget = args.minutes * 60
+    t0 = time.time()
+    step, best = 0, -1.0
+    next_eval = 300.0
+    while True:
+        frac = (time.time() - t0) / budget
+        if frac >= 1.0:
+            break
+        lr = args.lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, v, p = make_batch([real, tts], [0.55, 0.45], args.batch, frames, rng)
+        x, v, p = x.to(device), v.to(device), p.to(device)
+        vis_logits, ph_logits = model(x)
+        loss = vis_loss(vis_logits.reshape(-1, 15), v.reshape(-1)) + 0.5 * ph_loss(ph_logits.reshape(-1, 40), p.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            print(f"step {step} t={time.time() - t0:.0f}s lr={lr:.2e} loss={loss.item():.3f}", flush=True)
+        if time.time() - t0 > next_eval or (time.time() - t0) >= budget:
+            next_eval += 300.0
+            acc = frame_accuracy(model, dev, device)
+            print(f"  dev viseme frame accuracy {acc:.4f}", flush=True)
+            if acc > best:
+                best = acc
+                torch.save(model.state_dict(), args.out / "best.pt")
+    acc = frame_accuracy(model, dev, device)
+    print(f"final dev viseme frame accuracy {acc:.4f} after {step} steps", flush=True)
+    if acc >= best:
+        torch.save(model.state_dict(), args.out / "best.pt")
+    (args.out / "train_log.json").write_text(json.dumps({"steps": step, "dev_accuracy": max(acc, best),
+                                                         "minutes": args.minutes, "device": str(device)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
