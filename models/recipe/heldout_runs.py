@@ -1,0 +1,17 @@
+"""Run the shipped pipeline (real worker process, ONNX model) over a labelled set."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from labels import LabelledSet  # noqa: E402
+
+from addon.engine.client import Posteriors, WorkerClient  # noqa: E402
+
+
+def posteriors_for(ds: LabelledSet, model: str | None = None) -> list[Posteriors]:
+    with WorkerClient(device="cpu", model=model) as worker:
+        return [worker.infer(ds.float_audio(i)) for i in range(len(ds))]

@@ -1,0 +1,104 @@
+"""Corpus sets with 100 Hz reference labels, and the accuracy measures of the model card.
+numpy only (no torch), so evaluation runs where the product runs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from addon.core.visemes import PHONES, PP, VISEME_INDEX, VISEME_TO_MOUTH_INDEX, phones_to_visemes  # noqa: E402
+
+HOP, SAMPLE_RATE = 160, 16000
+BILABIALS = {PHONES.index(p) for p in ("p", "b", "m")}
+CLOSURE_WINDOW = 0.04  # a reference p/b/m is hit by a PP frame within the phone +- 40 ms
+
+
+class LabelledSet:
+    """Utterances of one corpus .npz: int16 audio, phone segments, and 100 Hz viseme and
+    phone labels (frame t is the phone sounding at t*10 ms)."""
+
+    def __init__(self, path: Path, keep: Callable[[str], bool] | None = None) -> None:
+        d = np.load(path)
+        names = [str(n) for n in d["names"]]
+        texts = [str(t) for t in d["text"]] if "text" in d else [""] * len(names)
+        offsets, audio = d["offsets"], d["audio"]
+        seg_utt, seg_start, seg_end, seg_phone = d["seg_utt"], d["seg_start"], d["seg_end"], d["seg_phone"]
+        self.names: list[str] = []
+        self.texts: list[str] = []
+        self.audio: list[np.ndarray] = []
+        self.visemes: list[np.ndarray] = []
+        self.phones: list[np.ndarray] = []
+        self.segments: list[list[tuple[float, float, int]]] = []
+        bounds = np.searchsorted(seg_utt, np.arange(len(names) + 1))
+        for i, name in enumerate(names):
+            if keep is not None and not keep(name):
+                continue
+            a = audio[offsets[i] : offsets[i + 1]]
+            lo, hi = bounds[i], bounds[i + 1]
+            ends, phone_ids = seg_end[lo:hi], seg_phone[lo:hi]
+            vis_ids = np.array([VISEME_INDEX[v] for v in phones_to_visemes([PHONES[p] for p in phone_ids])])
+            n_frames = len(a) // HOP + 1
+            idx = np.minimum(np.searchsorted(ends, np.arange(n_frames) * HOP / SAMPLE_RATE, side="right"), hi - lo - 1)
+            self.names.append(name)
+            self.texts.append(texts[i])
+            self.audio.append(a)
+            self.phones.append(phone_ids[idx].astype(np.int64))
+            self.visemes.append(vis_ids[idx].astype(np.int64))
+            self.segments.append([(float(s), float(e), int(p)) for s, e, p in zip(seg_start[lo:hi], ends, phone_ids)])
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    def float_audio(self, i: int) -> np.ndarray:
+        return self.audio[i].astype(np.float32) / 32768.0
+
+
+_MOUTH = np.array(VISEME_TO_MOUTH_INDEX)
+
+
+@dataclass
+class Score:
+    frames: int = 0
+    viseme_hits: int = 0
+    mouth_hits: int = 0
+    bilabials: int = 0
+    bilabials_hit: int = 0
+    pp_runs: int = 0
+    pp_runs_true: int = 0
+    per_utterance: list[float] = field(default_factory=list)
+
+    def add(self, predicted: np.ndarray, reference: np.ndarray, segments: list[tuple[float, float, int]],
+            rate: float = 100.0) -> None:
+        n = min(len(predicted), len(reference))
+        pred, ref = predicted[:n], reference[:n]
+        self.frames += n
+        self.viseme_hits += int((pred == ref).sum())
+        self.mouth_hits += int((_MOUTH[pred] == _MOUTH[ref]).sum())
+        self.per_utterance.append(float((pred == ref).mean()) if n else 0.0)
+        windows = [(s - CLOSURE_WINDOW, e + CLOSURE_WINDOW) for s, e, p in segments if p in BILABIALS]
+        times = np.arange(n) / rate
+        is_pp = pred == PP
+        for lo, hi in windows:
+            self.bilabials += 1
+            self.bilabials_hit += bool(is_pp[(times >= lo) & (times <= hi)].any())
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], is_pp.astype(np.int8), [0]])))
+        for s, e in zip(edges[::2], edges[1::2]):
+            self.pp_runs += 1
+            run_lo, run_hi = s / rate, e / rate
+            self.pp_runs_true += any(run_lo <= hi and run_hi >= lo for lo, hi in windows)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "viseme15_frame_accuracy": round(self.viseme_hits / max(1, self.frames), 4),
+            "mouth6_frame_accuracy": round(self.mouth_hits / max(1, self.frames), 4),
+            "bilabial_recall": round(self.bilabials_hit / max(1, self.bilabials), 4),
+            "bilabial_precision": round(self.pp_runs_true / max(1, self.pp_runs), 4),
+            "bilabials": self.bilabials,
+            "frames": self.frames,
+        }
