@@ -31,8 +31,12 @@ class LipSyncResult:
 def decoding_settings(card: dict[str, Any], base: CurveSettings) -> CurveSettings:
     """Apply the decoding constants tuned for this model (stored in its card)."""
     tuned = card.get("decoding", {})
-    known = {k: float(v) for k, v in tuned.items() if k in ("switch_cost", "closure_threshold", "closure_min_seconds", "mismatch_gap")}
-    return replace(base, **known)
+    return replace(
+        base,
+        switch_cost=float(tuned.get("switch_cost", base.switch_cost)),
+        closure_threshold=float(tuned.get("closure_threshold", base.closure_threshold)),
+        mismatch_gap=float(tuned.get("mismatch_gap", base.mismatch_gap)),
+    )
 
 
 def analyze(samples: np.ndarray, worker: WorkerClient, fps: float, settings: CurveSettings,

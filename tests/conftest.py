@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from oris.engine.client import WorkerClient
 
 REPO = Path(__file__).resolve().parents[1]

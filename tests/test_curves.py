@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from oris.core.curves import CurveSettings, animate, cues_from_posteriors, cues_from_segments
 from oris.core.visemes import PP, SIL, VISEME_INDEX, VISEMES
 

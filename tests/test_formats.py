@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from oris.core.curves import Animation, Cue, CurveSettings, animate
 from oris.core.formats import FORMATS, read_cues, read_tsv_frames, render
 from oris.core.visemes import VISEME_INDEX as V

@@ -1,4 +1,5 @@
 import pytest
+
 from oris.core.visemes import PHONES, VISEMES, normalize_phone, phones_to_visemes
 
 

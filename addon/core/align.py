@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .visemes import PHONE_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
+from .visemes import PHONE_INDEX, PHONE_TO_VISEME_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
 
 _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|\d+")
@@ -34,7 +34,8 @@ class Alignment:
     viseme_segments: list[tuple[float, float, int]]
     phone_segments: list[tuple[float, float, str]]
     words: list[dict[str, Any]]
-    gap: float
+    gap: float  # mean log-posterior lost to the transcript over speech frames
+    agreement: float  # share of speech frames where the transcript's viseme is the audio's best guess
     warnings: list[str] = field(default_factory=list)
 
 
@@ -172,6 +173,8 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     free_lp = log_post.max(axis=1)
     speech = (np.array(state_phone)[path] != sil) | (log_post.argmax(axis=1) != sil)
     gap = float((free_lp - forced_lp)[speech].mean()) if speech.any() else 0.0
+    to_viseme = np.array(PHONE_TO_VISEME_INDEX)
+    agreement = float((to_viseme[np.array(state_phone)[path]] == to_viseme[log_post.argmax(axis=1)])[speech].mean()) if speech.any() else 1.0
     if gap > mismatch_gap:
         raise AlignmentError(f"the transcript does not seem to match the audio (alignment gap {gap:.2f})")
 
@@ -198,4 +201,4 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     if guessed:
         shown = ", ".join(guessed[:8]) + (" ..." if len(guessed) > 8 else "")
         warnings.append(f"{len(guessed)} word(s) not in the dictionary were pronounced by rule: {shown}")
-    return Alignment(viseme_segments, phone_segments, word_list, gap, warnings)
+    return Alignment(viseme_segments, phone_segments, word_list, gap, agreement, warnings)

@@ -178,6 +178,7 @@ class WorkerClient:
                  cancel: threading.Event | None) -> Posteriors:
         proc = self._proc
         assert proc is not None and proc.stdin is not None
+        stdin = proc.stdin
         req_id = next(self._ids)
         stop_sending = threading.Event()
         send_error: list[BaseException] = []
@@ -185,14 +186,14 @@ class WorkerClient:
         def send() -> None:
             try:
                 with self._write_lock:
-                    write_message(proc.stdin, {"type": "infer", "id": req_id, "samples": total, "sample_rate": SAMPLE_RATE})
+                    write_message(stdin, {"type": "infer", "id": req_id, "samples": total, "sample_rate": SAMPLE_RATE})
                 sent = 0
                 for block in blocks:
                     if stop_sending.is_set():
                         return
                     block = np.asarray(block, np.float32)[: total - sent]
                     with self._write_lock:
-                        write_message(proc.stdin, {"type": "audio", "id": req_id}, {"audio": block})
+                        write_message(stdin, {"type": "audio", "id": req_id}, {"audio": block})
                     sent += len(block)
                     if sent >= total:
                         break
@@ -216,7 +217,7 @@ class WorkerClient:
             if (cancel is not None and cancel.is_set() or send_error) and not cancel_sent:
                 stop_sending.set()
                 with self._write_lock:
-                    write_message(proc.stdin, {"type": "cancel", "id": req_id})
+                    write_message(stdin, {"type": "cancel", "id": req_id})
                 cancel_sent = True
             event = self._next_event(req_id, what="request", wait=0.05)
             if event is None:  # nothing yet: look at cancel again, unless the worker went quiet

@@ -39,7 +39,7 @@ def write_message(stream: IO[bytes], header: dict[str, Any], arrays: dict[str, n
     stream.write(struct.pack(">I", len(raw)))
     stream.write(raw)
     for a in contiguous.values():
-        stream.write(memoryview(a).cast("B"))
+        stream.write(a.data)  # C-contiguous: written as raw bytes, no copy
     stream.flush()
 
 

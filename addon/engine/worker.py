@@ -162,9 +162,9 @@ class Worker:
             offset = stream.next_frame - first
             stream.advance(keep)
             final = stream.next_frame >= stream.total_frames
+            self.channel.send({"type": "progress", "id": req_id, "done": stream.next_frame, "total": stream.total_frames})
             self.channel.send({"type": "result", "id": req_id, "frames": keep, "final": final},
                               {"visemes": visemes[0, offset : offset + keep], "phones": phones[0, offset : offset + keep]})
-            self.channel.send({"type": "progress", "id": req_id, "done": stream.next_frame, "total": stream.total_frames})
         self.channel.cancelled.discard(req_id)
 
 

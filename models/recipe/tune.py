@@ -63,9 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     for i, post in enumerate(posts):
         for text, bucket in ((dev.texts[i], right), (dev.texts[(i + 7) % len(dev)], wrong)):
             try:
-                bucket.append(align_transcript(Transcript(text), post.phones, 100.0).gap)
+                a = align_transcript(Transcript(text), post.phones, 100.0)
+                bucket.append((a.gap, a.agreement))
             except AlignmentError:
                 continue
+    for k, name in ((1, "agreement"),):
+        r, w = [x[k] for x in right], [x[k] for x in wrong]
+        print(f"  {name}: right p1 {np.percentile(r, 1):.3f} p50 {np.percentile(r, 50):.3f}; wrong p50 {np.percentile(w, 50):.3f} p90 {np.percentile(w, 90):.3f}")
+    right = [x[0] for x in right]
+    wrong = [x[0] for x in wrong]
     right_hi = float(np.percentile(right, 99)) if right else 1.0
     wrong_lo = float(np.percentile(wrong, 10)) if wrong else right_hi + 1.0
     mismatch_gap = round(max(right_hi + 0.1, (right_hi + wrong_lo) / 2), 3)

@@ -1,0 +1,203 @@
+"""`python -m oris visemes` as users run it: real process, real files, every bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from oris.core.formats import read_cues, read_tsv_frames
+
+from .conftest import DATA, DEMO_AUDIO, DEMO_TEXT
+
+
+def oris(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "oris", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_error(result, code, pattern):
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    assert pattern in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def demo_json(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "demo.json"
+    result = oris("visemes", DEMO_AUDIO, "-o", out, "--fps", 24)
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text()), result
+
+
+def test_json_follows_the_schema(demo_json):
+    doc, result = demo_json
+    info = sf.info(DEMO_AUDIO)
+    assert doc["version"] == 1 and doc["fps"] == 24 and len(doc["visemes"]) == 15
+    assert doc["duration"] == pytest.approx(info.duration, abs=1e-3)
+    assert len(doc["frames"]) == int(np.floor(info.duration * 24)) + 1
+    assert np.allclose(np.array(doc["frames"]).sum(axis=1), 1.0, atol=1e-3)
+    names = {c["viseme"] for c in doc["cues"]}
+    assert "PP" in names and len(names) >= 8, "real speech should use many shapes"
+    assert doc["cues"][0]["start"] == 0 and doc["cues"][-1]["end"] == pytest.approx(doc["duration"], abs=1e-3)
+
+
+def test_summary_but_no_progress_bar_when_piped(demo_json):
+    _doc, result = demo_json
+    assert "cues" in result.stderr and "closures" in result.stderr
+    assert "\r" not in result.stderr and "%" not in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "rhubarb-json", "rhubarb-tsv", "dat"])
+def test_every_format_parses_back(tmp_path, fmt):
+    out = tmp_path / f"out.{fmt}"
+    result = oris("visemes", DEMO_AUDIO, "-f", fmt, "-o", out, "--fps", 30)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    if fmt == "tsv":
+        times, frames = read_tsv_frames(text)
+        assert frames.shape[1] == 15 and times[1] == pytest.approx(1 / 30, abs=1e-4)
+    else:
+        cues = read_cues(text, fmt, fps=30)
+        assert len(cues) > 10 and any(c.name == "PP" for c in cues)
+
+
+def test_stdout_when_no_output_file():
+    result = oris("visemes", DEMO_AUDIO, "-f", "rhubarb-tsv", "-q")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.splitlines()[-1].endswith("\tX")
+
+
+@pytest.mark.parametrize("fps", ["12", "23.976", "29.97", "120"])
+def test_frame_rates(tmp_path, fps):
+    out = tmp_path / "x.json"
+    assert oris("visemes", DEMO_AUDIO, "--fps", fps, "-o", out, "-q").returncode == 0
+    doc = json.loads(out.read_text())
+    assert len(doc["frames"]) == int(np.floor(doc["duration"] * float(fps) + 1e-9)) + 1
+
+
+def test_stepped_mode(tmp_path):
+    out = tmp_path / "x.json"
+    assert oris("visemes", DEMO_AUDIO, "--stepped", "--fps", 24, "-o", out, "-q").returncode == 0
+    frames = np.array(json.loads(out.read_text())["frames"])
+    assert ((frames > 0).sum(axis=1) == 1).all()
+
+
+def test_transcript_guided_mode_gives_word_timings(tmp_path):
+    out = tmp_path / "x.json"
+    result = oris("visemes", DEMO_AUDIO, "--text-file", DEMO_TEXT, "-o", out)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["mode"] == "transcript"
+    words = [w["word"].lower() for w in doc["words"]]
+    assert words[:4] == ["we", "have", "climbed", "one"] and "ship" in words
+    starts = [w["start"] for w in doc["words"]]
+    assert starts == sorted(starts) and doc["words"][-1]["end"] <= doc["duration"]
+
+
+@pytest.mark.parametrize("text,why", [
+    ("the quick brown fox jumps over the lazy dog while seven zebras quietly knit yellow scarves", "does not seem to match"),
+    ("   ", "empty"),
+    ("我们已经爬上了梯子的一级", "no English words"),
+])
+def test_unusable_transcripts_fall_back_to_audio_with_a_warning(tmp_path, text, why):
+    out = tmp_path / "x.json"
+    result = oris("visemes", DEMO_AUDIO, "--text", text, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert why in result.stderr and "used the audio alone" in result.stderr
+    assert json.loads(out.read_text())["mode"] == "audio"
+
+
+def test_missing_transcript_file():
+    assert_clean_error(oris("visemes", DEMO_AUDIO, "--text-file", "/no/such/file.txt"), 2, "cannot read the transcript")
+
+
+def test_missing_audio():
+    assert_clean_error(oris("visemes", "/no/such/line.wav"), 2, "audio file not found")
+
+
+def test_text_renamed_wav(tmp_path):
+    (tmp_path / "line.wav").write_text("hello\n" * 100)
+    assert_clean_error(oris("visemes", tmp_path / "line.wav"), 2, "could not read")
+
+
+def test_empty_and_zero_length(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    assert_clean_error(oris("visemes", tmp_path / "empty.wav"), 2, "empty (0 bytes)")
+    sf.write(tmp_path / "zero.wav", np.zeros(0, np.float32), 16000)
+    assert_clean_error(oris("visemes", tmp_path / "zero.wav"), 2, "no audio samples")
+
+
+def test_silence_gives_rest(tmp_path):
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000 * 3, np.float32), 16000)
+    result = oris("visemes", tmp_path / "quiet.wav", "-o", tmp_path / "q.json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "q.json").read_text())
+    assert [c["viseme"] for c in doc["cues"]] == ["sil"]
+
+
+@pytest.mark.parametrize("rate,channels,subtype", [(8000, 1, "PCM_16"), (96000, 1, "PCM_24"), (48000, 6, "PCM_16"), (44100, 2, "FLOAT")])
+def test_unusual_rates_channels_and_float_nan(tmp_path, rate, channels, subtype):
+    speech, _ = sf.read(DEMO_AUDIO, dtype="float32")
+    from scipy.signal import resample_poly
+
+    x = resample_poly(speech[: 16000 * 5], rate, 16000).astype(np.float32)
+    x = np.stack([x] * channels, axis=1) if channels > 1 else x
+    if subtype == "FLOAT":
+        x[1000:1100] = np.nan
+        x[2000] = np.inf
+    path = tmp_path / "in.wav"
+    sf.write(path, x, rate, subtype=subtype)
+    result = oris("visemes", path, "-o", tmp_path / "o.json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "o.json").read_text())
+    assert doc["duration"] == pytest.approx(5.0, abs=0.01)
+    assert any(c["viseme"] != "sil" for c in doc["cues"])
+    if subtype == "FLOAT":
+        assert "NaN/Inf" in result.stderr
+
+
+def test_several_inputs_one_bad(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_text("nope")
+    result = oris("visemes", DEMO_AUDIO, bad, "-o", tmp_path / "out")
+    assert_clean_error(result, 1, "could not read")
+    assert (tmp_path / "out" / "speech.json").exists()
+
+
+def test_bad_options():
+    assert oris("visemes", DEMO_AUDIO, "--fps", "0").returncode == 2
+    assert_clean_error(oris("visemes", DEMO_AUDIO, "--intensity", "5"), 2, "intensity")
+
+
+def test_an_hour_of_audio(tmp_path):
+    speech, _ = sf.read(DEMO_AUDIO, dtype="float32")
+    hour = np.tile(speech, int(np.ceil(3600 * 16000 / len(speech))))[: 3600 * 16000]
+    sf.write(tmp_path / "hour.flac", hour, 16000, subtype="PCM_16")
+    out = tmp_path / "hour.tsv"
+    result = oris("visemes", tmp_path / "hour.flac", "-f", "rhubarb-tsv", "-o", out, timeout=600)
+    assert result.returncode == 0, result.stderr
+    cues = read_cues(out.read_text(), "rhubarb-tsv")
+    assert cues[-1].end == pytest.approx(3600.0, abs=0.01)
+    assert sum(c.name == "PP" for c in cues) > 1000
+
+
+def test_closures_land_on_the_bilabials_of_speech():
+    """flite's own phone timings for 'Bob and Pam made maple buns, but the puppy ate them.'"""
+    result = oris("visemes", DATA / "bilabials_slt.flac", "--lead-ms", 0, "-q")
+    assert result.returncode == 0
+    doc = json.loads(result.stdout)
+    frames = np.array(doc["frames"])
+    is_closed = frames.argmax(axis=1) == 1
+    start = 0.0
+    missed = []
+    for token in (DATA / "bilabials_slt.phones").read_text().split():
+        phone, end = token.rsplit(":", 1)
+        end = float(end)
+        if phone in ("p", "b", "m"):
+            lo, hi = int((start - 0.04) * 100), int(np.ceil((end + 0.04) * 100))
+            if not is_closed[max(0, lo) : hi + 1].any():
+                missed.append((phone, start))
+        start = end
+    assert not missed, f"no closed mouth at {missed}"

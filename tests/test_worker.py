@@ -1,0 +1,160 @@
+"""The real worker process: start, request, progress, cancel, crash, hang, restart."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from oris.engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+from oris.engine.model import find_model
+
+
+def test_ready_reports_the_device_and_providers(worker):
+    info = worker.start()
+    assert info.device == "cpu" and info.providers == ["CPUExecutionProvider"]
+    assert info.pid != os.getpid()
+
+
+def test_output_matches_the_model_run_directly(worker, speech_16k):
+    audio = speech_16k[: 16000 * 8]
+    post = worker.infer(audio)
+    session = ort.InferenceSession(str(find_model().path), providers=["CPUExecutionProvider"])
+    visemes, phones = session.run(None, {"audio": audio[None]})
+    assert post.visemes.shape == (len(audio) // 160 + 1, 15) and post.phones.shape[1] == 40
+    assert np.allclose(post.visemes, visemes[0], atol=1e-4)
+
+
+def test_long_audio_is_chunked_and_agrees_with_a_single_pass(speech_16k):
+    audio = np.tile(speech_16k, 3)[: 16000 * 50]
+    progress = []
+    with WorkerClient(device="cpu") as client:
+        client.start()
+        post = client.infer(audio, on_progress=progress.append)
+    full = ort.InferenceSession(str(find_model().path), providers=["CPUExecutionProvider"]).run(None, {"audio": audio[None]})[0][0]
+    assert len(progress) >= 3 and progress == sorted(progress) and progress[-1] == 1.0
+    assert (post.visemes.argmax(1) == full.argmax(1)).mean() > 0.99
+
+
+def test_audio_given_in_blocks_of_any_size(worker, speech_16k):
+    audio = speech_16k[: 16000 * 6]
+    blocks = (audio[i : i + 12345] for i in range(0, len(audio), 12345))
+    a = worker.infer(blocks, total_samples=len(audio))
+    b = worker.infer(audio)
+    assert np.allclose(a.visemes, b.visemes)
+
+
+def test_cancel_stops_the_request_and_the_worker_serves_the_next(speech_16k):
+    audio = np.tile(speech_16k, 10)  # about 200 s
+    cancel = threading.Event()
+    with WorkerClient(device="cpu") as client:
+        pid = client.start().pid
+
+        def on_progress(fraction):
+            if fraction > 0.1:
+                cancel.set()
+
+        with pytest.raises(Cancelled):
+            client.infer(audio, on_progress=on_progress, cancel=cancel)
+        post = client.infer(speech_16k[:16000])
+        assert client.info.pid == pid, "cancel must not cost a restart"
+        assert post.visemes.shape[0] == 101
+
+
+def test_kill_9_mid_request_gives_a_clear_error_and_the_next_request_restarts(speech_16k):
+    audio = np.tile(speech_16k, 10)
+    with WorkerClient(device="cpu") as client:
+        pid = client.start().pid
+
+        def kill_once(fraction):
+            if client.info and client.info.pid == pid:
+                os.kill(pid, signal.SIGKILL)
+
+        with pytest.raises(WorkerCrashed, match="stopped during request.*signal 9.*next request starts a new one"):
+            client.infer(audio, on_progress=kill_once)
+        post = client.infer(speech_16k[:16000])
+        assert client.info.pid != pid and post.visemes.shape[0] == 101
+
+
+def test_a_hung_worker_times_out_and_is_replaced(speech_16k):
+    with WorkerClient(device="cpu", timeout=1.5) as client:
+        pid = client.start().pid
+        os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        with pytest.raises(WorkerTimeout, match="did not answer within 2 s"):
+            client.infer(speech_16k[: 16000 * 30])
+        assert time.monotonic() - t0 < 10
+        post = client.infer(speech_16k[:16000])
+        assert client.info.pid != pid and post.visemes.shape[0] == 101
+
+
+def test_two_requests_at_once_are_refused(speech_16k):
+    audio = np.tile(speech_16k, 10)
+    with WorkerClient(device="cpu") as client:
+        client.start()
+        started = threading.Event()
+        errors = []
+
+        def first():
+            try:
+                client.infer(audio, on_progress=lambda f: started.set())
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        t = threading.Thread(target=first)
+        t.start()
+        started.wait(10)
+        with pytest.raises(WorkerError, match="busy"):
+            client.infer(speech_16k[:16000])
+        t.join()
+        assert not errors
+
+
+def test_worker_exits_when_its_parent_dies(tmp_path):
+    script = (
+        "import sys, os\n"
+        "from oris.engine.client import WorkerClient\n"
+        "c = WorkerClient(device='cpu'); print(c.start().pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(out.stdout.strip())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail("worker outlived its parent")
+
+
+def test_model_that_does_not_match_its_card_is_refused(tmp_path):
+    model = find_model()
+    bad = tmp_path / "oris_visemes.onnx"
+    data = bytearray(model.path.read_bytes())
+    data[-1] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    (tmp_path / "oris_visemes.json").write_text(model.path.with_suffix(".json").read_text())
+    with WorkerClient(device="cpu", model=str(bad)) as client:
+        with pytest.raises(WorkerError, match="does not match its card"):
+            client.start()
+
+
+def test_gpu_requested_without_a_gpu_provider_says_what_to_install():
+    if any(p in ort.get_available_providers() for p in ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")):
+        pytest.skip("this machine has a GPU provider")
+    with WorkerClient(device="gpu") as client:
+        with pytest.raises(WorkerError, match="onnxruntime-gpu"):
+            client.start()
+
+
+def test_missing_python_is_a_clear_error():
+    with WorkerClient(python="/nonexistent/python3") as client:
+        with pytest.raises(WorkerError, match="could not start the worker"):
+            client.start()
