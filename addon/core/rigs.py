@@ -1,0 +1,239 @@
+"""Rig presets: how the 15 visemes become a face rig's shape keys, and which preset a rig uses.
+
+A preset maps each viseme to a pose: {shape key: weight}. Detection matches the rig's shape-key
+names to each preset's, tolerant of case, of separators, of `_L`/`_R` against `Left`/`Right`,
+and of prefixes (`AK_25_JawOpen`, `AA_VI_03_TH`), and reports what it matched and missed.
+Presets save to and load from JSON, so custom mappings travel between projects. No bpy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .visemes import VISEMES
+
+Pose = dict[str, float]
+
+
+@dataclass
+class Preset:
+    name: str
+    label: str
+    poses: dict[str, Pose]  # viseme name -> {shape key: weight}
+    extras: dict[str, Pose] = field(default_factory=dict)  # e.g. blink, pucker for contact animation
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted({k for pose in self.poses.values() for k in pose})
+
+    def to_json(self) -> str:
+        return json.dumps({"oris_preset": 1, "name": self.name, "label": self.label, "poses": self.poses,
+                           "extras": self.extras}, indent=2)
+
+    @staticmethod
+    def from_json(text: str) -> Preset:
+        doc = json.loads(text)
+        if doc.get("oris_preset") != 1:
+            raise ValueError("not an Oris preset file (missing \"oris_preset\": 1)")
+        poses = {v: {str(k): float(w) for k, w in doc["poses"].get(v, {}).items()} for v in VISEMES}
+        unknown = set(doc["poses"]) - set(VISEMES)
+        if unknown:
+            raise ValueError(f"unknown viseme(s) in preset: {', '.join(sorted(unknown))}")
+        extras = {n: {str(k): float(w) for k, w in p.items()} for n, p in doc.get("extras", {}).items()}
+        return Preset(str(doc["name"]), str(doc.get("label", doc["name"])), poses, extras)
+
+
+def _one_to_one(names: Iterable[str]) -> dict[str, Pose]:
+    return {v: ({k: 1.0} if k else {}) for v, k in zip(VISEMES, names)}
+
+
+def _lr(base: str, w: float) -> Pose:
+    return {f"{base}Left": w, f"{base}Right": w}
+
+
+_ARKIT: dict[str, Pose] = {
+    "sil": {},
+    "PP": {"mouthClose": 0.3, **_lr("mouthPress", 0.6), "mouthRollLower": 0.3, "mouthRollUpper": 0.2},
+    "FF": {"mouthRollLower": 0.6, **_lr("mouthUpperUp", 0.25), "jawOpen": 0.06, "mouthShrugUpper": 0.2},
+    "TH": {"jawOpen": 0.12, "tongueOut": 0.4, **_lr("mouthLowerDown", 0.15)},
+    "DD": {"jawOpen": 0.18, **_lr("mouthStretch", 0.15), **_lr("mouthLowerDown", 0.15)},
+    "kk": {"jawOpen": 0.22, **_lr("mouthStretch", 0.2)},
+    "CH": {"mouthFunnel": 0.5, "mouthPucker": 0.2, "jawOpen": 0.15, "mouthShrugUpper": 0.2},
+    "SS": {"jawOpen": 0.06, **_lr("mouthStretch", 0.35), **_lr("mouthSmile", 0.15)},
+    "nn": {"jawOpen": 0.15, **_lr("mouthStretch", 0.15), **_lr("mouthLowerDown", 0.1)},
+    "RR": {"mouthFunnel": 0.35, "mouthPucker": 0.25, "jawOpen": 0.15},
+    "aa": {"jawOpen": 0.6, **_lr("mouthLowerDown", 0.3), **_lr("mouthUpperUp", 0.1), **_lr("mouthStretch", 0.1)},
+    "E": {"jawOpen": 0.35, **_lr("mouthStretch", 0.35), **_lr("mouthSmile", 0.2), **_lr("mouthLowerDown", 0.2)},
+    "ih": {"jawOpen": 0.2, **_lr("mouthSmile", 0.35), **_lr("mouthStretch", 0.3)},
+    "oh": {"jawOpen": 0.4, "mouthFunnel": 0.6, "mouthPucker": 0.2},
+    "ou": {"jawOpen": 0.15, "mouthPucker": 0.8, "mouthFunnel": 0.3},
+}
+_ARKIT_EXTRAS = {"blink": _lr("eyeBlink", 1.0), "pucker": {"mouthPucker": 1.0, "mouthFunnel": 0.2}}
+
+_CC4_PAIRS: dict[str, Pose] = {
+    "sil": {},
+    "PP": {"V_Explosive": 1.0},
+    "FF": {"V_Dental_Lip": 1.0},
+    "TH": {"V_Open": 0.2, "V_Tongue_Out": 0.8},
+    "DD": {"V_Open": 0.25, "V_Tongue_up": 0.7},
+    "kk": {"V_Open": 0.35, "V_Tongue_Raise": 0.6},
+    "CH": {"V_Affricate": 1.0},
+    "SS": {"V_Wide": 0.4, "V_Tight": 0.6},
+    "nn": {"V_Open": 0.2, "V_Tongue_up": 0.8},
+    "RR": {"V_Tight_O": 0.5, "V_Tongue_Curl_U": 0.5},
+    "aa": {"V_Open": 1.0},
+    "E": {"V_Open": 0.4, "V_Wide": 0.7},
+    "ih": {"V_Wide": 0.8, "V_Open": 0.15},
+    "oh": {"V_Open": 0.5, "V_Tight_O": 0.6},
+    "ou": {"V_Tight_O": 1.0},
+}
+
+_VROID: dict[str, Pose] = {
+    "sil": {}, "PP": {"Fcl_MTH_Close": 1.0}, "FF": {"Fcl_MTH_I": 0.3, "Fcl_MTH_U": 0.2}, "TH": {"Fcl_MTH_E": 0.3},
+    "DD": {"Fcl_MTH_E": 0.35}, "kk": {"Fcl_MTH_E": 0.3, "Fcl_MTH_A": 0.15}, "CH": {"Fcl_MTH_U": 0.5, "Fcl_MTH_I": 0.2},
+    "SS": {"Fcl_MTH_I": 0.5}, "nn": {"Fcl_MTH_E": 0.3}, "RR": {"Fcl_MTH_U": 0.4, "Fcl_MTH_O": 0.2},
+    "aa": {"Fcl_MTH_A": 1.0}, "E": {"Fcl_MTH_E": 1.0}, "ih": {"Fcl_MTH_I": 1.0}, "oh": {"Fcl_MTH_O": 1.0},
+    "ou": {"Fcl_MTH_U": 1.0},
+}
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("oculus", "Oculus / Ready Player Me (viseme_*)", _one_to_one(
+        ["viseme_sil", "viseme_PP", "viseme_FF", "viseme_TH", "viseme_DD", "viseme_kk", "viseme_CH", "viseme_SS",
+         "viseme_nn", "viseme_RR", "viseme_aa", "viseme_E", "viseme_I", "viseme_O", "viseme_U"]),
+        {"blink": _lr("eyeBlink", 1.0), "pucker": {"viseme_U": 1.0}}),
+    Preset("vrchat", "VRChat (vrc.v_*)", _one_to_one(
+        ["vrc.v_sil", "vrc.v_pp", "vrc.v_ff", "vrc.v_th", "vrc.v_dd", "vrc.v_kk", "vrc.v_ch", "vrc.v_ss", "vrc.v_nn",
+         "vrc.v_rr", "vrc.v_aa", "vrc.v_e", "vrc.v_ih", "vrc.v_oh", "vrc.v_ou"]),
+        {"blink": {"vrc.blink": 1.0}, "pucker": {"vrc.v_ou": 1.0}}),
+    Preset("cc4_direct", "Reallusion CC4, direct 1:1 visemes", _one_to_one(
+        ["", "B_M_P", "F_V", "Th", "T_L_D_N", "K_G_H_NG", "Ch_J", "S_Z", "T_L_D_N", "R", "Ah", "EE", "Ih", "Oh", "W_OO"]),
+        {"blink": {"Eye_Blink_L": 1.0, "Eye_Blink_R": 1.0}, "pucker": {"W_OO": 1.0}}),
+    Preset("cc4_pairs", "Reallusion CC4, 8 pairs + tongue (V_*)", _CC4_PAIRS,
+           {"blink": {"Eye_Blink_L": 1.0, "Eye_Blink_R": 1.0}, "pucker": {"V_Tight_O": 1.0}}),
+    Preset("arkit", "ARKit 52 blend shapes", _ARKIT, _ARKIT_EXTRAS),
+    Preset("vroid", "VRoid (Fcl_MTH_*)", _VROID, {"blink": {"Fcl_EYE_Close": 1.0}, "pucker": {"Fcl_MTH_U": 1.0}}),
+    Preset("preston_blair", "Preston Blair / Papagayo (AI, O, E, U, etc, L, WQ, MBP, FV, rest)", {
+        "sil": {"rest": 1.0}, "PP": {"MBP": 1.0}, "FF": {"FV": 1.0}, "TH": {"etc": 1.0}, "DD": {"etc": 1.0},
+        "kk": {"etc": 1.0}, "CH": {"etc": 1.0}, "SS": {"etc": 1.0}, "nn": {"L": 1.0}, "RR": {"E": 1.0},
+        "aa": {"AI": 1.0}, "E": {"E": 1.0}, "ih": {"E": 1.0}, "oh": {"O": 1.0}, "ou": {"WQ": 0.5, "U": 0.5}}),
+    Preset("rhubarb", "Rhubarb mouth shapes (A-H, X)", {
+        "sil": {"X": 1.0}, "PP": {"A": 1.0}, "FF": {"G": 1.0}, "TH": {"B": 1.0}, "DD": {"B": 1.0}, "kk": {"B": 1.0},
+        "CH": {"B": 1.0}, "SS": {"B": 1.0}, "nn": {"H": 1.0}, "RR": {"E": 1.0}, "aa": {"D": 1.0}, "E": {"C": 1.0},
+        "ih": {"B": 1.0}, "oh": {"E": 1.0}, "ou": {"F": 1.0}}),
+)}
+
+_SIDE = {"l": "left", "left": "left", "r": "right", "right": "right"}
+
+
+def name_tokens(name: str) -> list[str]:
+    """Split a shape-key name into lower-case tokens; sides become 'left'/'right'."""
+    parts = re.split(r"[\s_.\-:|]+", name)
+    tokens: list[str] = []
+    for part in parts:
+        tokens += [t.lower() for t in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", part) if t]
+    if len(tokens) > 1 and tokens[-1] in _SIDE:  # a lone "R" is a shape name, not a side
+        tokens[-1] = _SIDE[tokens[-1]]
+    return tokens
+
+
+def _canon(name: str) -> str:
+    return "".join(name_tokens(name))
+
+
+def _suffixes(name: str) -> list[str]:
+    """The name and each shorter tail of its tokens (so prefixes like AK_25_ are tolerated), longest first."""
+    tokens = name_tokens(name)
+    return ["".join(tokens[i:]) for i in range(len(tokens))]
+
+
+@dataclass
+class Match:
+    preset: Preset
+    mapping: dict[str, str]  # preset key -> rig key
+    missing: list[str]
+
+    @property
+    def coverage(self) -> float:
+        keys = self.preset.keys
+        return sum(k in self.mapping for k in keys) / len(keys) if keys else 0.0
+
+    def report(self) -> str:
+        matched = sum(k in self.mapping for k in self.preset.keys)
+        text = f"{self.preset.label}: matched {matched} of {len(self.preset.keys)} keys"
+        if self.missing:
+            shown = ", ".join(self.missing[:10]) + (" ..." if len(self.missing) > 10 else "")
+            text += f"; missing {shown}"
+        return text
+
+    def pose_matrix(self) -> tuple[np.ndarray, list[str]]:
+        """[15, K] weights from viseme to the rig's own key names (missing keys dropped)."""
+        rig_keys = sorted(set(self.mapping.values()))
+        col = {k: i for i, k in enumerate(rig_keys)}
+        m = np.zeros((len(VISEMES), len(rig_keys)), np.float32)
+        for v, viseme in enumerate(VISEMES):
+            for key, w in self.preset.poses.get(viseme, {}).items():
+                if key in self.mapping:
+                    m[v, col[self.mapping[key]]] += w
+        return m, rig_keys
+
+    def extra_pose(self, name: str) -> dict[str, float]:
+        return {self.mapping[k]: w for k, w in self.preset.extras.get(name, {}).items() if k in self.mapping}
+
+
+def match_preset(preset: Preset, rig_keys: Iterable[str]) -> Match:
+    """Pair each of the preset's keys (poses and extras) with a rig key: exact canonical name
+    first, then the rig key whose shortest token tail equals it (a prefix was added)."""
+    rig_keys = list(rig_keys)
+    canon = {k: _canon(k) for k in rig_keys}
+    wanted = sorted(set(preset.keys) | {k for p in preset.extras.values() for k in p})
+    mapping: dict[str, str] = {}
+    for key in wanted:
+        target = _canon(key)
+        exact = [k for k in rig_keys if canon[k] == target]
+        if exact:
+            mapping[key] = exact[0]
+            continue
+        tails = [k for k in rig_keys if target in _suffixes(k)]
+        if tails:
+            mapping[key] = min(tails, key=len)
+    missing = [k for k in preset.keys if k not in mapping]
+    return Match(preset, mapping, missing)
+
+
+def detect(rig_keys: Iterable[str], presets: Iterable[Preset] | None = None) -> list[Match]:
+    """Every preset's match to the rig, best first: highest coverage, then the order of PRESETS
+    (dedicated viseme keys before poses built from expression keys)."""
+    keys = list(rig_keys)
+    matches = [match_preset(p, keys) for p in (presets or PRESETS.values())]
+    order = {p: i for i, p in enumerate(PRESETS)}
+    return sorted(matches, key=lambda m: (-round(m.coverage, 3), order.get(m.preset.name, 99)))
+
+
+class RigError(ValueError):
+    """The rig cannot be driven by any preset; the message lists what was expected and found."""
+
+
+def best_match(rig_keys: Iterable[str], preset_name: str = "auto", min_coverage: float = 0.6,
+               custom: Preset | None = None) -> Match:
+    keys = list(rig_keys)
+    if not keys:
+        raise RigError("the object has no shape keys; add viseme shape keys (e.g. ARKit or viseme_*) first")
+    if custom is not None:
+        match = match_preset(custom, keys)
+    elif preset_name == "auto":
+        match = detect(keys)[0]
+    else:
+        if preset_name not in PRESETS:
+            raise RigError(f"unknown preset {preset_name!r}; choose auto or one of {', '.join(PRESETS)}")
+        match = match_preset(PRESETS[preset_name], keys)
+    if match.coverage < min_coverage or not match.mapping:
+        found = ", ".join(keys[:12]) + (" ..." if len(keys) > 12 else "")
+        expected = ", ".join(match.preset.keys[:12]) + (" ..." if len(match.preset.keys) > 12 else "")
+        raise RigError(f"no preset matches this rig's shape keys (best: {match.report()}). "
+                       f"Expected keys such as {expected}; found {found}. Pick a preset or make a custom mapping.")
+    return match
