@@ -46,7 +46,8 @@ def sanitize(mono: np.ndarray, warnings: list[str]) -> np.ndarray:
     return mono
 
 
-def _check_path(path: str) -> None:
+def check_path(path: str) -> None:
+    """Refuse a missing, folder or empty path with a message that says which."""
     if not os.path.exists(path):
         raise AudioError(f"audio file not found: {path}")
     if os.path.isdir(path):
@@ -60,7 +61,7 @@ def decode_file(path: str | os.PathLike[str], block_seconds: float = 20.0) -> De
     import soundfile as sf  # local: the worker and Blender never need it
 
     path = os.fspath(path)
-    _check_path(path)
+    check_path(path)
     try:
         f = sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:

@@ -1,0 +1,105 @@
+"""Lip sync inside Blender, in three steps so a modal operator can run the middle one in a thread:
+
+    job = prepare(context.scene, objects, audio_path, ...)   # main thread: validate, decode
+    result = job.analyze(worker, on_progress, cancel)        # any thread: the worker runs the model
+    report = job.apply(result)                                # main thread: keys, NLA strip, sound
+
+`run()` chains them for scripts and headless batch jobs. Nothing is written until apply(), and
+apply() checks everything before writing, so a failure or a cancel leaves the file unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bpy
+
+from ..core.align import Transcript
+from ..core.audio import DecodedAudio
+from ..core.curves import CurveSettings
+from ..core.keys import DEFAULT_TOLERANCE
+from ..core.rigs import Preset
+from ..engine.client import WorkerClient
+from ..lipsync import LipSyncResult, analyze, decoding_settings
+from .audio import decode_with_aud
+from .shapekeys import ApplyReport, KeyTarget, apply_animation, resolve_targets
+
+SOUND_CHANNEL_NAME = "Oris"
+
+
+def scene_fps(scene: Any) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def strip_name_for(audio_path: str) -> str:
+    return os.path.basename(audio_path)
+
+
+@dataclass
+class LipSyncJob:
+    scene: Any
+    audio_path: str
+    audio: DecodedAudio
+    targets: list[KeyTarget]
+    start_frame: int
+    fps: float
+    settings: CurveSettings
+    transcript: Transcript | None
+    add_sound: bool
+    extend_range: bool
+    tolerance: float
+    notes: list[str] = field(default_factory=list)
+
+    def analyze(self, worker: WorkerClient, on_progress: Callable[[float], None] | None = None,
+                cancel: threading.Event | None = None) -> LipSyncResult:
+        return analyze(self.audio.samples, worker, self.fps, self.settings, self.transcript, on_progress, cancel)
+
+    def apply(self, result: LipSyncResult) -> ApplyReport:
+        name = strip_name_for(self.audio_path)
+        report = apply_animation(result.animation, self.targets, name, self.start_frame, self.tolerance)
+        if self.add_sound:
+            place_sound(self.scene, self.audio_path, name, self.start_frame)
+        if self.extend_range:
+            self.scene.frame_start = min(self.scene.frame_start, self.start_frame)
+            self.scene.frame_end = max(self.scene.frame_end, int(report.end_frame))
+        report.notes = self.notes + self.audio.warnings + result.warnings
+        return report
+
+
+def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "auto", custom: Preset | None = None,
+            start_frame: int | None = None, settings: CurveSettings | None = None, transcript: Transcript | None = None,
+            add_sound: bool = True, extend_range: bool = False, tolerance: float = DEFAULT_TOLERANCE,
+            card: dict[str, Any] | None = None) -> LipSyncJob:
+    """Validate the rig and decode the audio; raises RigError, EditError or AudioError with a user-facing message."""
+    targets, notes = resolve_targets(objects, preset, custom)  # cheap checks first
+    audio = decode_with_aud(bpy.path.abspath(audio_path))
+    settings = decoding_settings(card or {}, settings or CurveSettings())
+    start = scene.frame_current if start_frame is None else int(start_frame)
+    return LipSyncJob(scene, audio_path, audio, targets, start, scene_fps(scene), settings, transcript,
+                      add_sound, extend_range, tolerance, notes)
+
+
+def place_sound(scene: Any, audio_path: str, name: str, start_frame: int) -> Any:
+    """The clip in the sequencer at the animation's start frame, replacing Oris's earlier one of that name."""
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    for strip in list(strips):
+        if strip.type == "SOUND" and strip.name == name and strip.get("oris"):
+            strips.remove(strip)
+    used = {s.channel for s in strips if s.frame_final_start < start_frame + 10 ** 6}
+    channel = next(c for c in range(1, 129) if c not in used)
+    strip = strips.new_sound(name, bpy.path.abspath(audio_path), channel, start_frame)
+    strip["oris"] = True
+    return strip
+
+
+def run(scene: Any, objects: list[Any], audio_path: str, worker: WorkerClient, **options: Any) -> ApplyReport:
+    """Prepare, analyze and apply in one call (scripts, headless and batch jobs)."""
+    on_progress = options.pop("on_progress", None)
+    cancel = options.pop("cancel", None)
+    job = prepare(scene, objects, audio_path, **options)
+    return job.apply(job.analyze(worker, on_progress, cancel))

@@ -1,0 +1,173 @@
+"""Write viseme curves onto face rigs' shape keys as one Action, placed as an NLA strip.
+
+One Action per run with a slot for each Key datablock (slotted actions: Blender 4.4+ and 5.x),
+dense curves reduced to a few Bezier keys (core.keys), written with foreach_set. The strip is
+named after the audio and lives on an "Oris" NLA track; running again replaces Oris's own
+strip for that audio and nothing else. Everything is checked before anything is written, so
+a failure leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import bpy
+import numpy as np
+
+from ..core.curves import Animation
+from ..core.keys import DEFAULT_TOLERANCE, reduce_curve
+from ..core.rigs import Match, Preset, RigError, best_match
+
+TRACK_NAME = "Oris"
+_ALIGNED = 3  # Keyframe handle type enum value for foreach_set
+_BEZIER = 2  # Keyframe interpolation enum value
+
+
+class EditError(RuntimeError):
+    """The target cannot be edited (linked or overridden data); the message says what to do."""
+
+
+@dataclass
+class KeyTarget:
+    """One Key datablock (shared by every mesh object that uses it) and its matched keys."""
+
+    key: Any  # bpy.types.Key
+    objects: list[str]
+    match: Match
+
+
+@dataclass
+class ApplyReport:
+    action: str
+    strip: str
+    start_frame: int
+    end_frame: float
+    targets: list[str]
+    keys_written: int
+    curves: int
+    keys_per_second: float
+    tolerance: float
+    write_seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def shape_key_names(key: Any) -> list[str]:
+    return [kb.name for kb in key.key_blocks if kb != key.reference_key]
+
+
+def _check_editable(ob: Any, key: Any) -> None:
+    for what, data in (("object", ob), ("mesh", ob.data), ("shape keys", key)):
+        if data.library is not None:
+            raise EditError(f"{ob.name}: its {what} are linked from {data.library.filepath}; make them local "
+                            "(Object > Relations > Make Local) or animate them in the source file")
+        override = getattr(data, "override_library", None)
+        if override is not None and override.is_system_override:
+            raise EditError(f"{ob.name}: its {what} are a non-editable library override; "
+                            "make the override editable (Object > Library Override > Make Editable) first")
+
+
+def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | None = None) -> tuple[list[KeyTarget], list[str]]:
+    """Match every mesh's Key datablock; one preset for the face (detected on the mesh with the most keys)."""
+    notes: list[str] = []
+    meshes = [ob for ob in objects if ob is not None and ob.type == "MESH"]
+    if not meshes:
+        names = ", ".join(ob.name for ob in objects if ob is not None) or "nothing"
+        raise RigError(f"no mesh object selected (got {names}); select the face mesh(es) that carry the shape keys")
+    keyed = [ob for ob in meshes if ob.data.shape_keys is not None and len(ob.data.shape_keys.key_blocks) > 1]
+    if not keyed:
+        raise RigError(f"{', '.join(ob.name for ob in meshes)}: no shape keys; add viseme or ARKit shape keys to the face first")
+    for ob in meshes:
+        if ob not in keyed:
+            notes.append(f"{ob.name}: skipped (no shape keys)")
+    main = max(keyed, key=lambda ob: len(ob.data.shape_keys.key_blocks))
+    chosen = best_match(shape_key_names(main.data.shape_keys), preset, custom=custom).preset
+    targets: dict[str, KeyTarget] = {}
+    for ob in keyed:
+        key = ob.data.shape_keys
+        _check_editable(ob, key)
+        if key.name in targets:
+            targets[key.name].objects.append(ob.name)
+            continue
+        match = best_match(shape_key_names(key), custom=chosen, min_coverage=0.0)
+        if not match.mapping:
+            notes.append(f"{ob.name}: skipped (none of the {chosen.label} keys)")
+            continue
+        targets[key.name] = KeyTarget(key, [ob.name], match)
+    if not targets:
+        raise RigError("none of the selected meshes carries keys of the detected preset")
+    return list(targets.values()), notes
+
+
+def remove_oris_strip(key: Any, strip_name: str) -> None:
+    """Remove Oris's strip of that name (and its Action when nothing else uses it)."""
+    ad = key.animation_data
+    if ad is None:
+        return
+    for track in list(ad.nla_tracks):
+        if track.name != TRACK_NAME:
+            continue
+        for strip in list(track.strips):
+            if strip.name == strip_name:
+                action = strip.action
+                track.strips.remove(strip)
+                if action is not None and action.users == 0:
+                    bpy.data.actions.remove(action)
+        if len(track.strips) == 0:
+            ad.nla_tracks.remove(track)
+
+
+def _oris_track(key: Any, start: float, end: float) -> Any:
+    """The Oris track, or a new one above it when this frame range is taken there."""
+    ad = key.animation_data or key.animation_data_create()
+    for track in ad.nla_tracks:
+        if track.name.startswith(TRACK_NAME) and all(s.frame_end <= start or s.frame_start >= end for s in track.strips):
+            return track
+    track = ad.nla_tracks.new()
+    track.name = TRACK_NAME
+    return track
+
+
+def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, start_frame: int,
+                    tolerance: float = DEFAULT_TOLERANCE) -> ApplyReport:
+    """Key the animation (frames at the scene rate, frame k at start_frame + k) onto every target."""
+    t0 = time.perf_counter()
+    n = len(anim.frames)
+    for target in targets:
+        remove_oris_strip(target.key, strip_name)
+    action = bpy.data.actions.new(f"Oris {strip_name}")
+    layer_strip = action.layers.new("Oris").strips.new(type="KEYFRAME")
+    keys_written = curves = 0
+    end = start_frame + max(n - 1, 1)
+    for target in targets:
+        slot = action.slots.new(id_type="KEY", name=target.key.name)
+        bag = layer_strip.channelbag(slot, ensure=True)
+        matrix, names = target.match.pose_matrix()
+        values = np.clip(anim.frames @ matrix, 0.0, None)
+        for col, name in enumerate(names):
+            block = target.key.key_blocks[name]
+            curve = np.clip(values[:, col], block.slider_min, block.slider_max)
+            keys = reduce_curve(curve, tolerance, start=1.0)
+            fc = bag.fcurves.new(f'key_blocks["{name}"].value')
+            points = fc.keyframe_points
+            points.add(len(keys))
+            points.foreach_set("co", np.stack([keys.x, keys.y], axis=1).ravel().astype(np.float32))
+            points.foreach_set("handle_left", keys.left.ravel().astype(np.float32))
+            points.foreach_set("handle_right", keys.right.ravel().astype(np.float32))
+            points.foreach_set("handle_left_type", np.full(len(keys), _ALIGNED, np.int32))
+            points.foreach_set("handle_right_type", np.full(len(keys), _ALIGNED, np.int32))
+            points.foreach_set("interpolation", np.full(len(keys), _BEZIER, np.int32))
+            fc.update()
+            keys_written += len(keys)
+            curves += 1
+        track = _oris_track(target.key, start_frame, end)
+        strip = track.strips.new(strip_name, start_frame, action)
+        strip.action_slot = slot
+        strip.action_frame_start, strip.action_frame_end = 1.0, float(max(n, 2))
+        strip.frame_end = strip.frame_start + max(n - 1, 1)
+        strip.extrapolation = "NOTHING"
+        strip.blend_type = "REPLACE"
+    seconds = anim.duration if anim.duration > 0 else 1.0
+    return ApplyReport(action.name, strip_name, start_frame, end, [t.key.name for t in targets], keys_written, curves,
+                       keys_written / seconds, tolerance, time.perf_counter() - t0)
