@@ -53,6 +53,7 @@ def test_pose_matrix_uses_the_rigs_own_names():
     assert matrix.shape == (15, len(names)) and "jawOpen" in names and "mouthPress_L" in names
     assert matrix[VISEMES.index("aa"), names.index("jawOpen")] == pytest.approx(0.6)
     assert not matrix[VISEMES.index("sil")].any()
+    assert "eyeBlink_L" not in names, "lip sync must never key the eyelids"
     assert m.extra_pose("blink") == {"eyeBlink_L": 1.0, "eyeBlink_R": 1.0}
 
 

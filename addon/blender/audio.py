@@ -19,10 +19,10 @@ def decode_with_aud(path: str) -> DecodedAudio:
     path = os.fspath(path)
     check_path(path)
     try:
-        sound = aud.Sound(path)
+        sound = aud.Sound(path)  # type: ignore[call-arg]  # the stubs miss the filename argument
         rate, channels = sound.specs
         length = sound.length
-    except aud.error as exc:
+    except aud.error as exc:  # type: ignore[misc]  # aud.error is an exception class at run time
         raise AudioError(f"Blender could not read {path} as audio ({exc}). Oris reads {SUPPORTED}; "
                          "convert other formats first, e.g. ffmpeg -i INPUT out.wav") from None
     if length <= 0:

@@ -137,7 +137,7 @@ def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, 
     for target in targets:
         remove_oris_strip(target.key, strip_name)
     action = bpy.data.actions.new(f"Oris {strip_name}")
-    layer_strip = action.layers.new("Oris").strips.new(type="KEYFRAME")
+    layer_strip: Any = action.layers.new("Oris").strips.new(type="KEYFRAME")  # an ActionKeyframeStrip
     keys_written = curves = 0
     end = start_frame + max(n - 1, 1)
     for target in targets:

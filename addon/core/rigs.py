@@ -172,7 +172,7 @@ class Match:
 
     def pose_matrix(self) -> tuple[np.ndarray, list[str]]:
         """[15, K] weights from viseme to the rig's own key names (missing keys dropped)."""
-        rig_keys = sorted(set(self.mapping.values()))
+        rig_keys = sorted({self.mapping[k] for k in self.preset.keys if k in self.mapping})  # never the extras
         col = {k: i for i, k in enumerate(rig_keys)}
         m = np.zeros((len(VISEMES), len(rig_keys)), np.float32)
         for v, viseme in enumerate(VISEMES):

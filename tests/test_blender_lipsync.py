@@ -1,0 +1,124 @@
+"""Lip sync in the real pip `bpy`: real rigs, real speech, the real worker."""
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from oris.blender import lipsync as bl  # noqa: E402
+from oris.blender.shapekeys import TRACK_NAME, EditError  # noqa: E402
+from oris.core.rigs import RigError  # noqa: E402
+from oris.engine.model import find_model  # noqa: E402
+
+from .conftest import DEMO_AUDIO, REPO  # noqa: E402
+
+HEADS = REPO / "demo" / "heads"
+
+
+def open_head(name: str):
+    bpy.ops.wm.open_mainfile(filepath=str(HEADS / name))
+    return bpy.context.scene, next(o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys)
+
+
+def values_at(key, names, frames):
+    scene = bpy.context.scene
+    out = {}
+    for f in frames:
+        scene.frame_set(f)
+        out[f] = {n: key.key_blocks[n].value for n in names}
+    return out
+
+
+@pytest.fixture(scope="module")
+def card():
+    return find_model().card
+
+
+def test_oculus_rig_gets_an_nla_strip_that_evaluates(worker, card):
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=10, card=card)
+    key = ob.data.shape_keys
+    tracks = [t for t in key.animation_data.nla_tracks if t.name == TRACK_NAME]
+    assert len(tracks) == 1 and [s.name for s in tracks[0].strips] == ["speech.flac"]
+    strip = tracks[0].strips[0]
+    assert strip.frame_start == 10 and strip.action_slot is not None
+    fps = scene.render.fps / scene.render.fps_base
+    assert report.end_frame == pytest.approx(10 + int(20.46 * fps), abs=1)
+    assert report.keys_per_second < 40 and report.curves == 15
+    vals = values_at(key, ["viseme_PP", "viseme_aa"], range(10, int(report.end_frame)))
+    assert max(v["viseme_PP"] for v in vals.values()) == pytest.approx(1.0, abs=0.02)
+    assert max(v["viseme_aa"] for v in vals.values()) > 0.5
+    assert all(v["viseme_PP"] == 0 for f, v in vals.items() if f < 12)  # silence at the start
+    sounds = [s for s in scene.sequence_editor.strips if s.type == "SOUND"]
+    assert len(sounds) == 1 and sounds[0].frame_start == 10
+
+
+def test_running_again_replaces_only_oris_own_strip(worker, card):
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    key = ob.data.shape_keys
+    # the artist's own animation: a blink on a track of their own
+    user_action = bpy.data.actions.new("Blink")
+    slot = user_action.slots.new(id_type="KEY", name=key.name)
+    bag = user_action.layers.new("L").strips.new(type="KEYFRAME").channelbag(slot, ensure=True)
+    fc = bag.fcurves.new('key_blocks["eyeBlinkLeft"].value')
+    fc.keyframe_points.insert(1, 0.0)
+    fc.keyframe_points.insert(5, 1.0)
+    key.animation_data_create()
+    user_track = key.animation_data.nla_tracks.new()
+    user_track.name = "Artist"
+    user_track.strips.new("blink", 1, user_action)
+    for _ in range(2):
+        bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card)
+    names = sorted(t.name for t in key.animation_data.nla_tracks)
+    assert names == ["Artist", TRACK_NAME]
+    assert [s.name for s in key.animation_data.nla_tracks["Artist"].strips] == ["blink"]
+    assert len(key.animation_data.nla_tracks[TRACK_NAME].strips) == 1
+    assert sorted(a.name for a in bpy.data.actions) == ["Blink", "Oris speech.flac"]
+    assert len([s for s in scene.sequence_editor.strips if s.type == "SOUND"]) == 1
+
+
+def test_arkit_rig_with_suffixes(worker, card):
+    scene, ob = open_head("ict_facekit.blend")
+    report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card)
+    assert any("tongueOut" in n for n in report.notes) or report.curves >= 15
+    key = ob.data.shape_keys
+    vals = values_at(key, ["jawOpen", "mouthPress_L"], range(1, int(report.end_frame), 2))
+    assert max(v["jawOpen"] for v in vals.values()) > 0.3
+    assert max(v["mouthPress_L"] for v in vals.values()) == pytest.approx(0.6, abs=0.02)
+
+
+def test_rig_without_matching_keys_changes_nothing(worker, card):
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    bpy.ops.mesh.primitive_cube_add()
+    cube = bpy.context.active_object
+    cube.shape_key_add(name="Basis")
+    cube.shape_key_add(name="Smile")
+    with pytest.raises(RigError, match="Expected keys such as .*found Smile"):
+        bl.run(scene, [cube], str(DEMO_AUDIO), worker, card=card)
+    bpy.ops.mesh.primitive_uv_sphere_add()
+    with pytest.raises(RigError, match="no shape keys"):
+        bl.run(scene, [bpy.context.active_object], str(DEMO_AUDIO), worker, card=card)
+    assert len(bpy.data.actions) == 0
+    assert scene.sequence_editor is None or not any(s.type == "SOUND" for s in scene.sequence_editor.strips)
+
+
+def test_unreadable_audio_is_refused_before_anything_is_written(worker, card, tmp_path):
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    from oris.core.audio import AudioError
+
+    with pytest.raises(AudioError, match="could not read"):
+        bl.run(scene, [ob], str(bad), worker, card=card)
+    with pytest.raises(AudioError, match="not found"):
+        bl.run(scene, [ob], str(tmp_path / "missing.wav"), worker, card=card)
+    assert ob.data.shape_keys.animation_data is None and len(bpy.data.actions) == 0
+
+
+def test_linked_rig_is_refused(worker, card, tmp_path):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    with bpy.data.libraries.load(str(HEADS / "mh_talkinghead_head.blend"), link=True) as (src, dst):
+        dst.objects = [n for n in src.objects if n == "MakeHuman_head"]
+    ob = dst.objects[0]
+    bpy.context.scene.collection.objects.link(ob)
+    with pytest.raises(EditError, match="linked from .*Make Local"):
+        bl.run(bpy.context.scene, [ob], str(DEMO_AUDIO), worker, card=card)
