@@ -7,6 +7,7 @@ one that stops answering for `timeout` seconds is killed and raises WorkerTimeou
 
 from __future__ import annotations
 
+import atexit
 import collections
 import itertools
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +82,16 @@ def worker_command(python: str | None = None, device: str = "auto", model: str |
     return cmd, env
 
 
+_LIVE: weakref.WeakSet[WorkerClient] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Stop every worker still running when the caller exits (Blender quitting, a script ending)."""
+    for client in list(_LIVE):
+        client.close()
+
+
 class WorkerClient:
     """One worker process, started on first use and kept across requests."""
 
@@ -95,6 +107,7 @@ class WorkerClient:
         self._ids = itertools.count(1)
         self._write_lock = threading.Lock()
         self._busy = threading.Lock()
+        _LIVE.add(self)
 
     # -- lifecycle -------------------------------------------------------
     @property

@@ -1,0 +1,175 @@
+"""Thin operators over oris.blender.lipsync. Generate is modal: the worker runs in a thread,
+the UI stays responsive with a progress bar, Esc cancels with no change to the scene, and the
+keys are written on the main thread in one undoable step. In background mode it runs at once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from ..blender import lipsync, session
+from ..blender.shapekeys import EditError, shape_key_names
+from ..core.align import Transcript
+from ..core.audio import AudioError
+from ..core.curves import CurveSettings
+from ..core.rigs import Preset, RigError, detect
+from ..engine.client import Cancelled, WorkerError
+from ..engine.model import ModelError, find_model
+from .preferences import preferences
+
+_running = threading.Lock()  # one lip sync at a time
+
+
+def _targets(context: bpy.types.Context) -> list[Any]:
+    return [ob for ob in context.selected_objects if ob.type == "MESH"] or ([context.active_object] if context.active_object else [])
+
+
+def _job(context: bpy.types.Context) -> lipsync.LipSyncJob:
+    s = context.scene.oris_lipsync
+    if not s.audio_path:
+        raise AudioError("choose an audio file first")
+    custom = None
+    if s.preset == "custom":
+        try:
+            custom = Preset.from_json(Path(bpy.path.abspath(s.custom_preset_path)).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RigError(f"cannot load the custom preset: {exc}") from None
+    settings = CurveSettings(lead_seconds=s.lead_ms / 1000.0, intensity=s.intensity, stepped=s.stepped)
+    return lipsync.prepare(
+        context.scene, _targets(context), s.audio_path, preset="auto" if s.preset == "custom" else s.preset,
+        custom=custom, start_frame=None if s.use_current_frame else s.start_frame, settings=settings,
+        transcript=Transcript(s.transcript) if s.transcript.strip() else None, extend_range=s.extend_range,
+        card=find_model().card)
+
+
+def _worker(context: bpy.types.Context) -> Any:
+    prefs = preferences(context)
+    return session.get_worker(prefs.worker_python if prefs else "", prefs.device if prefs else "auto")
+
+
+class ORIS_OT_lipsync(bpy.types.Operator):
+    bl_idname = "oris.lipsync"
+    bl_label = "Generate Lip Sync"
+    bl_description = "Animate the selected face meshes' shape keys from the audio file"
+    bl_options = {"REGISTER", "UNDO"}
+
+    _timer: Any = None
+    _thread: threading.Thread | None = None
+    _cancel: threading.Event
+    _outcome: dict[str, Any]
+    _job_obj: lipsync.LipSyncJob | None = None
+
+    def _start(self, context: bpy.types.Context) -> bool:
+        if not _running.acquire(blocking=False):
+            self.report({"ERROR"}, "A lip sync is already running; wait for it or press Esc to cancel it")
+            return False
+        try:
+            self._job_obj = _job(context)
+        except (AudioError, RigError, EditError, ModelError, ValueError) as exc:
+            _running.release()
+            self.report({"ERROR"}, str(exc))
+            return False
+        return True
+
+    def _finish(self, context: bpy.types.Context, result: Any) -> set[str]:
+        assert self._job_obj is not None
+        try:
+            report = self._job_obj.apply(result)
+        except (RigError, EditError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        finally:
+            _running.release()
+        s = context.scene.oris_lipsync
+        s.status = (f"{report.keys_written} keys ({report.keys_per_second:.0f}/s) on {', '.join(report.targets)}, "
+                    f"frames {report.start_frame}-{report.end_frame:.0f}")
+        for note in report.notes:
+            self.report({"WARNING"}, note)
+        self.report({"INFO"}, f"Oris: {s.status}")
+        return {"FINISHED"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        if not self._start(context):
+            return {"CANCELLED"}
+        assert self._job_obj is not None
+        try:
+            result = self._job_obj.analyze(_worker(context))
+        except (WorkerError, Cancelled) as exc:
+            _running.release()
+            self.report({"ERROR"}, f"Oris worker: {exc}")
+            return {"CANCELLED"}
+        return self._finish(context, result)
+
+    def invoke(self, context: bpy.types.Context, event: Any) -> set[str]:
+        if bpy.app.background:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        self._cancel = threading.Event()
+        self._outcome = {}
+        s = context.scene.oris_lipsync
+        s.progress, s.status = 0.0, "starting the worker..."
+        job, worker = self._job_obj, _worker(context)
+        assert job is not None
+
+        def work() -> None:
+            try:
+                self._outcome["result"] = job.analyze(worker, lambda f: self._outcome.__setitem__("progress", f), self._cancel)
+            except Exception as exc:  # reported on the main thread
+                self._outcome["error"] = exc
+
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        context.window_manager.progress_begin(0, 100)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: Any) -> set[str]:
+        s = context.scene.oris_lipsync
+        if event.type == "ESC":
+            self._cancel.set()
+            s.status = "cancelling..."
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        s.progress = self._outcome.get("progress", 0.0)
+        if not self._cancel.is_set():
+            s.status = f"analysing speech... {s.progress:.0%}"
+        context.window_manager.progress_update(int(s.progress * 100))
+        if self._thread is not None and self._thread.is_alive():
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self._timer)
+        context.window_manager.progress_end()
+        for area in context.screen.areas if context.screen else []:
+            area.tag_redraw()
+        error = self._outcome.get("error")
+        if error is not None or self._cancel.is_set():
+            _running.release()
+            s.status = "cancelled: nothing was changed" if isinstance(error, Cancelled) or self._cancel.is_set() else f"failed: {error}"
+            self.report({"WARNING"} if self._cancel.is_set() else {"ERROR"}, f"Oris: {s.status}")
+            return {"CANCELLED"}
+        return self._finish(context, self._outcome["result"])
+
+
+class ORIS_OT_detect(bpy.types.Operator):
+    bl_idname = "oris.detect_rig"
+    bl_label = "Detect Rig"
+    bl_description = "Show which preset matches the selected meshes' shape keys, and what it misses"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        s = context.scene.oris_lipsync
+        keyed = [ob for ob in _targets(context) if ob.type == "MESH" and ob.data.shape_keys]
+        if not keyed:
+            s.detection = "no selected mesh has shape keys"
+            return {"CANCELLED"}
+        names = sorted({n for ob in keyed for n in shape_key_names(ob.data.shape_keys)})
+        best = detect(names)[0]
+        s.detection = best.report()
+        self.report({"INFO"}, s.detection)
+        return {"FINISHED"}
+
+
+CLASSES = (ORIS_OT_lipsync, ORIS_OT_detect)
