@@ -52,13 +52,32 @@ class LogMel(nn.Module):
         self.register_buffer("mean", torch.zeros(N_MELS, 1))
         self.register_buffer("std", torch.ones(N_MELS, 1))
         self.n_bins = n_bins
+        self.spec_augment = True  # training only; never part of the exported graph
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:  # [B, N] -> [B, 80, N//160 + 1]
         x = nn.functional.pad(audio.unsqueeze(1), (WIN // 2, WIN // 2))
         spec = nn.functional.conv1d(x, self.dft, stride=HOP)
         power = spec[:, : self.n_bins] ** 2 + spec[:, self.n_bins :] ** 2
         logmel = torch.log(torch.matmul(self.mel, power) + 1e-6)
-        return (logmel - self.mean) / self.std
+        feats = (logmel - self.mean) / self.std
+        if self.training and self.spec_augment:
+            feats = spec_augment(feats)
+        return feats
+
+
+def spec_augment(feats: torch.Tensor, freq_width: int = 12, time_width: int = 8, time_masks: int = 3) -> torch.Tensor:
+    """Zero a random band of mel bins and a few short stretches of frames in each example."""
+    batch, bins, frames = feats.shape
+    out = feats.clone()
+    for b in range(batch):
+        f = int(torch.randint(0, freq_width + 1, ()))
+        f0 = int(torch.randint(0, bins - f + 1, ()))
+        out[b, f0 : f0 + f, :] = 0.0
+        for _ in range(time_masks):
+            t = int(torch.randint(0, time_width + 1, ()))
+            t0 = int(torch.randint(0, max(1, frames - t), ()))
+            out[b, :, t0 : t0 + t] = 0.0
+    return out
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:

@@ -58,7 +58,8 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(x, -1.0, 1.0)
 
 
-SPEEDS = ((1, 1), (9, 10), (10, 9), (11, 12), (12, 11), (19, 20), (20, 19))
+# (up, down) resampling: below 1 the voice gets faster and higher, down to child-like formants
+SPEEDS = ((1, 1), (9, 10), (10, 9), (11, 12), (12, 11), (19, 20), (20, 19), (4, 5), (5, 6), (6, 5))
 
 
 def sample_crop(ds: LabelledSet, frames: int, rng: np.random.Generator, aug: bool):
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=ROOT / "models" / ".cache" / "corpus")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / ".cache" / "train")
-    ap.add_argument("--minutes", type=float, default=45.0)
+    ap.add_argument("--minutes", type=float, default=55.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=4.0, help="crop length")
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -143,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     model = VisemeNet().to(device)
     with torch.no_grad():  # input normalisation from the training audio itself
         sample, _, _ = make_batch([real, tts], [0.5, 0.5], 64, 400, rng, aug=True)
+        model.features.eval()  # statistics of unmasked features
         feats = model.features(sample.to(device))
+        model.features.train()
         model.features.mean.copy_(feats.mean(dim=(0, 2))[:, None])
         model.features.std.copy_(feats.std(dim=(0, 2))[:, None] + 1e-3)
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
-        x, v, p = make_batch([real, tts], [0.55, 0.45], args.batch, frames, rng)
+        x, v, p = make_batch([real, tts], [0.65, 0.35], args.batch, frames, rng)
         x, v, p = x.to(device), v.to(device), p.to(device)
         vis_logits, ph_logits = model(x)
         loss = vis_loss(vis_logits.reshape(-1, 15), v.reshape(-1)) + 0.5 * ph_loss(ph_logits.reshape(-1, 40), p.reshape(-1))
