@@ -1,0 +1,47 @@
+"""The built extension zip installs into the real bpy through the extension API, and works."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("bpy")
+
+from .conftest import DEMO_AUDIO, REPO  # noqa: E402
+
+SCRIPT = """
+import sys, bpy
+zip_path, head, audio = sys.argv[-3:]
+assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True) == {"FINISHED"}
+assert "bl_ext.user_default.oris" in sys.modules
+bpy.ops.wm.open_mainfile(filepath=head)
+ob = bpy.data.objects["MakeHuman_head"]
+ob.select_set(True)
+bpy.context.view_layer.objects.active = ob
+bpy.context.scene.oris_lipsync.audio_path = audio
+assert bpy.ops.oris.lipsync() == {"FINISHED"}
+key = ob.data.shape_keys
+assert key.animation_data.nla_tracks["Oris"].strips[0].name == "speech.flac"
+peak = 0.0
+for f in range(1, 480, 2):
+    bpy.context.scene.frame_set(f)
+    peak = max(peak, key.key_blocks["viseme_aa"].value)
+assert peak > 0.5, peak
+print("EXTENSION-OK", sys.modules["bl_ext.user_default.oris"].__file__)
+"""
+
+
+def test_built_zip_installs_and_runs_a_lip_sync(tmp_path):
+    dist = tmp_path / "dist"
+    build = subprocess.run([sys.executable, str(REPO / "build.py"), "--platform", "linux-x64", "--out", str(dist)],
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    zips = list(dist.glob("oris-*-linux_x64.zip"))
+    assert len(zips) == 1
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    env.pop("ORIS_MODEL", None)
+    run = subprocess.run([sys.executable, "-c", SCRIPT, str(zips[0]), str(REPO / "demo" / "heads" / "mh_talkinghead_head.blend"),
+                          str(DEMO_AUDIO)], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert "EXTENSION-OK" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+    assert str(tmp_path / "user" / "extensions") in run.stdout
