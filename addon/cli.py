@@ -58,6 +58,18 @@ def _positive_fps(text: str) -> float:
     return fps
 
 
+def _add_animation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lead-ms", type=float, default=60.0, help="how far the mouth leads the sound (default 60)")
+    p.add_argument("--stepped", action="store_true", help="one held shape at a time (2D / cut-out rigs)")
+    p.add_argument("--intensity", type=float, default=1.0, help="scale of the open shapes, 0-2 (default 1)")
+    text = p.add_mutually_exclusive_group()
+    text.add_argument("--text", help="the transcript: the result follows its phones")
+    text.add_argument("--text-file", help="a file holding the transcript (like Rhubarb's dialog file)")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="inference device")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds without word from the worker before giving up")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oris", description="Oris facial animation tools.")
     parser.add_argument("--version", action="version", version=f"oris {__version__}")
@@ -68,15 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("-o", "--output", help="output file (one input) or folder (several); default: stdout")
     vis.add_argument("-f", "--format", choices=FORMATS, default="json")
     vis.add_argument("--fps", type=_positive_fps, default=100.0, help="frame rate of 'frames' (default 100)")
-    vis.add_argument("--lead-ms", type=float, default=60.0, help="how far the mouth leads the sound (default 60)")
-    vis.add_argument("--stepped", action="store_true", help="one held shape at a time (2D / cut-out rigs)")
-    vis.add_argument("--intensity", type=float, default=1.0, help="scale of the open shapes, 0-2 (default 1)")
-    text = vis.add_mutually_exclusive_group()
-    text.add_argument("--text", help="the transcript: the result follows its phones")
-    text.add_argument("--text-file", help="a file holding the transcript (like Rhubarb's dialog file)")
-    vis.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="inference device")
-    vis.add_argument("--timeout", type=float, default=120.0, help="seconds without word from the worker before giving up")
-    vis.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_animation_options(vis)
+    lip = sub.add_parser("lipsync", help="animate a face rig in a .blend file (needs Blender or the bpy module)",
+                         description="Lip sync a face rig's shape keys in a .blend file, one line or a batch manifest.")
+    lip.add_argument("--blend", help="the .blend file holding the rig")
+    lip.add_argument("--object", action="append", default=[], help="face mesh object (repeat for teeth, tongue...)")
+    lip.add_argument("--audio", help="the speech audio file")
+    lip.add_argument("--preset", default="auto", help="rig preset (default: auto-detect)")
+    lip.add_argument("--start-frame", type=int, default=None, help="first frame (default: the scene's start)")
+    lip.add_argument("--fit-range", action="store_true", help="grow the scene's frame range to cover the clip")
+    lip.add_argument("--batch", help="CSV or JSON manifest: rows of blend, object, audio, start_frame[, output, text]")
+    lip.add_argument("-o", "--output", help="output .blend (one line) or folder (batch); the input file is never overwritten")
+    _add_animation_options(lip)
     return parser
 
 
@@ -173,4 +188,12 @@ def main(argv: list[str] | None = None, err: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "visemes":
         return cmd_visemes(args, err)
+    if args.command == "lipsync":
+        try:
+            from .blender.batch import cmd_lipsync
+        except ImportError as exc:
+            err.write(f"error: lipsync needs Blender ({exc}); run `blender -b -c oris lipsync ...` "
+                      "or install the bpy module (pip install bpy)\n")
+            return EXIT_USAGE
+        return cmd_lipsync(args, err)
     return EXIT_USAGE
