@@ -134,8 +134,9 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
         return EXIT_USAGE
     ok = failed = 0
     audio_seconds = 0.0
-    if bpy.app.background:
-        bpy.context.preferences.filepaths.save_version = 0  # no .blend1 backups beside batch outputs
+    prefs = bpy.context.preferences
+    if bpy.app.background and prefs is not None:
+        prefs.filepaths.save_version = 0  # no .blend1 backups beside batch outputs
     t_start = time.perf_counter()
     written: set[Path] = set()
     with WorkerClient(device=args.device, timeout=args.timeout) as worker:
