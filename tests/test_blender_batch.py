@@ -1,0 +1,76 @@
+"""`python -m oris lipsync` with the pip bpy: one line, batches, partial failure, never overwriting input."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("bpy")
+
+from .conftest import DATA, DEMO_AUDIO, REPO  # noqa: E402
+
+HEAD = REPO / "demo" / "heads" / "mh_talkinghead_head.blend"
+
+
+def oris(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "oris", "lipsync", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def strips_in(blend):
+    script = ("import bpy, json, sys; bpy.ops.wm.open_mainfile(filepath=sys.argv[-1]); "
+              "k = bpy.data.objects['MakeHuman_head'].data.shape_keys; "
+              "print('STRIPS', json.dumps([[s.name, s.frame_start] for t in k.animation_data.nla_tracks for s in t.strips]))")
+    out = subprocess.run([sys.executable, "-c", script, str(blend)], capture_output=True, text=True, timeout=120).stdout
+    return json.loads(next(line for line in out.splitlines() if line.startswith("STRIPS"))[7:])
+
+
+def test_one_line_writes_a_new_file_and_leaves_the_input_alone(tmp_path):
+    before = digest(HEAD)
+    out = tmp_path / "shot.blend"
+    result = oris("--blend", HEAD, "--object", "MakeHuman_head", "--audio", DEMO_AUDIO, "--start-frame", 25, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "[1/1] speech.flac" in result.stderr and "1 written, 0 failed" in result.stderr
+    assert digest(HEAD) == before
+    assert strips_in(out) == [["speech.flac", 25.0]]
+
+
+def test_batch_reports_each_row_and_keeps_the_good_ones(tmp_path):
+    manifest = tmp_path / "lines.csv"
+    manifest.write_text(
+        "blend,object,audio,start_frame,output\n"
+        f"{HEAD},MakeHuman_head,{DEMO_AUDIO},1,out/shot.blend\n"
+        f"{HEAD},NoSuchFace,{DEMO_AUDIO},1,out/bad.blend\n"
+        f"{HEAD},MakeHuman_head,{DATA / 'bilabials_slt.flac'},600,out/shot.blend\n"
+        f"{HEAD},MakeHuman_head,missing.wav,1,out/missing.blend\n")
+    result = oris("--batch", manifest)
+    assert result.returncode == 1, result.stderr
+    assert "[2/4] FAILED" in result.stderr and "no object named 'NoSuchFace'" in result.stderr
+    assert "[4/4] FAILED" in result.stderr and "audio file not found" in result.stderr
+    assert "2 written, 2 failed" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["shot.blend"]
+    assert sorted(strips_in(tmp_path / "out" / "shot.blend")) == [["bilabials_slt.flac", 600.0], ["speech.flac", 1.0]]
+
+
+def test_json_manifest_and_output_folder(tmp_path):
+    manifest = tmp_path / "lines.json"
+    manifest.write_text(json.dumps([{"blend": str(HEAD), "object": "MakeHuman_head", "audio": str(DEMO_AUDIO)}]))
+    result = oris("--batch", manifest, "-o", tmp_path / "renders")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "renders" / "mh_talkinghead_head_speech.blend").exists()
+
+
+def test_bad_usage_is_a_clear_message(tmp_path):
+    result = oris("--blend", HEAD, "--audio", DEMO_AUDIO)
+    assert result.returncode == 2 and "lipsync needs --object, -o" in result.stderr
+    (tmp_path / "m.csv").write_text("blend,audio\nx.blend,y.wav\n")
+    result = oris("--batch", tmp_path / "m.csv", "-o", tmp_path)
+    assert result.returncode == 2 and "missing object" in result.stderr
+    result = oris("--blend", HEAD, "--object", "MakeHuman_head", "--audio", DEMO_AUDIO, "-o", HEAD)
+    assert result.returncode == 2 and "never overwrites" in result.stderr
