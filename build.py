@@ -88,7 +88,7 @@ def main() -> int:
     built = sorted(args.out.glob("oris-*.zip"))
     for zip_path in built:
         subprocess.run([sys.executable, str(tool), "validate", str(zip_path)], check=True)
-        print(f"built and validated {zip_path.relative_to(ROOT)} ({zip_path.stat().st_size / 1e6:.1f} MB)")
+        print(f"built and validated {zip_path} ({zip_path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 

@@ -15,6 +15,7 @@ The rules, in order:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -71,18 +72,23 @@ def viterbi_path(log_probs: np.ndarray, switch_cost: float) -> np.ndarray:
     frames, states = log_probs.shape
     if frames == 0:
         return np.zeros(0, np.int64)
-    back = np.zeros((frames, states), np.int32)
-    score = log_probs[0].copy()
+    # Only two moves exist: stay, or switch from the best previous state. Store which, per frame.
+    stayed = np.zeros((frames, states), bool)
+    best_prev = np.zeros(frames, np.int64)
+    score = log_probs[0].astype(np.float64)
     for t in range(1, frames):
-        best_prev = int(np.argmax(score))
-        switch = score[best_prev] - switch_cost
-        stay_better = score >= switch
-        back[t] = np.where(stay_better, np.arange(states), best_prev)
-        score = np.where(stay_better, score, switch) + log_probs[t]
+        b = int(score.argmax())
+        switch = score[b] - switch_cost
+        stayed[t] = score >= switch
+        best_prev[t] = b
+        np.maximum(score, switch, out=score)
+        score += log_probs[t]
     path = np.zeros(frames, np.int64)
-    path[-1] = int(np.argmax(score))
-    for t in range(frames - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
+    state = int(score.argmax())
+    for t in range(frames - 1, -1, -1):
+        path[t] = state
+        if t and not stayed[t, state]:
+            state = int(best_prev[t])
     return path
 
 
@@ -93,7 +99,8 @@ def runs(labels: np.ndarray, rate: float) -> list[Cue]:
     change = np.flatnonzero(np.diff(labels)) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [len(labels)]])
-    return [Cue(s / rate, e / rate, int(labels[s])) for s, e in zip(starts, ends)]
+    values = labels[starts].tolist()
+    return [Cue(s / rate, e / rate, v) for s, e, v in zip(starts.tolist(), ends.tolist(), values)]
 
 
 def closures_from_posteriors(pp: np.ndarray, rate: float, threshold: float, min_seconds: float) -> list[tuple[float, float]]:
@@ -111,20 +118,24 @@ def closures_from_posteriors(pp: np.ndarray, rate: float, threshold: float, min_
     return found
 
 
-def overlay(cues: list[Cue], span: tuple[float, float], viseme: int) -> list[Cue]:
-    """Put a cue over [start, end), cutting what it covers."""
-    start, end = span
+def overlay(cues: list[Cue], spans: list[tuple[float, float]], viseme: int) -> list[Cue]:
+    """Put a cue of `viseme` over each (sorted, disjoint) span, cutting what they cover. One pass."""
     out: list[Cue] = []
+    k = 0
     for c in cues:
-        if c.end <= start or c.start >= end:
-            out.append(c)
-            continue
-        if c.start < start:
-            out.append(replace(c, end=start))
-        if c.end > end:
-            out.append(replace(c, start=end))
-    out.append(Cue(start, end, viseme))
-    return sorted(out, key=lambda c: c.start)
+        start = c.start
+        while k < len(spans) and spans[k][1] <= start:
+            k += 1
+        j = k
+        while j < len(spans) and spans[j][0] < c.end:
+            if spans[j][0] > start:
+                out.append(replace(c, start=start, end=spans[j][0]))
+            start = max(start, spans[j][1])
+            j += 1
+        if start < c.end:
+            out.append(replace(c, start=start))
+    out += [Cue(s, e, viseme) for s, e in spans]
+    return sorted(out, key=lambda c: (c.start, c.end))
 
 
 def merge_adjacent(cues: list[Cue]) -> list[Cue]:
@@ -148,27 +159,53 @@ def remove_flicker(cues: list[Cue], min_seconds: float, hold_pause_seconds: floa
         if c.viseme == SIL and 0 < i < len(cues) - 1 and c.duration < hold_pause_seconds and cues[i - 1].viseme != PP:
             cues[i] = replace(c, viseme=cues[i - 1].viseme)
     cues = merge_adjacent(cues)
-    while True:
+    # Merge the shortest offending cue first (a heap with lazy deletion keeps this O(n log n)).
+    n = len(cues)
+    start = [c.start for c in cues]
+    end = [c.end for c in cues]
+    vis = [c.viseme for c in cues]
+    prev = list(range(-1, n - 1))
+    nxt = list(range(1, n + 1))
+    if n:
+        nxt[-1] = -1
+    alive = [True] * n
+
+    def is_short(i: int) -> bool:
+        return end[i] - start[i] < min_seconds - 1e-9 and vis[i] != PP
+
+    def unlink(i: int) -> None:
+        alive[i] = False
+        if prev[i] != -1:
+            nxt[prev[i]] = nxt[i]
+        if nxt[i] != -1:
+            prev[nxt[i]] = prev[i]
+
+    cumulative = None if score is None else np.concatenate([np.zeros((1, score.shape[1])), np.cumsum(score, axis=0)])
+    heap = [(end[i] - start[i], i) for i in range(n) if is_short(i)]
+    heapq.heapify(heap)
+    while heap:
+        duration, i = heapq.heappop(heap)
+        if not alive[i] or not is_short(i) or abs(end[i] - start[i] - duration) > 1e-12:
+            continue  # stale entry
         # a short cue squeezed between two closures (or alone) has nowhere to go and stays
-        short = [i for i, c in enumerate(cues) if c.duration < min_seconds - 1e-9 and c.viseme != PP
-                 and _mergeable_neighbours(cues, i)]
-        if not short:
-            return cues
-        i = min(short, key=lambda k: cues[k].duration)
-        c = cues[i]
-        candidates = _mergeable_neighbours(cues, i)
-        if score is not None:  # join the neighbour the model believed in more over this stretch
-            lo = int(c.start * rate)
-            hi = max(lo + 1, int(c.end * rate))
-            j = max(candidates, key=lambda k: float(score[lo:hi, cues[k].viseme].mean()))
+        candidates = [j for j in (prev[i], nxt[i]) if j != -1 and vis[j] != PP]
+        if not candidates:
+            continue
+        if cumulative is not None:  # join the neighbour the model believed in more over this stretch
+            lo = min(int(start[i] * rate), len(cumulative) - 2)
+            hi = min(max(lo + 1, int(end[i] * rate)), len(cumulative) - 1)
+            j = max(candidates, key=lambda k: float(cumulative[hi, vis[k]] - cumulative[lo, vis[k]]))
         else:
-            j = max(candidates, key=lambda k: cues[k].duration)
-        absorbed = replace(cues[j], start=min(cues[j].start, c.start), end=max(cues[j].end, c.end))
-        cues = merge_adjacent(cues[: min(i, j)] + [absorbed] + cues[max(i, j) + 1 :])
-
-
-def _mergeable_neighbours(cues: list[Cue], i: int) -> list[int]:
-    return [j for j in (i - 1, i + 1) if 0 <= j < len(cues) and cues[j].viseme != PP]
+            j = max(candidates, key=lambda k: end[k] - start[k])
+        start[j], end[j] = min(start[j], start[i]), max(end[j], end[i])
+        unlink(i)
+        for k in (prev[j], nxt[j]):  # a neighbour of the same shape joins too
+            if k != -1 and vis[k] == vis[j]:
+                start[j], end[j] = min(start[j], start[k]), max(end[j], end[k])
+                unlink(k)
+        if is_short(j):
+            heapq.heappush(heap, (end[j] - start[j], j))
+    return [Cue(start[i], end[i], vis[i]) for i in range(n) if alive[i]]
 
 
 def cues_from_posteriors(viseme_logits: np.ndarray, settings: CurveSettings, rate: float = 100.0) -> list[Cue]:
@@ -177,8 +214,8 @@ def cues_from_posteriors(viseme_logits: np.ndarray, settings: CurveSettings, rat
     log_probs = np.log(probs + 1e-9)
     cues = runs(viterbi_path(log_probs, settings.switch_cost), rate)
     cues = [replace(c, viseme=SIL) if c.viseme == PP else c for c in cues]  # closures come from the PP peaks below
-    for span in closures_from_posteriors(probs[:, PP], rate, settings.closure_threshold, settings.closure_min_seconds):
-        cues = overlay(cues, span, PP)
+    spans = closures_from_posteriors(probs[:, PP], rate, settings.closure_threshold, settings.closure_min_seconds)
+    cues = overlay(cues, spans, PP)
     return remove_flicker(cues, settings.min_seconds, settings.hold_pause_seconds, probs, rate)
 
 
@@ -218,25 +255,33 @@ def frame_weights(cues: list[Cue], fps: float, duration: float, settings: CurveS
         idx = np.searchsorted([c.end for c in cues], times, side="right").clip(0, len(cues) - 1)
         weights[np.arange(n), [cues[i].viseme for i in idx]] = 1.0
     else:
-        # Each cue's weight is 1 inside it and ramps across its boundaries; adjacent ramps
-        # are mirror images, so the weights of all cues sum to 1 at every instant.
-        for i, c in enumerate(cues):
-            w = np.ones(n)
-            if i > 0:
-                half = min(settings.crossfade_seconds, c.duration, cues[i - 1].duration) / 2
-                w = np.minimum(w, _smoothstep((times - (c.start - half)) / max(2 * half, 1e-9)))
-            if i < len(cues) - 1:
-                half = min(settings.crossfade_seconds, c.duration, cues[i + 1].duration) / 2
-                w = np.minimum(w, 1.0 - _smoothstep((times - (c.end - half)) / max(2 * half, 1e-9)))
-            weights[:, c.viseme] += w
+        # A cue's weight is 1 inside it and ramps across its boundaries; the ramps on either side
+        # of a boundary are mirror images no wider than either cue, so every frame is shared by at
+        # most two cues and the weights sum to 1. Vectorised over frames, linear in clip length.
+        starts = np.array([c.start for c in cues])
+        ends = np.array([c.end for c in cues])
+        vis = np.array([c.viseme for c in cues])
+        dur = ends - starts
+        half = np.minimum(settings.crossfade_seconds, np.minimum(dur[:-1], dur[1:])) / 2  # per boundary
+        half_in = np.concatenate([[0.0], half])
+        half_out = np.concatenate([half, [0.0]])
+        k = np.searchsorted(ends, times, side="right").clip(0, len(cues) - 1)
+        ramp_in = np.where(half_in[k] > 0, _smoothstep((times - (starts[k] - half_in[k])) / np.maximum(2 * half_in[k], 1e-9)), 1.0)
+        ramp_out = np.where(half_out[k] > 0, 1.0 - _smoothstep((times - (ends[k] - half_out[k])) / np.maximum(2 * half_out[k], 1e-9)), 1.0)
+        own = np.minimum(ramp_in, ramp_out)
+        neighbour = np.where(ramp_in < ramp_out, k - 1, k + 1).clip(0, len(cues) - 1)
+        rows = np.arange(n)
+        weights[rows, vis[k]] += own
+        weights[rows, vis[neighbour]] += 1.0 - own
     closed = np.zeros(len(VISEMES))
     closed[PP] = 1.0
     for c in cues:  # every closure shows a fully closed mouth on at least one frame
         if c.viseme == PP:
-            k = int(np.clip(round((c.start + c.end) / 2 * fps), 0, n - 1))
-            inside = np.flatnonzero((times >= c.start) & (times < c.end))
-            for j in inside if len(inside) else [k]:
-                weights[j] = closed
+            lo, hi = int(np.searchsorted(times, c.start)), int(np.searchsorted(times, c.end))
+            if hi > lo:
+                weights[lo:hi] = closed
+            else:
+                weights[int(np.clip(round((c.start + c.end) / 2 * fps), 0, n - 1))] = closed
     speech = weights.copy()
     speech[:, SIL] = 0.0
     speech[:, [v for v in range(len(VISEMES)) if v not in (SIL, PP)]] *= settings.intensity
