@@ -16,7 +16,11 @@ from .visemes import PHONE_INDEX, PHONE_TO_VISEME_INDEX, VISEME_INDEX, normalize
 
 _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|\d+")
-MIN_FRAMES_PER_PHONE = 2
+MIN_FRAMES_PER_PHONE = 3  # 30 ms: shorter phones are rare, and a floor stops words being crushed
+# Posteriors are divided by the clip's own phone priors (scaled likelihoods, as in hybrid ASR) so the
+# frequent silence class cannot swallow quiet speech, and each inserted pause costs PAUSE_COST.
+PRIOR_WEIGHT = 1.0
+PAUSE_COST = 2.0
 MAX_ALIGN_CELLS = 400_000_000  # frames x states; beyond this, split the audio
 
 
@@ -111,7 +115,8 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: float,
-                     mismatch_gap: float = float("inf")) -> Alignment:
+                     mismatch_gap: float = float("inf"), min_frames: int = MIN_FRAMES_PER_PHONE,
+                     prior_weight: float = PRIOR_WEIGHT, pause_cost: float = PAUSE_COST) -> Alignment:
     """Force-align the transcript's phones to the posteriors. `mismatch_gap` bounds the mean
     log-posterior gap between free decoding and the forced path; beyond it the transcript
     is judged not to match the audio."""
@@ -129,7 +134,7 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     flat: list[str] = []
     for w, (_token, phones) in enumerate(words):
         for ph in phones:
-            for _ in range(MIN_FRAMES_PER_PHONE):
+            for _ in range(min_frames):
                 state_phone.append(PHONE_INDEX[ph])
                 optional.append(False)
                 state_word.append(w)
@@ -145,7 +150,8 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     if n_frames * n_states > MAX_ALIGN_CELLS:
         raise AlignmentError("the audio and transcript are too long to align together; split them into lines of a few minutes")
     log_post = _log_softmax(phone_logits.astype(np.float64))
-    emit = log_post[:, state_phone]  # [T, S]
+    log_prior = np.log(np.exp(log_post).mean(axis=0) + 1e-6)
+    emit = (log_post - prior_weight * log_prior)[:, state_phone]  # [T, S] scaled likelihoods
     opt = np.array(optional)
     neg = -1e18
     score = np.full(n_states, neg)
@@ -155,9 +161,10 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     back = np.zeros((n_frames, n_states), np.int8)  # 0 stay, 1 from s-1, 2 from s-2 (skipping an optional sil)
     skip_ok = np.zeros(n_states, bool)
     skip_ok[2:] = opt[1:-1]
+    entry_cost = np.where(opt, pause_cost, 0.0)  # entering an optional pause
     for t in range(1, n_frames):
         stay = score
-        step = np.concatenate([[neg], score[:-1]])
+        step = np.concatenate([[neg], score[:-1]]) - entry_cost
         skip = np.where(skip_ok, np.concatenate([[neg, neg], score[:-2]]), neg)
         best = np.maximum(np.maximum(stay, step), skip)
         back[t] = np.where(best == stay, 0, np.where(best == step, 1, 2))
@@ -169,7 +176,7 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
         path[t - 1] = path[t] - back[t, path[t]]
     # Mean log-posterior lost by following the transcript, over the frames where either the
     # transcript or the audio says someone speaks (silence would dilute a mismatch).
-    forced_lp = emit[np.arange(n_frames), path]
+    forced_lp = log_post[np.arange(n_frames), np.array(state_phone)[path]]
     free_lp = log_post.max(axis=1)
     speech = (np.array(state_phone)[path] != sil) | (log_post.argmax(axis=1) != sil)
     gap = float((free_lp - forced_lp)[speech].mean()) if speech.any() else 0.0
