@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import sys
 
 import matplotlib
@@ -25,7 +26,7 @@ def main(src: str, dst: str, seconds: float = 8.0) -> None:
     ax.imshow(frames[:n, 1:].T, aspect="auto", origin="lower", cmap="magma", extent=(0, t[-1], -0.5, 13.5),
               interpolation="nearest", vmin=0, vmax=1)
     ax.set_yticks(range(14), doc["visemes"][1:])
-    ax.set_title(f"Oris visemes for {doc['audio']} ({doc['mode']} mode, {fps:g} fps, lead {doc['lead_ms']:g} ms)")
+    ax.set_title(f"Oris visemes for {Path(doc['audio']).name} ({doc['mode']} mode, {fps:g} fps, lead {doc['lead_ms']:g} ms)")
     for w in doc.get("words", []):
         if w["start"] > t[-1]:
             break
