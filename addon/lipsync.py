@@ -36,6 +36,7 @@ def decoding_settings(card: dict[str, Any], base: CurveSettings) -> CurveSetting
         switch_cost=float(tuned.get("switch_cost", base.switch_cost)),
         closure_threshold=float(tuned.get("closure_threshold", base.closure_threshold)),
         mismatch_gap=float(tuned.get("mismatch_gap", base.mismatch_gap)),
+        mismatch_agreement=float(tuned.get("mismatch_agreement", base.mismatch_agreement)),
     )
 
 
@@ -53,7 +54,8 @@ def animate_posteriors(posteriors: Posteriors, duration: float, fps: float, sett
     warnings: list[str] = []
     if transcript is not None:
         try:
-            aligned = align_transcript(transcript, posteriors.phones, posteriors.frame_rate, settings.mismatch_gap)
+            aligned = align_transcript(transcript, posteriors.phones, posteriors.frame_rate, settings.mismatch_gap,
+                                       settings.mismatch_agreement)
         except AlignmentError as exc:
             warnings.append(f"{exc}; used the audio alone")
         else:

@@ -115,11 +115,11 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: float,
-                     mismatch_gap: float = float("inf"), min_frames: int = MIN_FRAMES_PER_PHONE,
+                     mismatch_gap: float = float("inf"), min_agreement: float = 0.0, min_frames: int = MIN_FRAMES_PER_PHONE,
                      prior_weight: float = PRIOR_WEIGHT, pause_cost: float = PAUSE_COST) -> Alignment:
-    """Force-align the transcript's phones to the posteriors. `mismatch_gap` bounds the mean
-    log-posterior gap between free decoding and the forced path; beyond it the transcript
-    is judged not to match the audio."""
+    """Force-align the transcript's phones to the posteriors. The transcript is judged not to
+    match the audio when the mean log-posterior lost to it exceeds `mismatch_gap`, or when its
+    visemes agree with the audio's best guess on fewer than `min_agreement` of the speech frames."""
     if not transcript.text.strip():
         raise AlignmentError("the transcript is empty")
     words, guessed = pronounce(transcript.text)
@@ -182,8 +182,9 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     gap = float((free_lp - forced_lp)[speech].mean()) if speech.any() else 0.0
     to_viseme = np.array(PHONE_TO_VISEME_INDEX)
     agreement = float((to_viseme[np.array(state_phone)[path]] == to_viseme[log_post.argmax(axis=1)])[speech].mean()) if speech.any() else 1.0
-    if gap > mismatch_gap:
-        raise AlignmentError(f"the transcript does not seem to match the audio (alignment gap {gap:.2f})")
+    if gap > mismatch_gap or agreement < min_agreement:
+        raise AlignmentError(f"the transcript does not seem to match the audio (alignment gap {gap:.2f}, "
+                             f"agreement {agreement:.0%})")
 
     # Frames -> phone segments (consecutive states of one phone form one segment).
     pos = np.array(state_pos)[path]

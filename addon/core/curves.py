@@ -51,7 +51,8 @@ class CurveSettings:
     switch_cost: float = 2.0
     closure_threshold: float = 0.3
     closure_min_seconds: float = 0.03
-    mismatch_gap: float = 1.6  # transcript judged not to match the audio beyond this alignment gap
+    mismatch_gap: float = 1.6  # transcript judged not to match the audio beyond this alignment gap...
+    mismatch_agreement: float = 0.0  # ...or below this viseme agreement with the audio
 
     def validated(self) -> CurveSettings:
         if not 0.0 <= self.intensity <= 2.0:

@@ -71,47 +71,86 @@ class Channel:
             write_message(self.out, header, arrays)
 
 
+def window_weights(chunk_frames: int) -> np.ndarray:
+    """Triangular cross-fade over a window's kept frames; two windows half a chunk apart sum to ~1."""
+    u = np.arange(chunk_frames) + 0.5
+    return np.maximum(1.0 - np.abs(u - chunk_frames / 2) / (chunk_frames / 2), 1e-3).astype(np.float32)
+
+
 @dataclass
 class Stream:
-    """One inference request's audio, held only as far as the next chunk needs it."""
+    """One inference request's audio, held only as far as the next window needs it.
+
+    Windows keep `chunk_frames` frames and start every half chunk, each run with CONTEXT_FRAMES
+    of audio either side; every frame is the weighted mean of the two windows that keep it, so
+    the result does not depend on where one grid of windows happens to fall."""
 
     id: Any
     total: int
     chunk_frames: int
     received: int = 0
     buffer_start: int = 0  # sample index of buffer[0]
-    next_frame: int = 0
+    window: int = 0  # index of the next window to run
+    emitted: int = 0  # frames already sent
     pieces: list[np.ndarray] = field(default_factory=list)
+    acc: list[np.ndarray] = field(default_factory=list)  # weighted sums for frames from `emitted` on
+    weight: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @property
     def total_frames(self) -> int:
         return self.total // HOP + 1
 
+    @property
+    def hop(self) -> int:
+        return self.chunk_frames // 2
+
     def add(self, audio: np.ndarray) -> None:
         self.pieces.append(np.asarray(audio, np.float32))
         self.received += len(audio)
 
-    def ready_window(self) -> tuple[int, np.ndarray, int] | None:
-        """(first global frame of the model input, samples, frames to keep) when enough audio is in."""
-        if self.next_frame >= self.total_frames:
+    def ready_window(self) -> tuple[int, np.ndarray] | None:
+        """(first kept frame, samples) of the next window once its audio is in."""
+        first = self.window * self.hop
+        if first >= self.total_frames:
             return None
-        want_end = min(self.total, (self.next_frame + self.chunk_frames + CONTEXT_FRAMES) * HOP)
+        want_end = min(self.total, (first + self.chunk_frames + CONTEXT_FRAMES) * HOP)
         if self.received < want_end:
             return None
         if len(self.pieces) > 1:
             self.pieces = [np.concatenate(self.pieces)]
         buf = self.pieces[0] if self.pieces else np.zeros(0, np.float32)
-        start = max(0, self.next_frame - CONTEXT_FRAMES) * HOP
-        window = buf[start - self.buffer_start : want_end - self.buffer_start]
-        keep = min(self.chunk_frames, self.total_frames - self.next_frame)
-        return start // HOP, window, keep
+        start = max(0, first - CONTEXT_FRAMES) * HOP
+        return first, buf[start - self.buffer_start : want_end - self.buffer_start]
 
-    def advance(self, kept: int) -> None:
-        self.next_frame += kept
-        drop = max(0, self.next_frame - CONTEXT_FRAMES) * HOP - self.buffer_start
+    def accumulate(self, first: int, outputs: list[np.ndarray]) -> tuple[list[np.ndarray], bool]:
+        """Add one window's outputs (frames from its input start); return the frames now final."""
+        input_first = max(0, first - CONTEXT_FRAMES)
+        keep = min(self.chunk_frames, self.total_frames - first)
+        w = window_weights(self.chunk_frames)[:keep]
+        end = first + keep
+        if not self.acc:
+            self.acc = [np.zeros((0, o.shape[1]), np.float32) for o in outputs]
+        grow = end - self.emitted - len(self.weight)
+        if grow > 0:
+            self.weight = np.concatenate([self.weight, np.zeros(grow, np.float32)])
+            self.acc = [np.concatenate([a, np.zeros((grow, a.shape[1]), np.float32)]) for a in self.acc]
+        lo = first - self.emitted
+        self.weight[lo : lo + keep] += w
+        for a, o in zip(self.acc, outputs):
+            a[lo : lo + keep] += o[first - input_first : first - input_first + keep] * w[:, None]
+        self.window += 1
+        last = self.window * self.hop >= self.total_frames
+        final_end = self.total_frames if last else min(self.window * self.hop, self.total_frames)
+        n = final_end - self.emitted
+        ready = [a[:n] / self.weight[:n, None] for a in self.acc]
+        self.acc = [a[n:] for a in self.acc]
+        self.weight = self.weight[n:]
+        self.emitted = final_end
+        drop = max(0, self.window * self.hop - CONTEXT_FRAMES) * HOP - self.buffer_start
         if drop > 0 and self.pieces:
             self.pieces = [self.pieces[0][drop:]]
             self.buffer_start += drop
+        return ready, last
 
 
 class Worker:
@@ -144,7 +183,7 @@ class Worker:
             return
         chunk_frames = int(float(header.get("chunk_seconds", 0)) * 100) or self.chunk_frames
         stream = Stream(req_id, total, max(100, chunk_frames))
-        while stream.next_frame < stream.total_frames:
+        while stream.emitted < stream.total_frames:
             if req_id in self.channel.cancelled:
                 self.channel.cancelled.discard(req_id)
                 self.channel.send({"type": "cancelled", "id": req_id})
@@ -160,14 +199,12 @@ class Worker:
                 elif msg.get("type") == "shutdown":
                     raise SystemExit(0)
                 continue
-            first, samples, keep = window
-            visemes, phones = self.session.run(None, {"audio": samples[None, :]})
-            offset = stream.next_frame - first
-            stream.advance(keep)
-            final = stream.next_frame >= stream.total_frames
-            self.channel.send({"type": "progress", "id": req_id, "done": stream.next_frame, "total": stream.total_frames})
-            self.channel.send({"type": "result", "id": req_id, "frames": keep, "final": final},
-                              {"visemes": visemes[0, offset : offset + keep], "phones": phones[0, offset : offset + keep]})
+            first, samples = window
+            outputs = self.session.run(None, {"audio": samples[None, :]})
+            (visemes, phones), final = stream.accumulate(first, [outputs[0][0], outputs[1][0]])
+            self.channel.send({"type": "progress", "id": req_id, "done": stream.emitted, "total": stream.total_frames})
+            self.channel.send({"type": "result", "id": req_id, "frames": len(visemes), "final": final},
+                              {"visemes": visemes, "phones": phones})
         self.channel.cancelled.discard(req_id)
 
 
