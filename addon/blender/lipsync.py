@@ -90,8 +90,8 @@ def place_sound(scene: Any, audio_path: str, name: str, start_frame: int) -> Any
     for strip in list(strips):
         if strip.type == "SOUND" and strip.name == name and strip.get("oris"):
             strips.remove(strip)
-    used = {s.channel for s in strips if s.frame_final_start < start_frame + 10 ** 6}
-    channel = next(c for c in range(1, 129) if c not in used)
+    used = {s.channel for s in strips}  # a channel of its own, so no existing strip is shortened or moved
+    channel = next((c for c in range(1, 129) if c not in used), 128)
     strip = strips.new_sound(name, bpy.path.abspath(audio_path), channel, start_frame)
     strip["oris"] = True
     return strip
