@@ -99,13 +99,13 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
                 card: dict, written: set[Path]) -> lipsync.ApplyReport:
     source = row.output if row.output.resolve() in written else row.blend
     if not source.is_file():
-        raise AudioError(f"blend file not found: {source}")
+        raise ManifestError(f"blend file not found: {source}")
     if row.output.resolve() == row.blend.resolve():
         raise ManifestError(f"the output {row.output} is the input file; Oris never overwrites it, choose another path")
     try:
         bpy.ops.wm.open_mainfile(filepath=str(source), load_ui=False)
     except RuntimeError as exc:
-        raise AudioError(f"cannot open {source} as a .blend file: {exc}") from None
+        raise ManifestError(f"cannot open {source} as a .blend file: {exc}") from None
     objects: list[Any] = []
     for name in row.objects:
         ob = bpy.data.objects.get(name)
