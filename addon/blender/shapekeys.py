@@ -13,16 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import bpy
 import numpy as np
 
 from ..core.curves import Animation
 from ..core.keys import DEFAULT_TOLERANCE, reduce_curve
 from ..core.rigs import Match, Preset, RigError, best_match
+from .actions import new_action, place_strip, remove_oris_strip, write_keys
 
 TRACK_NAME = "Oris"
-_ALIGNED = 3  # Keyframe handle type enum value for foreach_set
-_BEZIER = 2  # Keyframe interpolation enum value
 
 
 class EditError(RuntimeError):
@@ -100,44 +98,14 @@ def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | N
     return list(targets.values()), notes
 
 
-def remove_oris_strip(key: Any, strip_name: str) -> None:
-    """Remove Oris's strip of that name (and its Action when nothing else uses it)."""
-    ad = key.animation_data
-    if ad is None:
-        return
-    for track in list(ad.nla_tracks):
-        if track.name != TRACK_NAME:
-            continue
-        for strip in list(track.strips):
-            if strip.name == strip_name:
-                action = strip.action
-                track.strips.remove(strip)
-                if action is not None and action.users == 0:
-                    bpy.data.actions.remove(action)
-        if len(track.strips) == 0:
-            ad.nla_tracks.remove(track)
-
-
-def _oris_track(key: Any, start: float, end: float) -> Any:
-    """The Oris track, or a new one above it when this frame range is taken there."""
-    ad = key.animation_data or key.animation_data_create()
-    for track in ad.nla_tracks:
-        if track.name.startswith(TRACK_NAME) and all(s.frame_end <= start or s.frame_start >= end for s in track.strips):
-            return track
-    track = ad.nla_tracks.new()
-    track.name = TRACK_NAME
-    return track
-
-
 def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, start_frame: int,
                     tolerance: float = DEFAULT_TOLERANCE) -> ApplyReport:
     """Key the animation (frames at the scene rate, frame k at start_frame + k) onto every target."""
     t0 = time.perf_counter()
     n = len(anim.frames)
     for target in targets:
-        remove_oris_strip(target.key, strip_name)
-    action = bpy.data.actions.new(f"Oris {strip_name}")
-    layer_strip: Any = action.layers.new("Oris").strips.new(type="KEYFRAME")  # an ActionKeyframeStrip
+        remove_oris_strip(target.key, strip_name, TRACK_NAME)
+    action, layer_strip = new_action(f"Oris {strip_name}")
     keys_written = curves = 0
     end = start_frame + max(n - 1, 1)
     for target in targets:
@@ -148,26 +116,11 @@ def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, 
         for col, name in enumerate(names):
             block = target.key.key_blocks[name]
             curve = np.clip(values[:, col], block.slider_min, block.slider_max)
-            keys = reduce_curve(curve, tolerance, start=1.0)
-            fc = bag.fcurves.new(f'key_blocks["{name}"].value')
-            points = fc.keyframe_points
-            points.add(len(keys))
-            points.foreach_set("co", np.stack([keys.x, keys.y], axis=1).ravel().astype(np.float32))
-            points.foreach_set("handle_left", keys.left.ravel().astype(np.float32))
-            points.foreach_set("handle_right", keys.right.ravel().astype(np.float32))
-            points.foreach_set("handle_left_type", np.full(len(keys), _ALIGNED, np.int32))
-            points.foreach_set("handle_right_type", np.full(len(keys), _ALIGNED, np.int32))
-            points.foreach_set("interpolation", np.full(len(keys), _BEZIER, np.int32))
-            fc.update()
+            keys = reduce_curve(curve, tolerance, start=float(start_frame))
+            write_keys(bag, f'key_blocks["{name}"].value', keys)
             keys_written += len(keys)
             curves += 1
-        track = _oris_track(target.key, start_frame, end)
-        strip = track.strips.new(strip_name, start_frame, action)
-        strip.action_slot = slot
-        strip.action_frame_start, strip.action_frame_end = 1.0, float(max(n, 2))
-        strip.frame_end = strip.frame_start + max(n - 1, 1)
-        strip.extrapolation = "NOTHING"
-        strip.blend_type = "REPLACE"
+        place_strip(target.key, action, slot, TRACK_NAME, strip_name, start_frame, end)
     seconds = anim.duration if anim.duration > 0 else 1.0
     return ApplyReport(action.name, strip_name, start_frame, end, [t.key.name for t in targets], keys_written, curves,
                        keys_written / seconds, tolerance, time.perf_counter() - t0)

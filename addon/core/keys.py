@@ -27,7 +27,8 @@ class BezierKeys:
         return len(self.x)
 
     def evaluate(self, at: np.ndarray) -> np.ndarray:
-        return hermite(self.x, self.y, monotone_slopes(self.x, self.y), at)
+        slopes = (self.right[:, 1] - self.y) / np.maximum(self.right[:, 0] - self.x, 1e-12)
+        return hermite(self.x, self.y, slopes, at)
 
 
 def monotone_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -88,7 +89,13 @@ def reduce_curve(values: np.ndarray, tolerance: float = DEFAULT_TOLERANCE, start
             worst = order[first_of_seg & bad[order]]
             idx = np.unique(np.concatenate([idx, worst]))
     kx, ky = xs[idx], values[idx]
-    m = monotone_slopes(kx, ky)
+    return hermite_keys(kx, ky, monotone_slopes(kx, ky), step)
+
+
+def hermite_keys(kx: np.ndarray, ky: np.ndarray, m: np.ndarray, step: float = 1.0) -> BezierKeys:
+    """Bezier keys whose segments are the cubic Hermite curve through (kx, ky) with slopes m:
+    handles one third of the way to each neighbour."""
+    kx, ky, m = (np.asarray(a, np.float64) for a in (kx, ky, m))
     h_prev = np.concatenate([[kx[1] - kx[0] if len(kx) > 1 else step], np.diff(kx)]) / 3.0
     h_next = np.concatenate([np.diff(kx), [kx[-1] - kx[-2] if len(kx) > 1 else step]]) / 3.0
     left = np.stack([kx - h_prev, ky - m * h_prev], axis=1)

@@ -1,0 +1,447 @@
+"""Two-head contact (a kiss): approach, tilt, lips meet, hold, part. No bpy.
+
+The Blender layer measures the evaluated meshes (world-space vertices, shape-key offsets) and
+answers time-of-impact questions through a Collider; this module finds each face's frame (lip
+point, forward, up, scale), searches the roll so that the lips touch first and the noses clear,
+and lays out the motion as phases with a minimum-jerk profile.
+
+A head's pose is (R, p): its rotation relative to where it stands now, applied about its lip
+point, and where that lip point is (world space). The world matrix of anything rigidly attached
+to the head becomes delta(pose) @ matrix_at_rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+HUMAN_EYE_TO_MOUTH = 0.065  # metres from the eye line to the lips on an adult face: defines "human scale"
+MM = 0.001
+
+
+class ContactError(ValueError):
+    """The two heads cannot be brought into contact as asked; the message says what to change."""
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    if n < 1e-12:
+        raise ContactError("a direction of zero length (is the head scaled to zero?)")
+    return np.asarray(v, np.float64) / n
+
+
+def minimum_jerk(tau: np.ndarray | float) -> np.ndarray:
+    """Position share of a minimum-jerk move at normalised time tau in [0, 1]."""
+    t = np.clip(np.asarray(tau, np.float64), 0.0, 1.0)
+    return t * t * t * (10.0 - 15.0 * t + 6.0 * t * t)
+
+
+# ----------------------------------------------------------------------------------- faces
+
+@dataclass
+class Face:
+    lip: np.ndarray  # the lip contact point, world
+    forward: np.ndarray  # unit, world
+    up: np.ndarray  # unit, orthogonal to forward
+    scale: float  # 1.0 for a human-sized head in metres; 0.01 for one modelled 100x smaller
+    lip_mask: np.ndarray  # per vertex: the lips, which may compress on contact
+    nose_mask: np.ndarray  # per vertex: the nose, which must clear the other face
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def right(self) -> np.ndarray:
+        return np.cross(self.forward, self.up)
+
+
+def measure_face(verts: np.ndarray, pucker: np.ndarray | None = None, blink: np.ndarray | None = None,
+                 lip_point: np.ndarray | None = None, forward: np.ndarray | None = None,
+                 up_hint: np.ndarray | None = None, name: str = "head") -> Face:
+    """Find a face's frame from its (puckered) vertices and shape-key offsets, all world space.
+
+    forward: the mean offset of the pucker key (lips push forward), or the override.
+    lip point: the front-most lip vertices along forward, or the override.
+    up: from the lips toward the eyes (the blink key's region), else up_hint.
+    scale: the eye-to-lip distance against an adult's, else the head's size.
+    """
+    verts = np.asarray(verts, np.float64)
+    n = len(verts)
+    notes: list[str] = []
+    if n < 4:
+        raise ContactError(f"{name}: no geometry to measure")
+    lip_weight = np.linalg.norm(pucker, axis=1) if pucker is not None else np.zeros(n)
+    has_pucker = lip_weight.max() > 0
+    if forward is not None:
+        fwd = unit(forward)
+    elif has_pucker:
+        moved = lip_weight >= 0.25 * lip_weight.max()
+        fwd = unit(np.asarray(pucker)[moved].sum(axis=0))
+    elif lip_point is not None:
+        fwd = unit(np.asarray(lip_point) - verts.mean(axis=0))
+        if up_hint is not None:
+            fwd = unit(fwd - np.dot(fwd, up_hint) * np.asarray(up_hint))
+        notes.append(f"{name}: facing taken from the head's centre to the given lip point")
+    else:
+        raise ContactError(f"{name}: cannot tell which way the face looks: it has no pucker/funnel shape key; "
+                           "set a lip point (an empty or a vertex group at the lips) or a facing axis")
+    eyes = None
+    if blink is not None and np.linalg.norm(blink, axis=1).max() > 0:
+        bw = np.linalg.norm(blink, axis=1)
+        eyes = verts[bw >= 0.3 * bw.max()].mean(axis=0)
+    if lip_point is not None:
+        lip = np.asarray(lip_point, np.float64)
+    elif has_pucker:
+        lips = np.flatnonzero(lip_weight >= 0.25 * lip_weight.max())
+        front = lips[np.argsort(verts[lips] @ fwd)[-5:]]
+        lip = verts[front].mean(axis=0)
+    else:  # forward given, no pucker: the front-most point of the lower half of the face
+        lip = verts[np.argmax(verts @ fwd)]
+        notes.append(f"{name}: no pucker key; the lip point is the front-most vertex (override it if that is the nose)")
+    if eyes is not None and abs(np.dot(unit(eyes - lip), fwd)) < 0.9:
+        up = unit(eyes - lip - np.dot(eyes - lip, fwd) * fwd)
+        scale = float(np.dot(eyes - lip, up)) / HUMAN_EYE_TO_MOUTH
+    else:
+        hint = np.asarray(up_hint if up_hint is not None else (0.0, 0.0, 1.0), np.float64)
+        if abs(np.dot(unit(hint), fwd)) > 0.95:
+            raise ContactError(f"{name}: the up direction is parallel to the facing; set a facing axis")
+        up = unit(hint - np.dot(hint, fwd) * fwd)
+        scale = float(np.ptp(verts, axis=0).max()) / 0.25  # an adult head is about 25 cm tall
+        notes.append(f"{name}: no blink keys; size taken from the head's extent")
+    if scale <= 0:
+        raise ContactError(f"{name}: the eyes are below the lips; check the facing or the lip point")
+    rel = verts - lip
+    along, height, side = rel @ fwd, rel @ up, rel @ np.cross(fwd, up)
+    if has_pucker and lip_point is None:
+        lip_mask = (lip_weight >= 0.25 * lip_weight.max()) & (np.linalg.norm(rel, axis=1) < 35 * MM * scale)
+    else:
+        lip_mask = np.linalg.norm(rel, axis=1) < 18 * MM * scale
+    band = (~lip_mask) & (height > 5 * MM * scale) & (height < 60 * MM * scale) & (np.abs(side) < 25 * MM * scale)
+    if band.any():
+        tip = np.flatnonzero(band)[np.argmax(along[band])]
+        nose_mask = (np.linalg.norm(verts - verts[tip], axis=1) < 15 * MM * scale) & ~lip_mask
+    else:
+        nose_mask = np.zeros(n, bool)
+        notes.append(f"{name}: no nose found above the lips")
+    return Face(lip, fwd, up, scale, lip_mask, nose_mask, notes)
+
+
+# ------------------------------------------------------------------------------- collision
+
+@dataclass(frozen=True)
+class Impact:
+    """How far head A can travel along the approach axis (relative to B) before touching it."""
+
+    first: float  # the first touch of any kind
+    lips: float  # the first lip-to-lip touch (inf when the lips never meet)
+    other: float  # the first touch involving anything else
+
+    @property
+    def lips_first(self) -> bool:
+        return np.isfinite(self.lips) and self.lips <= self.other
+
+
+class Collider(Protocol):
+    def impact(self, rot_a: np.ndarray, rot_b: np.ndarray, direction: np.ndarray, fine: bool = ...) -> Impact:
+        """Rotate A about its lip point by rot_a and B about its by rot_b, then move A along
+        direction: the distances at which it first touches B."""
+        ...
+
+
+# ---------------------------------------------------------------------------------- plan
+
+@dataclass
+class ContactSettings:
+    contact_frame: float = 48.0
+    approach_seconds: float = 1.0
+    hold_seconds: float = 1.5
+    release_seconds: float = 0.8
+    leader: str = "A"  # "A" or "B": who covers most of the distance
+    lead_share: float = 0.75
+    tilt_side: str = "RIGHT"  # each head rolls toward its own right (or "LEFT")
+    tilt_degrees: float | None = None  # None: search
+    preferred_tilt: float = 22.0  # staging: 20-30 degrees
+    eye_strength: float = 1.0
+    pucker_strength: float = 0.6
+    compression_limit_mm: float = 1.0
+    press_mm: float = 0.4  # how far the lips press in during the hold (within the limit)
+    nose_clearance_mm: float = 2.0
+    sway_degrees: float = 1.5  # the moving hold: the pair sways together about the contact point
+    anticipation: bool = False  # the leader draws back a little before moving in
+
+    def validated(self) -> ContactSettings:
+        if self.leader not in ("A", "B"):
+            raise ContactError("leader must be A or B")
+        if self.tilt_side not in ("RIGHT", "LEFT"):
+            raise ContactError("tilt side must be RIGHT or LEFT")
+        if min(self.approach_seconds, self.hold_seconds, self.release_seconds) <= 0:
+            raise ContactError("approach, hold and release must each last longer than zero")
+        if not 0.5 <= self.lead_share <= 1.0:
+            raise ContactError("the leader's share of the distance must be between 0.5 and 1")
+        if self.tilt_degrees is not None and not 0 <= self.tilt_degrees <= 60:
+            raise ContactError("tilt must be between 0 and 60 degrees")
+        if not 0 <= self.press_mm <= self.compression_limit_mm:
+            raise ContactError("the press must not exceed the compression limit")
+        return self
+
+
+@dataclass
+class Pose:
+    rot: np.ndarray  # 3x3, relative to the head's rest orientation, about its lip point
+    lip: np.ndarray  # where the lip point is (world)
+
+
+@dataclass
+class Phase:
+    start: float  # frame
+    end: float
+    a: tuple[Pose, Pose]
+    b: tuple[Pose, Pose]
+    name: str
+
+
+@dataclass
+class ContactPlan:
+    phases: list[Phase]
+    rest_a: np.ndarray  # lip points at rest
+    rest_b: np.ndarray
+    axis: np.ndarray  # approach axis, A toward B
+    contact_point: np.ndarray
+    contact_frame: float
+    roll_degrees: float
+    pitch_degrees: float
+    impact: Impact
+    scale: float
+    fps: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def start_frame(self) -> float:
+        return self.phases[0].start
+
+    @property
+    def end_frame(self) -> float:
+        return self.phases[-1].end
+
+    def pose_at(self, side: str, frame: float) -> Pose:
+        """The planned pose of head "A" or "B" at a frame (held before the first and after the last phase)."""
+        phase = next((p for p in self.phases if frame <= p.end), self.phases[-1])
+        p0, p1 = phase.a if side == "A" else phase.b
+        s = float(minimum_jerk((frame - phase.start) / (phase.end - phase.start)))
+        rots = Rotation.from_matrix(np.stack([p0.rot, p1.rot]))
+        rot = Slerp([0.0, 1.0], rots)([s]).as_matrix()[0]
+        return Pose(rot, p0.lip + s * (p1.lip - p0.lip))
+
+    def key_frames(self) -> list[float]:
+        """Where keys go: each phase's ends and its quarter points (a cubic Hermite curve through
+        these follows the minimum-jerk profile to within 0.3% of the move)."""
+        frames: list[float] = []
+        for p in self.phases:
+            frames += list(np.linspace(p.start, p.end, 5)[:-1])
+        return [*frames, self.phases[-1].end]
+
+
+def delta_matrix(rest_lip: np.ndarray, pose: Pose) -> np.ndarray:
+    """World-space 4x4 that carries the head from rest to pose."""
+    m = np.eye(4)
+    m[:3, :3] = pose.rot
+    m[:3, 3] = pose.lip - pose.rot @ rest_lip
+    return m
+
+
+def axis_rotation(axis: np.ndarray, degrees: float) -> np.ndarray:
+    return Rotation.from_rotvec(unit(axis) * np.radians(degrees)).as_matrix()
+
+
+def align_rotation(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking direction src onto dst."""
+    src, dst = unit(src), unit(dst)
+    axis = np.cross(src, dst)
+    s, c = np.linalg.norm(axis), float(np.dot(src, dst))
+    if s < 1e-9:
+        if c > 0:
+            return np.eye(3)
+        raise ContactError("a face points straight away from the other head")
+    return Rotation.from_rotvec(axis / s * np.arctan2(s, c)).as_matrix()
+
+
+def contact_rotations(face_a: Face, face_b: Face, axis: np.ndarray, roll: float, pitch: float,
+                      side: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each face turned to look along the axis, pitched, then rolled toward its own right (or left)."""
+    sign = 1.0 if side == "RIGHT" else -1.0
+    rots = []
+    for face, look in ((face_a, axis), (face_b, -axis)):
+        align = align_rotation(face.forward, look)
+        right = align @ face.right
+        # a positive turn about the forward axis carries up toward right (right = forward x up)
+        rots.append(axis_rotation(look, sign * roll) @ axis_rotation(right, -pitch) @ align)
+    return rots[0], rots[1]
+
+
+def check_facing(face_a: Face, face_b: Face, names: tuple[str, str] = ("A", "B")) -> np.ndarray:
+    gap = face_b.lip - face_a.lip
+    if np.linalg.norm(gap) < 1e-9 * max(face_a.scale, 1e-9):
+        raise ContactError("the two lip points coincide: the heads already overlap; move them apart first")
+    axis = unit(gap)
+    for face, look, name in ((face_a, axis, names[0]), (face_b, -axis, names[1])):
+        if np.dot(face.forward, look) < np.cos(np.radians(80)):
+            raise ContactError(f"{name} faces away from the other head (its face points {np.degrees(np.arccos(np.clip(np.dot(face.forward, look), -1, 1))):.0f} "
+                               "degrees off the line between the lips); turn the heads toward each other "
+                               "or set the facing axis")
+    return axis
+
+
+def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: ContactSettings,
+                min_roll: float = 0.0, pitches: Sequence[float] = (0.0,)) -> tuple[float, float, Impact]:
+    """Search the roll (and pitch) at which the lips touch first and everything else keeps
+    its distance; prefer a roll near the staging value."""
+    axis = check_facing(face_a, face_b)
+    scale = min(face_a.scale, face_b.scale)
+    margin = (settings.nose_clearance_mm + settings.press_mm + 0.5) * MM * scale
+    if settings.tilt_degrees is not None:
+        rolls = [max(settings.tilt_degrees, min_roll)]
+    else:
+        rolls = [float(r) for r in np.arange(0.0, 47.5, 2.5) if r >= min_roll]
+    tried = []
+    for pitch in pitches:
+        valid = []
+        for roll in rolls:
+            ra, rb = contact_rotations(face_a, face_b, axis, roll, pitch, settings.tilt_side)
+            imp = collider.impact(ra, rb, axis, fine=False)
+            tried.append((roll, pitch, imp))
+            if imp.lips_first and imp.other - imp.lips >= margin:
+                valid.append(roll)
+        if valid:
+            roll = min(valid, key=lambda r: (abs(r - max(settings.preferred_tilt, min_roll)), r))
+            ra, rb = contact_rotations(face_a, face_b, axis, roll, pitch, settings.tilt_side)
+            imp = collider.impact(ra, rb, axis, fine=True)
+            if imp.lips_first and imp.other - imp.lips >= margin:
+                return roll, pitch, imp
+    best = max(tried, key=lambda t: (t[2].other - t[2].lips) if np.isfinite(t[2].lips) else -np.inf)
+    if not np.isfinite(best[2].first):
+        raise ContactError("the heads never meet along the line between their lips; place them face to face")
+    what = "the lips never touch first" if not np.isfinite(best[2].lips) else \
+        f"at best ({best[0]:g} degrees of roll) something else comes within {(best[2].other - best[2].lips) / MM / scale:.1f} mm of the lips' contact"
+    raise ContactError(f"no tilt lets the lips meet with the noses clear: {what}. Set a lip point override, "
+                       "lower the pucker strength, or try the other tilt side")
+
+
+def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: ContactSettings, fps: float,
+                 min_roll: float = 0.0, pitches: Sequence[float] = (0.0,)) -> ContactPlan:
+    s = settings.validated()
+    if fps <= 0:
+        raise ContactError("the scene's frame rate must be positive")
+    roll, pitch, imp = choose_roll(face_a, face_b, collider, s, min_roll, pitches)
+    axis = check_facing(face_a, face_b)
+    rot_a, rot_b = contact_rotations(face_a, face_b, axis, roll, pitch, s.tilt_side)
+    share = s.lead_share if s.leader == "A" else 1.0 - s.lead_share
+    scale = min(face_a.scale, face_b.scale)
+    rest_a, rest_b = Pose(np.eye(3), face_a.lip.copy()), Pose(np.eye(3), face_b.lip.copy())
+    touch_a = Pose(rot_a, face_a.lip + share * imp.lips * axis)
+    touch_b = Pose(rot_b, face_b.lip - (1.0 - share) * imp.lips * axis)
+    contact_point = 0.5 * (touch_a.lip + touch_b.lip)
+
+    up = unit(face_a.up + face_b.up - np.dot(face_a.up + face_b.up, axis) * axis) \
+        if np.linalg.norm(face_a.up + face_b.up - np.dot(face_a.up + face_b.up, axis) * axis) > 1e-6 else face_a.up
+
+    def hold(pose: Pose, push: float, sway: float) -> Pose:
+        turn = axis_rotation(up, sway)
+        lip = pose.lip + push * axis
+        return Pose(turn @ pose.rot, turn @ (lip - contact_point) + contact_point)
+
+    press = s.press_mm * MM * scale
+    fc = float(s.contact_frame)
+    approach, hold_len, release = (max(2.0, round(x * fps)) for x in (s.approach_seconds, s.hold_seconds, s.release_seconds))
+    start = fc - approach
+    mid, end_hold = fc + round(hold_len / 2), fc + hold_len
+    phases: list[Phase] = []
+    if s.anticipation:
+        back = 0.06 * imp.lips * (1 if s.leader == "A" else -1)
+        pre = fc - approach
+        start = pre - max(2.0, round(0.25 * approach))
+        lead_back_a = Pose(np.eye(3), face_a.lip - back * axis * (s.leader == "A"))
+        lead_back_b = Pose(np.eye(3), face_b.lip - back * axis * (s.leader == "B"))
+        phases.append(Phase(start, pre, (rest_a, lead_back_a), (rest_b, lead_back_b), "anticipation"))
+        first_a, first_b = lead_back_a, lead_back_b
+    else:
+        first_a, first_b = rest_a, rest_b
+    mid_a, mid_b = hold(touch_a, share * press, s.sway_degrees), hold(touch_b, -(1 - share) * press, s.sway_degrees)
+    end_a = hold(touch_a, share * press * 0.5, -0.5 * s.sway_degrees)
+    end_b = hold(touch_b, -(1 - share) * press * 0.5, -0.5 * s.sway_degrees)
+    phases += [
+        Phase(fc - approach, fc, (first_a, touch_a), (first_b, touch_b), "approach"),
+        Phase(fc, mid, (touch_a, mid_a), (touch_b, mid_b), "hold"),
+        Phase(mid, end_hold, (mid_a, end_a), (mid_b, end_b), "hold"),
+        Phase(end_hold, end_hold + release, (end_a, rest_a), (end_b, rest_b), "release"),
+    ]
+    notes = face_a.notes + face_b.notes
+    return ContactPlan(phases, face_a.lip.copy(), face_b.lip.copy(), axis, contact_point, fc, roll, pitch, imp,
+                       scale, fps, notes)
+
+
+# --------------------------------------------------------------------------- face shapes
+
+@dataclass(frozen=True)
+class ShapeKeyTrack:
+    """Weights of one face shape (blink or pucker) over time: (frame, value) corners, eased between."""
+
+    role: str
+    points: tuple[tuple[float, float], ...]
+
+
+def face_shape_tracks(plan: ContactPlan, settings: ContactSettings) -> list[ShapeKeyTrack]:
+    """Eyes close a few frames before contact and open after the hold; the lips pucker into the contact."""
+    fps, fc = plan.fps, plan.contact_frame
+    hold_end = plan.phases[-1].start
+    release = plan.phases[-1].end - hold_end
+    approach = fc - next(p for p in plan.phases if p.name == "approach").start
+    few = max(1.0, round(0.1 * fps))  # ~3 frames at 24-30 fps
+    close = max(2.0, round(0.15 * fps))
+    eyes = ((fc - few - close, 0.0), (fc - few, settings.eye_strength), (hold_end + few, settings.eye_strength),
+            (hold_end + few + max(3.0, round(0.25 * fps)), 0.0))
+    pucker_in = max(2.0, round(0.6 * approach))
+    lips = ((fc - pucker_in, 0.0), (fc - 1, settings.pucker_strength), (hold_end, settings.pucker_strength),
+            (hold_end + max(2.0, round(0.6 * release)), 0.0))
+    return [ShapeKeyTrack("blink", eyes), ShapeKeyTrack("pucker", lips)]
+
+
+# ----------------------------------------------------------------------------- validation
+
+@dataclass
+class Limits:
+    penetration_mm: float = 0.5
+    lip_gap_mm: float = 1.0
+    hold_gap_share: float = 0.95
+    compression_mm: float = 1.0
+    nose_clearance_mm: float = 2.0
+    contact_frames: float = 1.0
+    slide_mm: float = 2.0
+    velocity_jump: float = 0.10
+    minimum_jerk: float = 0.01
+
+
+def judge(summary: dict, limits: Limits) -> list[str]:
+    """The checks a plan must pass, as readable failures (empty when it passes)."""
+    fails = []
+    if summary["max_penetration_mm"] > limits.penetration_mm:
+        fails.append(f"penetration outside the lips {summary['max_penetration_mm']:.2f} mm at frame "
+                     f"{summary['worst_frame']} (limit {limits.penetration_mm} mm)")
+    if summary["hold_gap_ok_share"] < limits.hold_gap_share:
+        fails.append(f"lips within {limits.lip_gap_mm} mm on only {100 * summary['hold_gap_ok_share']:.0f}% of hold frames")
+    if summary["max_compression_mm"] > limits.compression_mm:
+        fails.append(f"lip compression {summary['max_compression_mm']:.2f} mm (limit {limits.compression_mm} mm)")
+    if summary["nose_clearance_mm"] < limits.nose_clearance_mm:
+        fails.append(f"nose clearance {summary['nose_clearance_mm']:.2f} mm at contact (needs {limits.nose_clearance_mm} mm)")
+    if summary["first_contact_frame"] is None:
+        fails.append("the lips never touch")
+    elif abs(summary["first_contact_frame"] - summary["planned_contact_frame"]) > limits.contact_frames:
+        fails.append(f"first contact at frame {summary['first_contact_frame']}, planned {summary['planned_contact_frame']}")
+    if summary["max_slide_mm"] > limits.slide_mm:
+        fails.append(f"lips slide {summary['max_slide_mm']:.2f} mm during the hold (limit {limits.slide_mm} mm)")
+    if summary["velocity_jump"] > limits.velocity_jump:
+        fails.append(f"a velocity jump of {100 * summary['velocity_jump']:.0f}% of peak speed at a key")
+    if summary["minimum_jerk_deviation"] > limits.minimum_jerk:
+        fails.append(f"the approach strays {100 * summary['minimum_jerk_deviation']:.1f}% from a minimum-jerk profile")
+    return fails
