@@ -286,17 +286,19 @@ class BVHCollider:
             tree = BVHTree.FromPolygons(verts.tolist(), tris.tolist())
             lip_tri = face.lip_mask[tris].any(axis=1)
             self.sides.append((verts, tree, face, lip_tri))
+        self.nose_tri = (face_a.nose_mask[tris_a].any(axis=1), face_b.nose_mask[tris_b].any(axis=1))
 
     def impact(self, rot_a: np.ndarray, rot_b: np.ndarray, direction: np.ndarray, fine: bool = True) -> Impact:
         (va, tree_a, fa, lip_a), (vb, tree_b, fb, lip_b) = self.sides
         xa = (va - fa.lip) @ rot_a.T + fa.lip
         xb = (vb - fb.lip) @ rot_b.T + fb.lip
         d = np.asarray(direction, np.float64)
-        first = [np.inf, np.inf, np.inf]  # any, lips, other
+        first = [np.inf, np.inf, np.inf, np.inf]  # any, lips, other, nose
         band = 0.09 * max(fa.scale, fb.scale)
         reach = float(np.linalg.norm(fb.lip - fa.lip)) + 2 * band
-        for x, face, sign, other_x, other_tree, other_face, other_rot, other_lip in (
-                (xa, fa, 1.0, xb, tree_b, fb, rot_b, lip_b), (xb, fb, -1.0, xa, tree_a, fa, rot_a, lip_a)):
+        for x, face, sign, other_x, other_tree, other_face, other_rot, other_lip, other_nose in (
+                (xa, fa, 1.0, xb, tree_b, fb, rot_b, lip_b, self.nose_tri[1]),
+                (xb, fb, -1.0, xa, tree_a, fa, rot_a, lip_a, self.nose_tri[0])):
             ray = sign * d
             depth = x @ ray
             cand = depth >= depth.max() - band
@@ -309,24 +311,35 @@ class BVHCollider:
             pad = 0.005 * other_face.scale
             cand &= (p >= op.min() - pad) & (p <= op.max() + pad) & (q >= oq.min() - pad) & (q <= oq.max() + pad)
             idx = np.flatnonzero(cand)
-            if not fine and len(idx) > 1500:
+            if not fine and len(idx) > 1200:  # a coarse look: every k-th vertex, lips a little denser
                 lips = idx[face.lip_mask[idx]]
-                idx = np.union1d(idx[:: max(1, len(idx) // 1500)], lips)
+                idx = np.union1d(idx[:: max(1, len(idx) // 800)], lips[:: max(1, len(lips) // 400)])
             inv = other_rot.T  # into the other head's rest frame
             origins = (x[idx] - other_face.lip) @ inv.T + other_face.lip
             dir_local = Vector(inv @ ray)
             cast = other_tree.ray_cast
-            is_lip = face.lip_mask[idx]
-            for o, lip in zip(origins.tolist(), is_lip.tolist()):
+            for o, lip, nose in zip(origins.tolist(), face.lip_mask[idx].tolist(), face.nose_mask[idx].tolist()):
                 hit, _n, tri, dist = cast(Vector(o), dir_local, reach)
                 if hit is None:
                     continue
-                if dist < first[0]:
-                    first[0] = dist
-                k = 1 if (lip and other_lip[tri]) else 2
-                if dist < first[k]:
-                    first[k] = dist
+                k = 3 if (nose or other_nose[tri]) else 1 if (lip and other_lip[tri]) else 2
+                first[0] = min(first[0], dist)
+                first[k] = min(first[k], dist)
         return Impact(*first)
+
+
+    def nose_clearance(self, rot_a: np.ndarray, rot_b: np.ndarray, offset: np.ndarray) -> float:
+        (va, tree_a, fa, _), (vb, tree_b, fb, _) = self.sides
+        xa = (va[fa.nose_mask] - fa.lip) @ rot_a.T + fa.lip + offset
+        xb = (vb[fb.nose_mask] - fb.lip) @ rot_b.T + fb.lip - offset
+        best = np.inf
+        for x, other_tree, other_face, other_rot in ((xa, tree_b, fb, rot_b), (xb, tree_a, fa, rot_a)):
+            local = (x - other_face.lip) @ other_rot + other_face.lip  # into the other head's rest frame
+            for o in local.tolist():
+                hit, normal, _i, dist = other_tree.find_nearest(Vector(o))
+                if hit is not None:
+                    best = min(best, -dist if (Vector(o) - hit).dot(normal) < 0 else dist)
+        return float(best)
 
 
 # ------------------------------------------------------------------------------ keying
@@ -455,9 +468,10 @@ class FrameProbe:
         self.track = tuple(int(np.argmin(np.linalg.norm(g.verts - f.lip, axis=1))) for g, f in zip(geos, faces))
 
     def _local_tree(self, verts: np.ndarray, tris: np.ndarray, keep: np.ndarray) -> tuple[BVHTree, np.ndarray]:
-        sel = keep[tris].any(axis=1)
-        tri_ids = np.flatnonzero(sel)
-        return BVHTree.FromPolygons(verts.tolist(), tris[tri_ids].tolist(), all_triangles=True), tri_ids
+        """A BVH of only the triangles near the other head (the rest cannot touch it)."""
+        tri_ids = np.flatnonzero(keep[tris].any(axis=1))
+        used, local = np.unique(tris[tri_ids], return_inverse=True)
+        return BVHTree.FromPolygons(verts[used].tolist(), local.reshape(-1, 3).tolist(), all_triangles=True), tri_ids
 
     def measure(self, depsgraph: Any, with_nose: bool = False) -> dict[str, Any]:
         geos = [head_geometry(h, depsgraph) for h in self.heads]
@@ -644,7 +658,7 @@ def _measure_side(head: Head, depsgraph: Any, pucker_strength: float) -> tuple[G
     pucker, pucker_keys = shape_offsets(head, geo, "pucker")
     blink, blink_keys = shape_offsets(head, geo, "blink")
     planning = geo.verts + (pucker_strength * pucker if pucker is not None else 0.0)
-    up_hint = np.array(head.world_matrix())[:3, 2]
+    up_hint = np.array(head.world_matrix())[:3, 1 if head.bone else 2]  # a bone points up the neck
     face = measure_face(planning, pucker, blink, _override_point(head, geo), _override_facing(head), up_hint, head.name)
     if pucker is None:
         face.notes.append(f"{head.name}: no pucker key; the lips keep their shape")
@@ -730,9 +744,8 @@ def _set_path(idb: Any, path: str, index: int, value: float) -> None:
         setattr(owner, attr, value)
 
 
-def _check_apart(geos: tuple[Geometry, Geometry], names: tuple[str, str]) -> None:
-    trees = [BVHTree.FromPolygons(g.verts.tolist(), g.tris.tolist(), all_triangles=True) for g in geos]
-    if trees[0].overlap(trees[1]):
+def _check_apart(collider: BVHCollider, names: tuple[str, str]) -> None:
+    if collider.sides[0][1].overlap(collider.sides[1][1]):
         raise ContactError(f"{names[0]} and {names[1]} already overlap at the start; move them apart first")
 
 
@@ -759,13 +772,13 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         sides = [_measure_side(h, depsgraph, settings.pucker_strength) for h in heads]
         geos = (sides[0][0], sides[1][0])
         faces = (sides[0][1], sides[1][1])
-        _check_apart(geos, (heads[0].name, heads[1].name))
         shape_poses: dict[str, dict[Any, dict[str, float]]] = {"pucker": {}, "blink": {}}
         for side in sides:
             for role in shape_poses:
                 shape_poses[role].update(side[2][role])
         shape_poses["pucker"] = {k: {n: w for n, w in p.items()} for k, p in shape_poses["pucker"].items()}
         collider = BVHCollider(sides[0][3], geos[0].tris, faces[0], sides[1][3], geos[1].tris, faces[1])
+        _check_apart(collider, (heads[0].name, heads[1].name))
         rests = tuple((h.world_matrix(), h.basis()) for h in heads)
         probe = FrameProbe(heads, faces, geos)
         measured = time.perf_counter() - t0

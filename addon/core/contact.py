@@ -79,6 +79,9 @@ def measure_face(verts: np.ndarray, pucker: np.ndarray | None = None, blink: np.
     elif has_pucker:
         moved = lip_weight >= 0.25 * lip_weight.max()
         fwd = unit(np.asarray(pucker)[moved].sum(axis=0))
+        if up_hint is not None and abs(np.dot(fwd, unit(up_hint))) < 0.5:
+            # lips often pucker a little up or down; the rig's own up axis says where level is
+            fwd = unit(fwd - np.dot(fwd, unit(up_hint)) * unit(up_hint))
     elif lip_point is not None:
         fwd = unit(np.asarray(lip_point) - verts.mean(axis=0))
         if up_hint is not None:
@@ -100,8 +103,11 @@ def measure_face(verts: np.ndarray, pucker: np.ndarray | None = None, blink: np.
     else:  # forward given, no pucker: the front-most point of the lower half of the face
         lip = verts[np.argmax(verts @ fwd)]
         notes.append(f"{name}: no pucker key; the lip point is the front-most vertex (override it if that is the nose)")
+    level = up_hint is not None and abs(np.dot(fwd, unit(up_hint))) < 1e-6
     if eyes is not None and abs(np.dot(unit(eyes - lip), fwd)) < 0.9:
         up = unit(eyes - lip - np.dot(eyes - lip, fwd) * fwd)
+        if level:
+            up = unit(up_hint - np.dot(up_hint, fwd) * fwd)  # type: ignore[operator]
         scale = float(np.dot(eyes - lip, up)) / HUMAN_EYE_TO_MOUTH
     else:
         hint = np.asarray(up_hint if up_hint is not None else (0.0, 0.0, 1.0), np.float64)
@@ -137,6 +143,7 @@ class Impact:
     first: float  # the first touch of any kind
     lips: float  # the first lip-to-lip touch (inf when the lips never meet)
     other: float  # the first touch involving anything else
+    nose: float  # the first touch involving a nose
 
     @property
     def lips_first(self) -> bool:
@@ -147,6 +154,11 @@ class Collider(Protocol):
     def impact(self, rot_a: np.ndarray, rot_b: np.ndarray, direction: np.ndarray, fine: bool = ...) -> Impact:
         """Rotate A about its lip point by rot_a and B about its by rot_b, then move A along
         direction: the distances at which it first touches B."""
+        ...
+
+    def nose_clearance(self, rot_a: np.ndarray, rot_b: np.ndarray, offset: np.ndarray) -> float:
+        """Distance from either nose to the other face with A turned, B turned and A moved by offset
+        (negative when a nose is inside)."""
         ...
 
 
@@ -299,31 +311,35 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
     its distance; prefer a roll near the staging value."""
     axis = check_facing(face_a, face_b)
     scale = min(face_a.scale, face_b.scale)
-    margin = (settings.nose_clearance_mm + settings.press_mm + 0.5) * MM * scale
+    nose_margin = (settings.nose_clearance_mm + settings.press_mm + 0.5) * MM * scale  # along the axis
+    nose_need = (settings.nose_clearance_mm + 0.3) * MM * scale  # in any direction
+    # other skin may graze: the press must not push it in deeper than the penetration limit allows
+    margin = (max(0.0, settings.press_mm - Limits().penetration_mm) + 0.25) * MM * scale
+
+    def clear(imp: Impact) -> bool:
+        return imp.lips_first and imp.other - imp.lips >= margin and imp.nose - imp.lips >= nose_margin
+
     if settings.tilt_degrees is not None:
         rolls = [max(settings.tilt_degrees, min_roll)]
     else:
         rolls = [float(r) for r in np.arange(0.0, 47.5, 2.5) if r >= min_roll]
     tried = []
+    preferred = max(settings.preferred_tilt, min_roll)
     for pitch in pitches:
-        valid = []
-        for roll in rolls:
+        # nearest the staging value first; the first roll that passes a coarse and a full check wins
+        for roll in sorted(rolls, key=lambda r: (abs(r - preferred), r)):
             ra, rb = contact_rotations(face_a, face_b, axis, roll, pitch, settings.tilt_side)
             imp = collider.impact(ra, rb, axis, fine=False)
             tried.append((roll, pitch, imp))
-            if imp.lips_first and imp.other - imp.lips >= margin:
-                valid.append(roll)
-        if valid:
-            roll = min(valid, key=lambda r: (abs(r - max(settings.preferred_tilt, min_roll)), r))
-            ra, rb = contact_rotations(face_a, face_b, axis, roll, pitch, settings.tilt_side)
-            imp = collider.impact(ra, rb, axis, fine=True)
-            if imp.lips_first and imp.other - imp.lips >= margin:
-                return roll, pitch, imp
-    best = max(tried, key=lambda t: (t[2].other - t[2].lips) if np.isfinite(t[2].lips) else -np.inf)
+            if clear(imp):
+                imp = collider.impact(ra, rb, axis, fine=True)
+                if clear(imp) and collider.nose_clearance(ra, rb, imp.lips * axis) >= nose_need:
+                    return roll, pitch, imp
+    best = max(tried, key=lambda t: (min(t[2].other, t[2].nose) - t[2].lips) if np.isfinite(t[2].lips) else -np.inf)
     if not np.isfinite(best[2].first):
         raise ContactError("the heads never meet along the line between their lips; place them face to face")
     what = "the lips never touch first" if not np.isfinite(best[2].lips) else \
-        f"at best ({best[0]:g} degrees of roll) something else comes within {(best[2].other - best[2].lips) / MM / scale:.1f} mm of the lips' contact"
+        f"at best ({best[0]:g} degrees of roll) the {'nose' if best[2].nose <= best[2].other else 'face'} comes within {(min(best[2].other, best[2].nose) - best[2].lips) / MM / scale:.1f} mm of the lips' contact"
     raise ContactError(f"no tilt lets the lips meet with the noses clear: {what}. Set a lip point override, "
                        "lower the pucker strength, or try the other tilt side")
 

@@ -1,0 +1,85 @@
+"""Two-head scenes built from the bundled rigs: any scale, placement, rotation, size, or an
+armature's head bone. Shared by the contact tests and benchmarks/contact.py."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Matrix, Vector
+
+REPO = Path(__file__).resolve().parents[1]
+MH_HEAD = REPO / "demo" / "heads" / "mh_talkinghead_head.blend"
+ICT_HEAD = REPO / "demo" / "heads" / "ict_facekit.blend"
+
+
+def load_head(path: Path, name: str) -> bpy.types.Object:
+    """Append the file's face mesh (with its own copy of the mesh and shape keys)."""
+    with bpy.data.libraries.load(str(path), link=False) as (src, dst):
+        dst.objects = list(src.objects)
+    ob = next(o for o in dst.objects if o is not None and o.type == "MESH")
+    for other in dst.objects:
+        if other is not None and other is not ob:
+            bpy.data.objects.remove(other)
+    ob.name = name
+    bpy.context.scene.collection.objects.link(ob)
+    return ob
+
+
+def _front(ob: bpy.types.Object) -> float:
+    """How far the face sticks out in front of the object origin (the rigs face -Y)."""
+    return -min(v.co.y for v in ob.data.vertices)
+
+
+@dataclass
+class Pair:
+    a: bpy.types.Object  # what to pass as head A (a mesh or an armature)
+    b: bpy.types.Object
+    bone_b: str = ""
+
+
+def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: float = 1.0, size_b: float = 1.0,
+              gap: float = 0.12, yaw: float = 0.0, tilt: float = 0.0, height_b: float = 0.0,
+              offset: tuple[float, float, float] = (0.0, 0.0, 0.0), armature_b: bool = False) -> Pair:
+    """Head A looks along -Y (turned by yaw), head B faces it `gap` metres (human scale) away,
+    both scaled by world_scale about the origin, the whole pair tilted by `tilt` about X and moved."""
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 24, 1.0
+    a = load_head(path_a, "HeadA")
+    b = load_head(path_b or path_a, "HeadB")
+    fa, fb = _front(a), _front(b) * size_b
+    place = Matrix.Translation(Vector(offset)) @ Matrix.Rotation(tilt, 4, "X") @ Matrix.Scale(world_scale, 4) \
+        @ Matrix.Rotation(yaw, 4, "Z")
+    a.matrix_world = place
+    b_local = Matrix.Translation((0.0, -(fa + fb + gap), height_b)) @ Matrix.Rotation(math.pi, 4, "Z") @ Matrix.Scale(size_b, 4)
+    if not armature_b:
+        b.matrix_world = place @ b_local
+        return Pair(a, b)
+    arm_data = bpy.data.armatures.new("RigB")
+    arm = bpy.data.objects.new("RigB", arm_data)
+    scene.collection.objects.link(arm)
+    bpy.context.view_layer.objects.active = arm
+    co = np.array([v.co for v in b.data.vertices])
+    neck = Vector((0.0, float(co[:, 1].mean()), float(np.percentile(co[:, 2], 15))))
+    bpy.ops.object.mode_set(mode="EDIT")
+    spine = arm_data.edit_bones.new("spine")
+    spine.head, spine.tail = neck - Vector((0, 0, 0.25)), neck
+    head = arm_data.edit_bones.new("head")
+    head.head, head.tail, head.parent = neck, neck + Vector((0, 0, 0.15)), spine
+    bpy.ops.object.mode_set(mode="OBJECT")
+    arm.matrix_world = place @ b_local
+    b.parent = arm
+    b.matrix_world = place @ b_local
+    group = b.vertex_groups.new(name="head")
+    group.add(list(range(len(b.data.vertices))), 1.0, "REPLACE")
+    mod = b.modifiers.new("Armature", "ARMATURE")
+    mod.object = arm
+    return Pair(a, arm, "head")
+
+
+def reset() -> None:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
