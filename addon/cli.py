@@ -92,6 +92,31 @@ def build_parser() -> argparse.ArgumentParser:
     lip.add_argument("--batch", help="CSV or JSON manifest: rows of blend, object, audio, start_frame[, output, text]")
     lip.add_argument("-o", "--output", help="output .blend (one line) or folder (batch); the input file is never overwritten")
     _add_animation_options(lip)
+    con = sub.add_parser("contact", help="two heads meet at the lips: approach, tilt, contact, hold, part (needs bpy)",
+                         description="Animate two head rigs into contact (a kiss) with depth-aware alignment, "
+                                     "validate every frame and write a report.")
+    con.add_argument("--blend", help="the .blend file holding both heads")
+    con.add_argument("--a", required=True, help="head A: a mesh, the parent of the face meshes, or an armature")
+    con.add_argument("--b", required=True, help="head B")
+    for side in ("a", "b"):
+        con.add_argument(f"--{side}-bone", default="", help=f"head {side.upper()}'s head bone (armatures; default: found by name)")
+        con.add_argument(f"--{side}-lips", default="", help="lip point override: an object (empty), a vertex group or a vertex index")
+        con.add_argument(f"--{side}-facing", default="AUTO", choices=("AUTO", "-Y", "+Y", "-X", "+X", "-Z", "+Z"),
+                         help="the local axis the face looks along (default: from the pucker shape key)")
+    con.add_argument("--contact-frame", type=float, default=48.0, help="the frame the lips meet (default 48)")
+    con.add_argument("--approach", type=float, default=1.0, help="seconds of approach (default 1.0)")
+    con.add_argument("--hold", type=float, default=1.5, help="seconds of contact (default 1.5)")
+    con.add_argument("--release", type=float, default=0.8, help="seconds to part (default 0.8)")
+    con.add_argument("--leader", choices=("A", "B"), default="A", help="who covers most of the distance")
+    con.add_argument("--tilt-side", choices=("right", "left"), default="right", help="each head rolls toward its own ...")
+    con.add_argument("--tilt", default="auto", help="roll in degrees, or auto (searched so the noses clear)")
+    con.add_argument("--eyes", type=float, default=1.0, help="how far the eyes close, 0-1")
+    con.add_argument("--pucker", type=float, default=0.6, help="pucker strength, 0-1")
+    con.add_argument("--compression-mm", type=float, default=1.0, help="allowed lip compression at human scale")
+    con.add_argument("--anticipation", action="store_true", help="the leader draws back a little first")
+    con.add_argument("--report", help="write the validation report (JSON) here")
+    con.add_argument("-o", "--output", required=True, help="output .blend (the input file is never overwritten)")
+    con.add_argument("-q", "--quiet", action="store_true")
     return parser
 
 
@@ -196,4 +221,12 @@ def main(argv: list[str] | None = None, err: TextIO | None = None) -> int:
                       "or install the bpy module (pip install bpy)\n")
             return EXIT_USAGE
         return cmd_lipsync(args, err)
+    if args.command == "contact":
+        try:
+            from .blender.contact_cli import cmd_contact
+        except ImportError as exc:
+            err.write(f"error: contact needs Blender ({exc}); run `blender -b -c oris contact ...` "
+                      "or install the bpy module (pip install bpy)\n")
+            return EXIT_USAGE
+        return cmd_contact(args, err)
     return EXIT_USAGE

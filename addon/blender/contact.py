@@ -149,6 +149,8 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
         raise ContactError(f"{ob.name} has zero scale; fix its scale first")
     for m, _ in meshes:
         _check_editable(m)
+        if abs(np.linalg.det(np.array(m.matrix_world)[:3, :3])) < 1e-18:
+            raise ContactError(f"{m.name} has zero scale; fix its scale first")
     keys = list({id(m.data.shape_keys): m.data.shape_keys for m, _ in meshes if m.data.shape_keys}.values())
     return Head(ob.name + (f":{bone}" if bone else ""), ob, bone, meshes, keys, spec)
 
@@ -565,7 +567,7 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
         rigid[f] = tuple(np.array(h.world_matrix()) for h in heads)
         if on_frame:
             on_frame((f - first + 1) / (last - first + 1))
-    worst = max(frames, key=lambda m: m["penetration_mm"])
+    worst = max(frames, key=lambda m: (m["penetration_mm"], m["compression_mm"]))
     hold_frames = [m for m in frames if hold_start <= m["frame"] <= hold_end]
     first_contact = next((m["frame"] for m in frames if m["contact"]), None)
     ref = lip_world.get(fc)
@@ -756,6 +758,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     limits = limits or Limits(compression_mm=settings.compression_limit_mm, nose_clearance_mm=settings.nose_clearance_mm)
     if spec_a.obj is not None and spec_a.obj == spec_b.obj and spec_a.bone == spec_b.bone:
         raise ContactError("heads A and B are the same; pick two different heads")
+    bpy.context.view_layer.update()  # world matrices of objects changed since the last redraw
     heads = (resolve_head(spec_a, "A"), resolve_head(spec_b, "B"))
     fps = scene.render.fps / scene.render.fps_base
     frame_before = scene.frame_current

@@ -11,9 +11,11 @@ from typing import Any
 import bpy
 
 from ..blender import lipsync, session
+from ..blender.contact import HeadSpec, run_contact
 from ..blender.shapekeys import EditError, shape_key_names
 from ..core.align import Transcript
 from ..core.audio import AudioError
+from ..core.contact import ContactError, ContactSettings
 from ..core.curves import CurveSettings
 from ..core.rigs import Preset, RigError, detect
 from ..engine.client import Cancelled, WorkerError
@@ -172,4 +174,50 @@ class ORIS_OT_detect(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (ORIS_OT_lipsync, ORIS_OT_detect)
+class ORIS_OT_contact(bpy.types.Operator):
+    bl_idname = "oris.contact"
+    bl_label = "Generate Contact"
+    bl_description = ("Animate the two heads into contact at the lips (approach, tilt, hold, part), check every "
+                      "frame for penetration, and replace Oris's earlier contact animation on them")
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        s = context.scene.oris_contact
+        settings = ContactSettings(
+            contact_frame=s.contact_frame, approach_seconds=s.approach, hold_seconds=s.hold, release_seconds=s.release,
+            leader=s.leader, tilt_side=s.tilt_side, tilt_degrees=None if s.auto_tilt else s.tilt_degrees,
+            eye_strength=s.eyes, pucker_strength=s.pucker, anticipation=s.anticipation)
+        specs = [HeadSpec(s.head_a, s.bone_a, s.lips_a, facing=s.facing_a),
+                 HeadSpec(s.head_b, s.bone_b, s.lips_b, facing=s.facing_b)]
+        try:
+            report = run_contact(context.scene, specs[0], specs[1], settings)
+        except (ContactError, EditError) as exc:
+            s.status, s.worst_frame = f"failed: {exc}", -1
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        summary = report.summary
+        s.status = (f"Contact at frame {summary['first_contact_frame']}, roll {report.plan['roll_degrees']:g} deg\n"
+                    f"Penetration {summary['max_penetration_mm']:.2f} mm, nose clearance {summary['nose_clearance_mm']:.1f} mm\n"
+                    f"Lips touching on {100 * summary['hold_gap_ok_share']:.0f}% of the hold")
+        s.worst_frame = int(summary["worst_frame"])
+        s.report_json = report.to_json()
+        for note in report.notes:
+            self.report({"WARNING"}, note)
+        self.report({"INFO"}, "Oris: " + report.brief())
+        return {"FINISHED"}
+
+
+class ORIS_OT_contact_worst_frame(bpy.types.Operator):
+    bl_idname = "oris.contact_worst_frame"
+    bl_label = "Jump to Worst Frame"
+    bl_description = "Go to the frame where the heads came closest to passing through each other"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        frame = context.scene.oris_contact.worst_frame
+        if frame < 0:
+            return {"CANCELLED"}
+        context.scene.frame_set(frame)
+        return {"FINISHED"}
+
+
+CLASSES = (ORIS_OT_lipsync, ORIS_OT_detect, ORIS_OT_contact, ORIS_OT_contact_worst_frame)

@@ -39,4 +39,47 @@ class ORIS_PT_lipsync(bpy.types.Panel):
             layout.prop(s, "progress", text=s.status, slider=True)
 
 
-CLASSES = (ORIS_PT_lipsync,)
+class ORIS_PT_contact(bpy.types.Panel):
+    bl_label = "Contact"
+    bl_idname = "ORIS_PT_contact"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Oris"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        s = context.scene.oris_contact
+        layout = self.layout
+        for side in ("a", "b"):
+            box = layout.box()
+            box.prop(s, f"head_{side}")
+            head = getattr(s, f"head_{side}")
+            if head is not None and head.type == "ARMATURE":
+                box.prop_search(s, f"bone_{side}", head.data, "bones")
+            row = box.row(align=True)
+            row.prop(s, f"lips_{side}")
+            row.prop(s, f"facing_{side}", text="")
+        col = layout.column(align=True)
+        col.prop(s, "contact_frame")
+        col.prop(s, "approach")
+        col.prop(s, "hold")
+        col.prop(s, "release")
+        row = layout.row(align=True)
+        row.prop(s, "leader", expand=True)
+        row = layout.row(align=True)
+        row.prop(s, "tilt_side", text="")
+        row.prop(s, "auto_tilt", toggle=True)
+        if not s.auto_tilt:
+            layout.prop(s, "tilt_degrees")
+        col = layout.column(align=True)
+        col.prop(s, "eyes", slider=True)
+        col.prop(s, "pucker", slider=True)
+        col.prop(s, "anticipation")
+        layout.operator("oris.contact", icon="MOD_PHYSICS")
+        if s.status:
+            for line in s.status.split("\n"):
+                layout.label(text=line)
+        if s.worst_frame >= 0:
+            layout.operator("oris.contact_worst_frame", icon="TIME")
+
+
+CLASSES = (ORIS_PT_lipsync, ORIS_PT_contact)

@@ -29,12 +29,50 @@ class OrisLipSyncSettings(bpy.types.PropertyGroup):
     progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
 
 
-CLASSES = (OrisLipSyncSettings,)
+_FACING = [("AUTO", "Auto", "From the pucker shape key")] + [
+    (a, a, f"The face looks along the object's (or bone's) local {a} axis") for a in ("-Y", "+Y", "-X", "+X", "-Z", "+Z")]
+
+
+def _is_head(_self: object, ob: bpy.types.Object) -> bool:
+    return ob.type in ("MESH", "EMPTY", "ARMATURE")
+
+
+class OrisContactSettings(bpy.types.PropertyGroup):
+    head_a: PointerProperty(name="Head A", type=bpy.types.Object, poll=_is_head,
+                            description="A face mesh, the parent of the face meshes, or an armature")
+    bone_a: StringProperty(name="Bone", description="Head bone of an armature (empty: found by name)")
+    lips_a: PointerProperty(name="Lip point", type=bpy.types.Object, description="Optional: an empty at the lips")
+    facing_a: EnumProperty(name="Facing", items=_FACING)
+    head_b: PointerProperty(name="Head B", type=bpy.types.Object, poll=_is_head)
+    bone_b: StringProperty(name="Bone", description="Head bone of an armature (empty: found by name)")
+    lips_b: PointerProperty(name="Lip point", type=bpy.types.Object, description="Optional: an empty at the lips")
+    facing_b: EnumProperty(name="Facing", items=_FACING)
+    contact_frame: IntProperty(name="Contact frame", default=48, description="The frame the lips meet")
+    approach: FloatProperty(name="Approach (s)", default=1.0, min=0.1, max=10.0)
+    hold: FloatProperty(name="Hold (s)", default=1.5, min=0.1, max=20.0)
+    release: FloatProperty(name="Release (s)", default=0.8, min=0.1, max=10.0)
+    leader: EnumProperty(name="Leader", items=[("A", "A", "Head A covers most of the distance"),
+                                               ("B", "B", "Head B covers most of the distance")])
+    tilt_side: EnumProperty(name="Tilt", items=[("RIGHT", "Own right", "Each head rolls toward its own right"),
+                                                ("LEFT", "Own left", "Each head rolls toward its own left")])
+    auto_tilt: BoolProperty(name="Auto tilt", default=True, description="Search the roll so that the noses clear")
+    tilt_degrees: FloatProperty(name="Tilt (deg)", default=25.0, min=0.0, max=60.0)
+    eyes: FloatProperty(name="Eyes", default=1.0, min=0.0, max=1.0, description="How far the eyes close")
+    pucker: FloatProperty(name="Pucker", default=0.6, min=0.0, max=1.0, description="How far the lips pucker")
+    anticipation: BoolProperty(name="Anticipation", default=False, description="The leader draws back a little first")
+    status: StringProperty(name="Status")
+    worst_frame: IntProperty(name="Worst frame", default=-1)
+    report_json: StringProperty(name="Report")
+
+
+CLASSES = (OrisLipSyncSettings, OrisContactSettings)
 
 
 def register_props() -> None:
     bpy.types.Scene.oris_lipsync = PointerProperty(type=OrisLipSyncSettings)
+    bpy.types.Scene.oris_contact = PointerProperty(type=OrisContactSettings)
 
 
 def unregister_props() -> None:
+    del bpy.types.Scene.oris_contact
     del bpy.types.Scene.oris_lipsync

@@ -1,0 +1,76 @@
+"""`oris contact`: key a two-head contact in a .blend file and write a report (headless)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import bpy
+
+from ..core.contact import ContactError, ContactSettings
+from .contact import HeadSpec, run_contact
+from .shapekeys import EditError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _head(name: str, bone: str, lip: str, facing: str, label: str) -> HeadSpec:
+    ob = bpy.data.objects.get(name)
+    if ob is None:
+        heads = ", ".join(o.name for o in bpy.data.objects if o.type in ("MESH", "ARMATURE", "EMPTY"))[:300]
+        raise ContactError(f"no object named {name!r} for head {label} (objects: {heads})")
+    spec = HeadSpec(ob, bone=bone, facing=facing)
+    if lip:
+        target = bpy.data.objects.get(lip)
+        if target is not None:
+            spec.lip_object = target
+        elif lip.isdigit():
+            spec.lip_vertex = int(lip)
+        else:
+            spec.lip_group = lip
+    return spec
+
+
+def settings_from_args(args: argparse.Namespace) -> ContactSettings:
+    return ContactSettings(
+        contact_frame=args.contact_frame, approach_seconds=args.approach, hold_seconds=args.hold,
+        release_seconds=args.release, leader=args.leader, tilt_side=args.tilt_side.upper(),
+        tilt_degrees=None if args.tilt == "auto" else float(args.tilt), eye_strength=args.eyes,
+        pucker_strength=args.pucker, compression_limit_mm=args.compression_mm, anticipation=args.anticipation,
+    ).validated()
+
+
+def cmd_contact(args: argparse.Namespace, err: TextIO) -> int:
+    out = Path(args.output)
+    if args.blend and out.resolve() == Path(args.blend).resolve():
+        err.write(f"error: the output {out} is the input file; Oris never overwrites it, choose another path\n")
+        return EXIT_USAGE
+    try:
+        settings = settings_from_args(args)
+        if args.blend:
+            if not Path(args.blend).is_file():
+                raise ContactError(f"blend file not found: {args.blend}")
+            bpy.ops.wm.open_mainfile(filepath=str(args.blend), load_ui=False)
+        scene: Any = bpy.context.scene
+        spec_a = _head(args.a, args.a_bone, args.a_lips, args.a_facing, "A")
+        spec_b = _head(args.b, args.b_bone, args.b_lips, args.b_facing, "B")
+        t0 = time.perf_counter()
+        report = run_contact(scene, spec_a, spec_b, settings)
+    except (ContactError, EditError, RuntimeError, ValueError) as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_FAILED
+    if args.report:
+        Path(args.report).write_text(report.to_json(), encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prefs = bpy.context.preferences
+    if bpy.app.background and prefs is not None:
+        prefs.filepaths.save_version = 0
+    bpy.ops.wm.save_as_mainfile(filepath=str(out), copy=True)
+    if not args.quiet:
+        for note in report.notes:
+            err.write(f"note: {note}\n")
+        err.write(f"contact: {report.brief()}; frames {report.plan['start_frame']:.0f}-{report.plan['end_frame']:.0f}, "
+                  f"{report.plan['keys_written']} keys, {time.perf_counter() - t0:.2f} s -> {out}\n")
+    return EXIT_OK

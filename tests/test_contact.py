@@ -1,0 +1,344 @@
+"""Contact animation on the real bpy: the bundled heads at several scales, placements and
+sizes, and a head driven by an armature bone. The checks measure the evaluated meshes here,
+independently of the planner and of Oris's own validation pass."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import numpy as np  # noqa: E402
+from mathutils import Vector  # noqa: E402
+from mathutils.bvhtree import BVHTree  # noqa: E402
+
+from oris.blender.contact import TRACK_NAME, HeadSpec, run_contact  # noqa: E402
+from oris.blender.shapekeys import EditError  # noqa: E402
+from oris.core.contact import ContactError, ContactSettings, Limits, minimum_jerk  # noqa: E402
+
+from .scenes import ICT_HEAD, MH_HEAD, make_pair, reset  # noqa: E402
+
+FC = 48
+
+
+def world_mesh(ob) -> tuple[np.ndarray, np.ndarray]:
+    dg = bpy.context.evaluated_depsgraph_get()
+    ev = ob.evaluated_get(dg)
+    me = ev.data
+    co = np.array([v.co for v in me.vertices])
+    m = np.array(ev.matrix_world)
+    tris = np.array([t.vertices[:] for t in me.loop_triangles])
+    return co @ m[:3, :3].T + m[:3, 3], tris
+
+
+def mesh_of(head) -> bpy.types.Object:
+    return head if head.type == "MESH" else next(c for c in head.children if c.type == "MESH")
+
+
+def penetration(va: np.ndarray, ta: np.ndarray, region: np.ndarray, vb: np.ndarray, tb: np.ndarray) -> float:
+    """How deep A's triangles touching `region` vertices cut into B: the vertices of every A
+    triangle that crosses a B triangle, measured to B's surface when they lie behind it."""
+    sel = ta[region[ta].all(axis=1)]
+    if len(sel) == 0:
+        return 0.0
+    tree_a = BVHTree.FromPolygons(va.tolist(), sel.tolist())
+    tree_b = BVHTree.FromPolygons(vb.tolist(), tb.tolist())
+    deepest = 0.0
+    for ia, _ib in tree_a.overlap(tree_b):
+        for v in sel[ia]:
+            hit, normal, _i, dist = tree_b.find_nearest(Vector(va[v]))
+            if hit is not None and (Vector(va[v]) - hit).dot(normal) < 0:
+                deepest = max(deepest, dist)
+    return deepest
+
+
+def nearest(points: np.ndarray, verts: np.ndarray, tris: np.ndarray) -> float:
+    tree = BVHTree.FromPolygons(verts.tolist(), tris.tolist())
+    return min(tree.find_nearest(Vector(p))[3] for p in points)
+
+
+CASES = {
+    "metres": dict(),
+    "centimetre_scale": dict(world_scale=0.01),
+    "hundredfold": dict(world_scale=100.0),
+    "rotated_and_moved": dict(yaw=0.8, tilt=0.35, offset=(2.0, -3.0, 1.5)),
+    "different_heights": dict(height_b=0.06),
+    "different_sizes": dict(size_b=0.85),
+    "ict_with_makehuman": dict(path_a=ICT_HEAD, path_b=MH_HEAD),
+    "armature_bone": dict(armature_b=True),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_contact_meets_the_targets_on_the_evaluated_meshes(case):
+    reset()
+    kwargs = CASES[case]
+    pair = make_pair(**kwargs)
+    k = kwargs.get("world_scale", 1.0) * min(1.0, kwargs.get("size_b", 1.0))  # metres per human metre
+    mm = 0.001 * k
+    scene = bpy.context.scene
+    a_mesh, b_mesh = mesh_of(pair.a), mesh_of(pair.b)
+    rest = (a_mesh.matrix_world.copy(), b_mesh.matrix_world.copy())
+    report = run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b, bone=pair.bone_b), ContactSettings(contact_frame=FC))
+    assert report.passed and report.failures == []
+
+    def state(frame: int):
+        scene.frame_set(frame)
+        return world_mesh(a_mesh), world_mesh(b_mesh)
+
+    # the lips meet at the planned frame, not before: find where they touch at the contact frame
+    (va, ta), (vb, tb) = state(FC)
+    tree_a, tree_b = BVHTree.FromPolygons(va.tolist(), ta.tolist()), BVHTree.FromPolygons(vb.tolist(), tb.tolist())
+    dists = np.array([tree_b.find_nearest(Vector(p))[3] for p in va])
+    back = np.array([tree_a.find_nearest(Vector(p))[3] for p in vb])
+    touch = va[np.argmin(dists)] if dists.min() <= back.min() else vb[np.argmin(back)]
+    assert min(dists.min(), back.min()) <= 0.1 * mm
+    (va2, _), (vb2, _) = state(FC - 2)
+    assert nearest(va2[np.linalg.norm(va2 - touch, axis=1) < 40 * mm], vb2, tb) > 0.1 * mm, "touched early"
+    lips_a = np.linalg.norm(va - touch, axis=1) < 30 * mm  # the lip region, chosen here, not by Oris
+    lips_b = np.linalg.norm(vb - touch, axis=1) < 30 * mm
+
+    hold_end = FC + round(1.5 * 24)
+    gaps = []
+    for f in range(FC - 4, hold_end + 1, 2):
+        (va, ta), (vb, tb) = state(f)
+        outside = max(penetration(va, ta, ~lips_a, vb, tb), penetration(vb, tb, ~lips_b, va, ta))
+        assert outside <= 0.5 * mm, f"penetration {outside / mm:.2f} mm at frame {f}"
+        squeeze = penetration(va, ta, lips_a, vb, tb)
+        assert squeeze <= 1.0 * mm, f"lip compression at frame {f}"
+        if f >= FC:
+            gaps.append(0.0 if squeeze > 0 else nearest(va[lips_a], vb, tb))
+    assert np.mean(np.array(gaps) <= 1.0 * mm) >= 0.95
+
+    # the nose (the face's most forward point above the lips) clears the other face at contact
+    (va, ta), (vb, tb) = state(FC)
+    for verts, other, other_tris, mesh in ((va, vb, tb, a_mesh), (vb, va, ta, b_mesh)):
+        local = np.array([v.co for v in mesh.data.vertices])
+        above = local[:, 2] > np.percentile(local[:, 2], 55)
+        tip = np.flatnonzero(above)[np.argmin(local[above, 1])]
+        assert nearest(verts[[tip]], other, other_tris) >= 2.0 * mm
+
+    # heads at rest outside the animation, and the report on disk
+    scene.frame_set(int(report.plan["start_frame"]) - 5)
+    assert np.allclose(np.array(a_mesh.matrix_world), np.array(rest[0]), atol=1e-5 * max(k, 1))
+    doc = json.loads(report.to_json())
+    assert doc["passed"] and doc["summary"]["first_contact_frame"] in (FC - 1, FC, FC + 1)
+    assert len(doc["frames"]) == int(doc["plan"]["end_frame"]) - int(doc["plan"]["start_frame"]) + 1
+
+
+def _channel_curves(head_ob):
+    ad = head_ob.animation_data
+    strip = next(s for t in ad.nla_tracks if t.name == TRACK_NAME for s in t.strips)
+    bag = strip.action.layers[0].strips[0].channelbag(strip.action_slot)
+    return list(bag.fcurves)
+
+
+def _rigid_points(mesh) -> np.ndarray:
+    """Vertices no shape key moves: they follow the head's rigid motion only."""
+    keys = mesh.data.shape_keys.key_blocks
+    basis = np.array([v.co for v in keys[0].data])
+    moved = np.zeros(len(basis))
+    for kb in keys[1:]:
+        moved = np.maximum(moved, np.linalg.norm(np.array([v.co for v in kb.data]) - basis, axis=1))
+    return np.flatnonzero(moved < 1e-7)[::40]
+
+
+def _rigid_transform(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kabsch: R, t with dst ~ src @ R.T + t."""
+    cs, cd = src.mean(axis=0), dst.mean(axis=0)
+    u, _s, vt = np.linalg.svd((src - cs).T @ (dst - cd))
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    r = vt.T @ np.diag([1, 1, d]) @ u.T
+    return r, cd - cs @ r.T
+
+
+def test_motion_is_minimum_jerk_with_few_editable_keys_and_no_velocity_jumps():
+    reset()
+    pair = make_pair()
+    scene = bpy.context.scene
+    report = run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    start, end = report.plan["start_frame"], report.plan["end_frame"]
+    curves = _channel_curves(pair.a)
+    assert {fc.data_path for fc in curves} >= {"location", "rotation_euler"}
+    assert all(len(fc.keyframe_points) <= 20 for fc in curves)  # a few keys to edit, not one per frame
+    key_frames = sorted({round(k.co[0], 3) for fc in curves for k in fc.keyframe_points})
+
+    # the leader's motion, read from its evaluated mesh: where its lips go, carried rigidly
+    rigid = _rigid_points(pair.a)
+
+    def mesh_at(frame: float) -> np.ndarray:
+        scene.frame_set(int(np.floor(frame)), subframe=float(frame - np.floor(frame)))
+        return world_mesh(pair.a)[0]
+
+    rest = mesh_at(start)
+    scene.frame_set(FC)
+    (va, _), (vb, tb) = world_mesh(pair.a), world_mesh(pair.b)
+    tree_b = BVHTree.FromPolygons(vb.tolist(), tb.tolist())
+    touch = int(np.argmin([tree_b.find_nearest(Vector(p))[3] for p in va]))
+    r, t = _rigid_transform(va[rigid], rest[rigid])
+    lip_rest = va[touch] @ r.T + t  # the touching point, taken back to where the head started
+
+    def lip_at(frame: float) -> np.ndarray:
+        r, t = _rigid_transform(rest[rigid], mesh_at(frame)[rigid])
+        return lip_rest @ r.T + t
+
+    frames = np.arange(start, FC + 0.01, 0.5)
+    path = np.array([lip_at(f) for f in frames])
+    progress = np.linalg.norm(path - path[0], axis=1) / np.linalg.norm(path[-1] - path[0])
+    assert np.abs(progress - minimum_jerk((frames - start) / (FC - start))).max() <= 0.01
+
+    whole = np.array([lip_at(f) for f in np.arange(start, end + 0.01, 0.5)])
+    peak = np.linalg.norm(np.diff(whole, axis=0), axis=1).max() / 0.5
+    for key in key_frames:
+        before, at, after = lip_at(key - 0.02), lip_at(key), lip_at(key + 0.02)
+        jump = np.linalg.norm((after - at) / 0.02 - (at - before) / 0.02)
+        assert jump <= 0.1 * peak, f"velocity jump at key {key}"
+
+
+def test_running_again_replaces_only_oris_contact_animation():
+    reset()
+    pair = make_pair()
+    scene = bpy.context.scene
+    # the user's own animation on another channel and another track
+    pair.a.keyframe_insert("scale", frame=1)
+    user = bpy.data.actions.new("UserKeys")
+    track = pair.b.animation_data_create().nla_tracks.new()
+    track.name = "User"
+    track.strips.new("User", 200, user)
+    run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=60))
+    for ob in (pair.a, pair.b):
+        strips = [s for t in ob.animation_data.nla_tracks if t.name == TRACK_NAME for s in t.strips]
+        assert len(strips) == 1 and strips[0].frame_start == 60 - 24
+    assert len([a for a in bpy.data.actions if a.name.startswith("Oris Contact")]) == 1
+    assert pair.a.animation_data.action is not None  # the user's scale key is still there
+    assert "User" in [t.name for t in pair.b.animation_data.nla_tracks]
+
+
+def _assert_untouched(*objects):
+    assert not [a for a in bpy.data.actions if a.name.startswith("Oris")]
+    for ob in objects:
+        ad = ob.animation_data
+        assert ad is None or not [t for t in ad.nla_tracks if t.name == TRACK_NAME]
+
+
+def test_a_plan_that_cannot_pass_leaves_the_file_as_it_was():
+    reset()
+    pair = make_pair()
+    bpy.context.view_layer.update()
+    before = [np.array(ob.matrix_world) for ob in (pair.a, pair.b)]
+    weights = [kb.value for kb in pair.a.data.shape_keys.key_blocks]
+    impossible = Limits(penetration_mm=-1.0)
+    with pytest.raises(ContactError, match="could not pass"):
+        run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(), limits=impossible)
+    _assert_untouched(pair.a, pair.b)
+    for ob, m in zip((pair.a, pair.b), before):
+        bpy.context.scene.frame_set(FC)
+        assert np.allclose(np.array(ob.matrix_world), m, atol=1e-6)
+    assert [kb.value for kb in pair.a.data.shape_keys.key_blocks] == weights
+
+
+def test_a_failed_rerun_keeps_the_earlier_contact():
+    reset()
+    pair = make_pair()
+    scene = bpy.context.scene
+    run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    with pytest.raises(ContactError):
+        run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=70), limits=Limits(penetration_mm=-1))
+    strips = [s for t in pair.a.animation_data.nla_tracks if t.name == TRACK_NAME for s in t.strips]
+    assert len(strips) == 1 and strips[0].frame_start == FC - 24 and not strips[0].mute
+
+
+def test_bad_input_gets_a_clear_message_and_no_keys():
+    reset()
+    pair = make_pair()
+    scene = bpy.context.scene
+    with pytest.raises(ContactError, match="same"):
+        run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.a), ContactSettings())
+    # facing away
+    pair.b.rotation_euler.z += math.pi
+    with pytest.raises(ContactError, match="faces away"):
+        run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings())
+    pair.b.rotation_euler.z -= math.pi
+    # already overlapping
+    saved = pair.b.location.copy()
+    pair.b.location = pair.a.location + Vector((0.0, -0.3, 0.0))
+    with pytest.raises(ContactError, match="overlap"):
+        run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings())
+    pair.b.location = saved
+    # zero scale
+    pair.b.scale = (0.0, 0.0, 0.0)
+    with pytest.raises(ContactError, match="zero scale"):
+        run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings())
+    pair.b.scale = (1.0, 1.0, 1.0)
+    # not a head
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    scene.collection.objects.link(cam)
+    with pytest.raises(ContactError, match="not a head"):
+        run_contact(scene, HeadSpec(pair.a), HeadSpec(cam), ContactSettings())
+    # no face direction: no shape keys and no override
+    plain = pair.b.copy()
+    plain.data = pair.b.data.copy()
+    plain.shape_key_clear()
+    scene.collection.objects.link(plain)
+    pair.b.hide_viewport = True
+    bpy.data.objects.remove(pair.b)
+    with pytest.raises(ContactError, match="which way the face looks"):
+        run_contact(scene, HeadSpec(pair.a), HeadSpec(plain), ContactSettings())
+    _assert_untouched(pair.a, plain)
+
+
+def test_a_facing_override_drives_a_head_without_shape_keys():
+    reset()
+    pair = make_pair()
+    pair.b.shape_key_clear()
+    lips = bpy.data.objects.new("LipsB", None)
+    bpy.context.scene.collection.objects.link(lips)
+    # the lips of the bundled head sit near the front, 8 cm below the eyes: put an empty there
+    co = np.array([v.co for v in pair.b.data.vertices])
+    front = co[np.argsort(co[:, 1])[:400]]
+    low = front[front[:, 2] < np.percentile(front[:, 2], 30)]
+    lips.location = pair.b.matrix_world @ Vector(low[np.argmin(low[:, 1])])
+    report = run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b, lip_object=lips, facing="-Y"),
+                         ContactSettings(contact_frame=FC))
+    assert report.passed
+    assert any("no blink" in n or "eyes stay open" in n for n in report.notes)
+
+
+def test_linked_heads_are_refused(tmp_path):
+    reset()
+    pair = make_pair()
+    path = tmp_path / "lib.blend"
+    bpy.data.libraries.write(str(path), {pair.b})
+    bpy.data.objects.remove(pair.b)
+    with bpy.data.libraries.load(str(path), link=True) as (src, dst):
+        dst.objects = ["HeadB"]
+    linked = dst.objects[0]
+    bpy.context.scene.collection.objects.link(linked)
+    with pytest.raises(EditError, match="linked"):
+        run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(linked), ContactSettings())
+    _assert_untouched(pair.a)
+
+
+def test_command_line_writes_the_blend_and_the_report(tmp_path):
+    from oris.cli import main
+
+    reset()
+    make_pair(armature_b=True)
+    src = tmp_path / "pair.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(src))
+    out, rep = tmp_path / "out.blend", tmp_path / "report.json"
+    code = main(["contact", "--blend", str(src), "--a", "HeadA", "--b", "RigB", "--contact-frame", "40",
+                 "-o", str(out), "--report", str(rep), "-q"])
+    assert code == 0
+    doc = json.loads(rep.read_text())
+    assert doc["passed"] and doc["summary"]["first_contact_frame"] in (39, 40, 41)
+    assert doc["summary"]["max_penetration_mm"] <= 0.5
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    assert [t.name for t in bpy.data.objects["RigB"].animation_data.nla_tracks] == [TRACK_NAME]
+    bpy.ops.wm.open_mainfile(filepath=str(src))
+    assert bpy.data.objects["RigB"].animation_data is None  # the input is untouched
+    assert main(["contact", "--blend", str(src), "--a", "HeadA", "--b", "Nope", "-o", str(out)]) == 1
