@@ -19,7 +19,7 @@ from oris.blender.contact import TRACK_NAME, HeadSpec, run_contact  # noqa: E402
 from oris.blender.shapekeys import EditError  # noqa: E402
 from oris.core.contact import ContactError, ContactSettings, Limits, minimum_jerk  # noqa: E402
 
-from .scenes import ICT_HEAD, MH_HEAD, make_pair, reset  # noqa: E402
+from demo.scenes import ICT_HEAD, MH_HEAD, make_pair, reset  # noqa: E402
 
 FC = 48
 

@@ -501,7 +501,7 @@ class FrameProbe:
             seen: set[int] = set()
             frontier = list(seeds)
             while frontier:  # flood out from the crossing triangles while vertices stay inside
-                nxt = []
+                nxt: list[int] = []
                 for vi in frontier:
                     if vi in seen:
                         continue
@@ -655,7 +655,7 @@ class ContactReport:
                 f"nose clearance {s['nose_clearance_mm']:.1f} mm, lips within 1 mm on {100 * s['hold_gap_ok_share']:.0f}% of the hold")
 
 
-def _measure_side(head: Head, depsgraph: Any, pucker_strength: float) -> tuple[Geometry, Face, dict[str, dict[Any, dict[str, float]]], np.ndarray]:
+def measure_head(head: Head, depsgraph: Any, pucker_strength: float) -> tuple[Geometry, Face, dict[str, dict[Any, dict[str, float]]], np.ndarray]:
     geo = head_geometry(head, depsgraph)
     pucker, pucker_keys = shape_offsets(head, geo, "pucker")
     blink, blink_keys = shape_offsets(head, geo, "blink")
@@ -772,7 +772,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         start = int(settings.contact_frame - approach - (round(0.25 * approach) if settings.anticipation else 0))
         scene.frame_set(start)
         depsgraph = bpy.context.evaluated_depsgraph_get()
-        sides = [_measure_side(h, depsgraph, settings.pucker_strength) for h in heads]
+        sides = [measure_head(h, depsgraph, settings.pucker_strength) for h in heads]
         geos = (sides[0][0], sides[1][0])
         faces = (sides[0][1], sides[1][1])
         shape_poses: dict[str, dict[Any, dict[str, float]]] = {"pucker": {}, "blink": {}}
@@ -786,7 +786,8 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         probe = FrameProbe(heads, faces, geos)
         measured = time.perf_counter() - t0
         attempts: list[dict[str, Any]] = []
-        min_roll, pitches = 0.0, (0.0,)
+        min_roll = 0.0  # then more roll, then other pitches
+        pitches: tuple[float, ...] = (0.0,)
         for attempt in range(4):
             t1 = time.perf_counter()
             plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches)

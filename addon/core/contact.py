@@ -106,8 +106,8 @@ def measure_face(verts: np.ndarray, pucker: np.ndarray | None = None, blink: np.
     level = up_hint is not None and abs(np.dot(fwd, unit(up_hint))) < 1e-6
     if eyes is not None and abs(np.dot(unit(eyes - lip), fwd)) < 0.9:
         up = unit(eyes - lip - np.dot(eyes - lip, fwd) * fwd)
-        if level:
-            up = unit(up_hint - np.dot(up_hint, fwd) * fwd)  # type: ignore[operator]
+        if level and up_hint is not None:
+            up = unit(up_hint - np.dot(up_hint, fwd) * fwd)
         scale = float(np.dot(eyes - lip, up)) / HUMAN_EYE_TO_MOUTH
     else:
         hint = np.asarray(up_hint if up_hint is not None else (0.0, 0.0, 1.0), np.float64)

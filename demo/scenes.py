@@ -1,5 +1,5 @@
 """Two-head scenes built from the bundled rigs: any scale, placement, rotation, size, or an
-armature's head bone. Shared by the contact tests and benchmarks/contact.py."""
+armature's head bone. Shared by the demo, the contact tests and benchmarks/contact.py."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ def _front(ob: bpy.types.Object) -> float:
     return -min(v.co.y for v in ob.data.vertices)
 
 
+def _middle_height(ob: bpy.types.Object) -> float:
+    z = [v.co.z for v in ob.data.vertices]
+    return (min(z) + max(z)) / 2
+
+
 @dataclass
 class Pair:
     a: bpy.types.Object  # what to pass as head A (a mesh or an armature)
@@ -51,10 +56,11 @@ def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: f
     a = load_head(path_a, "HeadA")
     b = load_head(path_b or path_a, "HeadB")
     fa, fb = _front(a), _front(b) * size_b
+    level = _middle_height(a) - _middle_height(b) * size_b  # faces at the same height before height_b
     place = Matrix.Translation(Vector(offset)) @ Matrix.Rotation(tilt, 4, "X") @ Matrix.Scale(world_scale, 4) \
         @ Matrix.Rotation(yaw, 4, "Z")
     a.matrix_world = place
-    b_local = Matrix.Translation((0.0, -(fa + fb + gap), height_b)) @ Matrix.Rotation(math.pi, 4, "Z") @ Matrix.Scale(size_b, 4)
+    b_local = Matrix.Translation((0.0, -(fa + fb + gap), level + height_b)) @ Matrix.Rotation(math.pi, 4, "Z") @ Matrix.Scale(size_b, 4)
     if not armature_b:
         b.matrix_world = place @ b_local
         return Pair(a, b)
