@@ -15,11 +15,10 @@ import numpy as np  # noqa: E402
 from mathutils import Vector  # noqa: E402
 from mathutils.bvhtree import BVHTree  # noqa: E402
 
+from demo.scenes import ICT_HEAD, MH_HEAD, make_pair, reset  # noqa: E402
 from oris.blender.contact import TRACK_NAME, HeadSpec, run_contact  # noqa: E402
 from oris.blender.shapekeys import EditError  # noqa: E402
 from oris.core.contact import ContactError, ContactSettings, Limits, minimum_jerk  # noqa: E402
-
-from demo.scenes import ICT_HEAD, MH_HEAD, make_pair, reset  # noqa: E402
 
 FC = 48
 

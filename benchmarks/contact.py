@@ -1,0 +1,57 @@
+"""Speed of contact animation, with the targets of issue 4.
+
+    python benchmarks/contact.py [--runs 3]
+
+Two ICT-FaceKit heads (26,719 vertices each, the bundled 27k-vertex rig) face each other;
+Oris measures both evaluated meshes, searches the roll, plans and keys (target: at most 1 s),
+then steps every frame of the animation measuring penetration, lip gap and clearance on the
+evaluated meshes (target: at most 50 ms a frame). Needs the bpy module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import bpy  # noqa: E402
+
+from addon.blender.contact import HeadSpec, run_contact  # noqa: E402
+from addon.core.contact import ContactSettings  # noqa: E402
+from demo.scenes import ICT_HEAD, make_pair, reset  # noqa: E402
+
+
+def line(label: str, value: float, unit: str, target: float) -> None:
+    print(f"{label:<52}{value:9.3f} {unit:<5} target <= {target:g} {unit:<3} {'ok' if value <= target else 'MISSED'}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    plans, frames, totals, tries = [], [], [], []
+    verts = 0
+    for _ in range(args.runs):
+        reset()
+        pair = make_pair(ICT_HEAD, ICT_HEAD)
+        verts = len(pair.a.data.vertices)
+        t0 = time.perf_counter()
+        report = run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=48))
+        totals.append(time.perf_counter() - t0)
+        plans.append(report.timings["plan_and_key_s"])
+        frames.append(report.summary["validation_ms_per_frame"])
+        tries.append(len(report.attempts))
+    print(f"two heads of {verts:,} vertices, {args.runs} runs (medians); plans needed: {tries}")
+    line("measure, plan and key (first plan)", statistics.median(plans), "s", 1.0)
+    line("validation per frame (evaluated meshes)", statistics.median(frames), "ms", 50.0)
+    print(f"{'whole run incl. validation of every frame':<52}{statistics.median(totals):9.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
