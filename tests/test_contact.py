@@ -341,3 +341,16 @@ def test_command_line_writes_the_blend_and_the_report(tmp_path):
     bpy.ops.wm.open_mainfile(filepath=str(src))
     assert bpy.data.objects["RigB"].animation_data is None  # the input is untouched
     assert main(["contact", "--blend", str(src), "--a", "HeadA", "--b", "Nope", "-o", str(out)]) == 1
+
+
+def test_other_face_animation_during_the_contact_is_named_when_it_breaks_the_checks():
+    reset()
+    pair = make_pair()
+    key = pair.a.data.shape_keys
+    jaw = key.key_blocks["jawOpen"]
+    for frame, value in ((40, 0.0), (52, 1.0), (70, 0.0)):  # the mouth opens wide while kissing
+        jaw.value = value
+        jaw.keyframe_insert("value", frame=frame)
+    with pytest.raises(ContactError, match="Other animation plays on the faces"):
+        run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    assert key.animation_data.action is not None  # the user's keys are still there

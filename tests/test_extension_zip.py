@@ -28,6 +28,17 @@ for f in range(1, 480, 2):
     bpy.context.scene.frame_set(f)
     peak = max(peak, key.key_blocks["viseme_aa"].value)
 assert peak > 0.5, peak
+# the contact operator, through the installed extension: a second copy of the head faces the first
+other = ob.copy()
+other.data = ob.data.copy()
+bpy.context.scene.collection.objects.link(other)
+other.location, other.rotation_euler = (0.0, -0.46, 0.0), (0.0, 0.0, 3.14159265)
+contact = bpy.context.scene.oris_contact
+contact.head_a, contact.head_b, contact.contact_frame = ob, other, 640  # after the line is spoken
+assert bpy.ops.oris.contact() == {"FINISHED"}, contact.status
+assert contact.status.startswith("Contact at frame 640"), contact.status
+assert other.animation_data.nla_tracks["Oris Contact"].strips[0].frame_start == 616
+assert bpy.ops.oris.contact_worst_frame() == {"FINISHED"}
 print("EXTENSION-OK", sys.modules["bl_ext.user_default.oris"].__file__)
 """
 

@@ -20,7 +20,7 @@ from typing import Any
 import bpy
 import numpy as np
 from mathutils import Matrix, Vector
-from mathutils.bvhtree import BVHTree
+from mathutils.bvhtree import BVHTree as _BVHTree
 
 from ..core.contact import (
     MM,
@@ -42,6 +42,7 @@ from ..core.rigs import detect
 from .actions import new_action, oris_strips, place_strip, remove_strips, write_keys
 from .shapekeys import EditError
 
+BVHTree: Any = _BVHTree  # the stubs type its constructors as returning None
 TRACK_NAME = "Oris Contact"
 STRIP_NAME = "Oris Contact"
 HEAD_BONE_NAMES = ("head", "Head", "mixamorig:Head", "DEF-head", "ORG-head", "CC_Base_Head", "J_Bip_C_Head")
@@ -132,7 +133,7 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
                 continue
             if child.parent == ob and child.parent_type == "BONE" and child.parent_bone in subtree:
                 meshes.append((child, None))
-            elif any(m.type == "ARMATURE" and m.object == ob for m in child.modifiers):
+            elif any(m.type == "ARMATURE" and getattr(m, "object", None) == ob for m in child.modifiers):
                 subset = _bone_weighted(child, subtree)
                 if subset is not None and len(subset):
                     meshes.append((child, subset))
@@ -361,16 +362,17 @@ def _channels(head: Head, world: Matrix, rest_world: Matrix, rest_basis: Matrix,
     parent = rest_world @ rest_basis.inverted()  # what stands between basis and world, held fixed
     basis = parent.inverted() @ world
     loc, quat, _scale = basis.decompose()
+    location = np.asarray(loc, np.float64).tolist()
     mode = head.rotation_mode
     if mode == "QUATERNION":
         if previous is not None and quat.dot(previous) < 0:
             quat.negate()
-        return list(loc), list(quat), quat
+        return location, np.asarray(quat, np.float64).tolist(), quat
     if mode == "AXIS_ANGLE":
         axis, angle = quat.to_axis_angle()
-        return list(loc), [angle, *axis], quat
+        return location, [float(angle), *np.asarray(axis, np.float64).tolist()], quat
     euler = quat.to_euler(mode, previous) if previous is not None else quat.to_euler(mode)
-    return list(loc), list(euler), euler
+    return location, np.asarray(euler, np.float64).tolist(), euler
 
 
 def _rotation_path(head: Head) -> str:
@@ -469,7 +471,7 @@ class FrameProbe:
         self.lip_tri = tuple(f.lip_mask[t].any(axis=1) for f, t in zip(faces, self.tris))
         self.track = tuple(int(np.argmin(np.linalg.norm(g.verts - f.lip, axis=1))) for g, f in zip(geos, faces))
 
-    def _local_tree(self, verts: np.ndarray, tris: np.ndarray, keep: np.ndarray) -> tuple[BVHTree, np.ndarray]:
+    def _local_tree(self, verts: np.ndarray, tris: np.ndarray, keep: np.ndarray) -> tuple[Any, np.ndarray]:
         """A BVH of only the triangles near the other head (the rest cannot touch it)."""
         tri_ids = np.flatnonzero(keep[tris].any(axis=1))
         used, local = np.unique(tris[tri_ids], return_inverse=True)
@@ -746,6 +748,22 @@ def _set_path(idb: Any, path: str, index: int, value: float) -> None:
         setattr(owner, attr, value)
 
 
+def _other_face_animation(heads: tuple[Head, Head], start: float, end: float) -> str:
+    """Names of NLA tracks (or an active Action) that move the faces' shape keys during the contact."""
+    found = []
+    for key in {id(k): k for h in heads for k in h.keys}.values():
+        ad = key.animation_data
+        if ad is None:
+            continue
+        if ad.action is not None:
+            found.append(f"{key.name}: action {ad.action.name}")
+        for track in ad.nla_tracks:
+            if track.name != TRACK_NAME and not track.mute and any(
+                    s.frame_start < end and s.frame_end > start and not s.mute for s in track.strips):
+                found.append(f"{key.name}: track {track.name}")
+    return ", ".join(found)
+
+
 def _check_apart(collider: BVHCollider, names: tuple[str, str]) -> None:
     if collider.sides[0][1].overlap(collider.sides[1][1]):
         raise ContactError(f"{names[0]} and {names[1]} already overlap at the start; move them apart first")
@@ -758,7 +776,9 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     limits = limits or Limits(compression_mm=settings.compression_limit_mm, nose_clearance_mm=settings.nose_clearance_mm)
     if spec_a.obj is not None and spec_a.obj == spec_b.obj and spec_a.bone == spec_b.bone:
         raise ContactError("heads A and B are the same; pick two different heads")
-    bpy.context.view_layer.update()  # world matrices of objects changed since the last redraw
+    view_layer = bpy.context.view_layer
+    if view_layer is not None:
+        view_layer.update()  # world matrices of objects changed since the last redraw
     heads = (resolve_head(spec_a, "A"), resolve_head(spec_b, "B"))
     fps = scene.render.fps / scene.render.fps_base
     frame_before = scene.frame_current
@@ -813,8 +833,11 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             min_roll = plan.roll_degrees + 5.0
             if attempt >= 1:
                 pitches = (0.0, -6.0, 6.0)
-        raise ContactError("the contact could not pass its checks after 4 plans: " + "; ".join(attempts[-1]["failures"])
-                           + ". Try a larger tilt, a lower pucker strength, or lip point overrides")
+        busy = _other_face_animation(heads, plan.start_frame, plan.end_frame)
+        hint = (f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
+                if busy else ". Try a larger tilt, a lower pucker strength, or lip point overrides")
+        raise ContactError("the contact could not pass its checks after 4 plans: "
+                           + "; ".join(attempts[-1]["failures"]) + hint)
     finally:
         if not done:  # failed or stopped: the earlier contact animation and the values it wrote come back
             _reattach(detached)
