@@ -354,3 +354,57 @@ def test_other_face_animation_during_the_contact_is_named_when_it_breaks_the_che
     with pytest.raises(ContactError, match="Other animation plays on the faces"):
         run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
     assert key.animation_data.action is not None  # the user's keys are still there
+
+
+def _lip_travel(ob, start: int, frame: int) -> float:
+    scene = bpy.context.scene
+    scene.frame_set(start)
+    a0 = np.array(ob.matrix_world.translation)
+    scene.frame_set(frame)
+    return float(np.linalg.norm(np.array(ob.matrix_world.translation) - a0))
+
+
+def test_leader_tilt_side_anticipation_and_face_shapes():
+    reset()
+    pair = make_pair()
+    scene = bpy.context.scene
+    settings = ContactSettings(contact_frame=FC, leader="B", tilt_side="LEFT", anticipation=True)
+    report = run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), settings)
+    start = int(report.plan["start_frame"])
+    assert start < FC - 24  # the anticipation comes before the approach
+    # B leads: its head moves further than A's (object origins sit at the neck, so compare rotations too)
+    assert _lip_travel(pair.b, start, FC) > _lip_travel(pair.a, start, FC)
+    # rolled to their own left: A's up axis leans toward A's left (+X for a face looking along -Y)
+    scene.frame_set(FC)
+    up_a = np.array(pair.a.matrix_world.to_3x3().col[2])
+    assert up_a[0] > 0.2
+    # eyes closed a few frames before contact and open again after the release; lips puckered at contact
+    blink, pucker = pair.a.data.shape_keys.key_blocks["eyeBlinkLeft"], pair.a.data.shape_keys.key_blocks["viseme_U"]
+    values = {}
+    for f in (start, FC - 2, FC, int(report.plan["end_frame"]) + 5):
+        scene.frame_set(f)
+        values[f] = (blink.value, pucker.value)
+    assert values[start] == (0.0, 0.0)
+    assert values[FC - 2][0] > 0.99 and values[FC][0] > 0.99 and values[FC][1] > 0.5
+    assert values[int(report.plan["end_frame"]) + 5] == (0.0, 0.0)
+
+
+def test_an_empty_holding_the_face_mesh_and_a_lip_vertex_group():
+    reset()
+    pair = make_pair()
+    scene = bpy.context.scene
+    holder = bpy.data.objects.new("HeadB_root", None)
+    scene.collection.objects.link(holder)
+    holder.matrix_world = pair.b.matrix_world.copy()
+    pair.b.parent = holder
+    pair.b.matrix_parent_inverse = holder.matrix_world.inverted()
+    # the user marks the lips with a vertex group on A
+    co = np.array([v.co for v in pair.a.data.vertices])
+    front = np.flatnonzero(co[:, 1] < co[:, 1].min() + 0.004)
+    low = front[co[front, 2] < np.percentile(co[:, 2], 45)]
+    group = pair.a.vertex_groups.new(name="lips")
+    group.add([int(i) for i in low], 1.0, "REPLACE")
+    report = run_contact(scene, HeadSpec(pair.a, lip_group="lips"), HeadSpec(holder), ContactSettings(contact_frame=FC))
+    assert report.passed
+    assert [t.name for t in holder.animation_data.nla_tracks] == [TRACK_NAME]
+    assert pair.b.animation_data is None  # the empty carries the motion; the mesh follows it
