@@ -1,0 +1,70 @@
+"""Every rig preset, end to end on the real bpy: a rig carrying that convention's shape-key names
+speaks a clip, and at each p/b/m (the TTS voice's own phone timings) the preset's closed-mouth
+pose is reached, read back by evaluating the shape keys with frame_set."""
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from oris.blender import lipsync as bl  # noqa: E402
+from oris.core.align import Transcript  # noqa: E402
+from oris.core.rigs import PRESETS  # noqa: E402
+from oris.engine.model import find_model  # noqa: E402
+
+from .conftest import DATA  # noqa: E402
+from .test_cli import BILABIAL_TEXT  # noqa: E402
+
+FPS = 24
+LEAD = 0.06
+
+
+def bilabials() -> list[tuple[float, float]]:
+    out, start = [], 0.0
+    for token in (DATA / "bilabials_slt.phones").read_text().split():
+        phone, end = token.rsplit(":", 1)
+        if phone in ("p", "b", "m"):
+            out.append((start, float(end)))
+        start = float(end)
+    return out
+
+
+def rig_with_keys(names: list[str]):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.mesh.primitive_grid_add(x_subdivisions=8, y_subdivisions=8)
+    ob = bpy.context.active_object
+    ob.name = "Face"
+    ob.shape_key_add(name="Basis")
+    for i, name in enumerate(names):
+        kb = ob.shape_key_add(name=name, from_mix=False)
+        kb.data[i % len(kb.data)].co.z += 0.01
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = FPS, 1.0
+    return scene, ob
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_each_preset_closes_the_mouth_at_every_bilabial(preset, worker):
+    p = PRESETS[preset]
+    names = sorted(set(p.keys) | {k for pose in p.extras.values() for k in pose})
+    scene, ob = rig_with_keys(names)
+    report = bl.run(scene, [ob], str(DATA / "bilabials_slt.flac"), worker, start_frame=1, preset="auto",
+                    transcript=Transcript(BILABIAL_TEXT), card=find_model().card)
+    assert report.curves == len(p.keys)
+    closed = {k: w for k, w in p.poses["PP"].items()}
+    main = max(closed, key=closed.get)
+    key = ob.data.shape_keys
+    for start, end in bilabials():
+        frames = range(int(np.floor((start - LEAD - 0.04) * FPS)) + 1, int(np.ceil((end + 0.04) * FPS)) + 2)
+        peak = 0.0
+        for f in frames:
+            scene.frame_set(f)
+            peak = max(peak, key.key_blocks[main].value / closed[main])
+        assert peak >= 0.95, f"{preset}: mouth not closed for the bilabial at {start:.2f}-{end:.2f} s ({main} {peak:.2f})"
+    # and it opens in between: some open-vowel key of the preset goes well above zero
+    open_key = max(p.poses["aa"], key=p.poses["aa"].get)
+    values = []
+    for f in range(1, int(report.end_frame), 2):
+        scene.frame_set(f)
+        values.append(key.key_blocks[open_key].value)
+    assert max(values) >= 0.5 * p.poses["aa"][open_key]
