@@ -68,3 +68,43 @@ def test_each_preset_closes_the_mouth_at_every_bilabial(preset, worker):
         scene.frame_set(f)
         values.append(key.key_blocks[open_key].value)
     assert max(values) >= 0.5 * p.poses["aa"][open_key]
+
+
+def test_custom_mapping_is_edited_saved_loaded_and_used(tmp_path):
+    import oris
+
+    oris.register()
+    try:
+        bpy.ops.wm.open_mainfile(filepath=str(DATA.parent.parent / "demo" / "heads" / "mh_talkinghead_head.blend"))
+        scene = bpy.context.scene
+        ob = bpy.data.objects["MakeHuman_head"]
+        ob.select_set(True)
+        bpy.context.view_layer.objects.active = ob
+        s = scene.oris_lipsync
+        assert bpy.ops.oris.mapping_from_detected() == {"FINISHED"}
+        rows = [(r.target, r.key, r.weight) for r in s.mapping]
+        assert ("PP", "viseme_PP", 1.0) in rows and ("aa", "viseme_aa", 1.0) in rows
+        for r in s.mapping:  # the artist's edit: their closed mouth is the ARKit mouthClose key
+            if r.target == "PP":
+                r.key = "mouthClose"
+        assert bpy.ops.oris.mapping_save(filepath=str(tmp_path / "mine.json")) == {"FINISHED"}
+        s.mapping.clear()
+        assert bpy.ops.oris.mapping_load(filepath=str(tmp_path / "mine.json")) == {"FINISHED"}
+        assert s.preset == "custom"
+        assert ("PP", "mouthClose", 1.0) in [(r.target, r.key, r.weight) for r in s.mapping]
+        s.audio_path, s.transcript = str(DATA / "bilabials_slt.flac"), BILABIAL_TEXT
+        assert bpy.ops.oris.lipsync() == {"FINISHED"}
+        key = ob.data.shape_keys
+        strip = key.animation_data.nla_tracks["Oris"].strips[0]
+        paths = {fc.data_path for fc in strip.action.layers[0].strips[0].channelbag(strip.action_slot).fcurves}
+        assert 'key_blocks["mouthClose"].value' in paths and 'key_blocks["viseme_PP"].value' not in paths
+        peak = 0.0
+        for f in range(1, 100):
+            scene.frame_set(f)
+            peak = max(peak, key.key_blocks["mouthClose"].value)
+        assert peak > 0.95
+        s.mapping.clear()
+        with pytest.raises(RuntimeError, match="maps no viseme"):  # an empty mapping: a message, nothing written
+            bpy.ops.oris.lipsync()
+    finally:
+        oris.unregister()

@@ -48,6 +48,32 @@ class Preset:
         return Preset(str(doc["name"]), str(doc.get("label", doc["name"])), poses, extras)
 
 
+MappingRow = tuple[str, str, float]  # (viseme or extra such as "blink", shape key, weight)
+
+
+def preset_from_rows(rows: Iterable[MappingRow], name: str = "custom", label: str = "Custom mapping") -> Preset:
+    """A preset from editable rows; a viseme with no row stays at rest."""
+    poses: dict[str, Pose] = {v: {} for v in VISEMES}
+    extras: dict[str, Pose] = {}
+    for target, key, weight in rows:
+        if not key:
+            continue
+        pose = poses[target] if target in poses else extras.setdefault(target, {})
+        pose[key] = pose.get(key, 0.0) + float(weight)
+    if not any(poses.values()):
+        raise ValueError("the custom mapping maps no viseme to a shape key; add rows or start from the detected preset")
+    return Preset(name, label, poses, extras)
+
+
+def preset_rows(preset: Preset, mapping: dict[str, str] | None = None) -> list[MappingRow]:
+    """The preset as rows, with the rig's own key names when a match's mapping is given."""
+    def rig(key: str) -> str:
+        return mapping.get(key, key) if mapping is not None else key
+    rows = [(v, rig(k), w) for v in VISEMES for k, w in preset.poses.get(v, {}).items()]
+    rows += [(n, rig(k), w) for n, pose in preset.extras.items() for k, w in pose.items()]
+    return rows
+
+
 def _one_to_one(names: Iterable[str]) -> dict[str, Pose]:
     return {v: ({k: 1.0} if k else {}) for v, k in zip(VISEMES, names)}
 

@@ -17,7 +17,7 @@ from ..core.align import Transcript
 from ..core.audio import AudioError
 from ..core.contact import ContactError, ContactSettings
 from ..core.curves import CurveSettings
-from ..core.rigs import Preset, RigError, detect
+from ..core.rigs import Preset, RigError, detect, preset_from_rows, preset_rows
 from ..engine.client import Cancelled, WorkerError
 from ..engine.model import ModelError, find_model
 from .preferences import preferences
@@ -36,15 +36,108 @@ def _job(context: bpy.types.Context) -> lipsync.LipSyncJob:
     custom = None
     if s.preset == "custom":
         try:
-            custom = Preset.from_json(Path(bpy.path.abspath(s.custom_preset_path)).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RigError(f"cannot load the custom preset: {exc}") from None
+            custom = mapping_preset(s)
+        except ValueError as exc:
+            raise RigError(str(exc)) from None
     settings = CurveSettings(lead_seconds=s.lead_ms / 1000.0, intensity=s.intensity, stepped=s.stepped)
     return lipsync.prepare(
         context.scene, _targets(context), s.audio_path, preset="auto" if s.preset == "custom" else s.preset,
         custom=custom, start_frame=None if s.use_current_frame else s.start_frame, settings=settings,
         transcript=Transcript(s.transcript) if s.transcript.strip() else None, extend_range=s.extend_range,
         card=find_model().card)
+
+
+def mapping_preset(s: Any) -> Preset:
+    return preset_from_rows((row.target, row.key, row.weight) for row in s.mapping)
+
+
+def _fill_mapping(s: Any, rows: list[tuple[str, str, float]]) -> None:
+    s.mapping.clear()
+    for target, key, weight in rows:
+        row = s.mapping.add()
+        row.target, row.key, row.weight = target, key, weight
+    s.mapping_index = 0
+
+
+class ORIS_OT_mapping_from_detected(bpy.types.Operator):
+    bl_idname = "oris.mapping_from_detected"
+    bl_label = "Start from Detected"
+    bl_description = "Fill the custom mapping with the detected preset, in the selected rig's own key names"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        keyed = [ob for ob in _targets(context) if ob.type == "MESH" and ob.data.shape_keys]
+        if not keyed:
+            self.report({"ERROR"}, "select the face mesh with the shape keys first")
+            return {"CANCELLED"}
+        names = sorted({n for ob in keyed for n in shape_key_names(ob.data.shape_keys)})
+        match = detect(names)[0]
+        _fill_mapping(context.scene.oris_lipsync, preset_rows(match.preset, match.mapping))
+        self.report({"INFO"}, f"Started from {match.preset.label}")
+        return {"FINISHED"}
+
+
+class ORIS_OT_mapping_row(bpy.types.Operator):
+    bl_idname = "oris.mapping_row"
+    bl_label = "Add or Remove Row"
+    bl_options = {"REGISTER", "UNDO"}
+    action: bpy.props.EnumProperty(items=[("ADD", "Add", "Add a row"), ("REMOVE", "Remove", "Remove the active row")])
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        s = context.scene.oris_lipsync
+        if self.action == "ADD":
+            s.mapping.add()
+            s.mapping_index = len(s.mapping) - 1
+        elif 0 <= s.mapping_index < len(s.mapping):
+            s.mapping.remove(s.mapping_index)
+            s.mapping_index = max(0, s.mapping_index - 1)
+        return {"FINISHED"}
+
+
+class ORIS_OT_mapping_save(bpy.types.Operator):
+    bl_idname = "oris.mapping_save"
+    bl_label = "Save Mapping"
+    bl_description = "Save the custom mapping as an Oris preset (JSON) for other shots and projects"
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH")
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    def invoke(self, context: bpy.types.Context, event: Any) -> set[str]:
+        self.filepath = self.filepath or "oris_mapping.json"
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            text = mapping_preset(context.scene.oris_lipsync).to_json()
+            Path(bpy.path.abspath(self.filepath)).write_text(text, encoding="utf-8")
+        except (ValueError, OSError) as exc:
+            self.report({"ERROR"}, f"cannot save the mapping: {exc}")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class ORIS_OT_mapping_load(bpy.types.Operator):
+    bl_idname = "oris.mapping_load"
+    bl_label = "Load Mapping"
+    bl_description = "Load an Oris preset (JSON) into the custom mapping"
+    bl_options = {"REGISTER", "UNDO"}
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH")
+    filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
+
+    def invoke(self, context: bpy.types.Context, event: Any) -> set[str]:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            preset = Preset.from_json(Path(bpy.path.abspath(self.filepath)).read_text(encoding="utf-8"))
+        except (ValueError, OSError, KeyError) as exc:
+            self.report({"ERROR"}, f"cannot load {self.filepath}: {exc}")
+            return {"CANCELLED"}
+        s = context.scene.oris_lipsync
+        _fill_mapping(s, preset_rows(preset))
+        s.preset = "custom"
+        return {"FINISHED"}
 
 
 def _worker(context: bpy.types.Context) -> Any:
@@ -220,4 +313,5 @@ class ORIS_OT_contact_worst_frame(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (ORIS_OT_lipsync, ORIS_OT_detect, ORIS_OT_contact, ORIS_OT_contact_worst_frame)
+CLASSES = (ORIS_OT_lipsync, ORIS_OT_detect, ORIS_OT_mapping_from_detected, ORIS_OT_mapping_row, ORIS_OT_mapping_save,
+           ORIS_OT_mapping_load, ORIS_OT_contact, ORIS_OT_contact_worst_frame)

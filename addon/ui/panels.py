@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import bpy
+
+
+class ORIS_UL_mapping(bpy.types.UIList):
+    """Rows of the custom mapping: viseme (or blink/pucker), the rig's shape key, weight."""
+
+    keys: Any = None  # the selected rig's Key datablock, for picking key names
+
+    def draw_item(self, context: bpy.types.Context, layout: bpy.types.UILayout, data: Any, item: Any,
+                  icon: int, active_data: Any, active_propname: str, index: int = 0, flt_flag: int = 0) -> None:
+        row = layout.row(align=True)
+        row.prop(item, "target", text="")
+        if self.keys is not None:
+            row.prop_search(item, "key", self.keys, "key_blocks", text="")
+        else:
+            row.prop(item, "key", text="")
+        row.prop(item, "weight", text="")
 
 
 class ORIS_PT_lipsync(bpy.types.Panel):
@@ -23,7 +41,18 @@ class ORIS_PT_lipsync(bpy.types.Panel):
         row.prop(s, "preset")
         row.operator("oris.detect_rig", text="", icon="VIEWZOOM")
         if s.preset == "custom":
-            box.prop(s, "custom_preset_path")
+            keys = next((ob.data.shape_keys for ob in context.selected_objects
+                         if ob.type == "MESH" and ob.data.shape_keys), None)
+            row = box.row()
+            row.template_list("ORIS_UL_mapping", "", s, "mapping", s, "mapping_index", rows=6)
+            col = row.column(align=True)
+            col.operator("oris.mapping_row", text="", icon="ADD").action = "ADD"
+            col.operator("oris.mapping_row", text="", icon="REMOVE").action = "REMOVE"
+            ORIS_UL_mapping.keys = keys
+            row = box.row(align=True)
+            row.operator("oris.mapping_from_detected", icon="VIEWZOOM")
+            row.operator("oris.mapping_load", text="", icon="FILEBROWSER")
+            row.operator("oris.mapping_save", text="", icon="FILE_TICK")
         if s.detection:
             box.label(text=s.detection, icon="INFO")
         col = layout.column(align=True)
@@ -82,4 +111,4 @@ class ORIS_PT_contact(bpy.types.Panel):
             layout.operator("oris.contact_worst_frame", icon="TIME")
 
 
-CLASSES = (ORIS_PT_lipsync, ORIS_PT_contact)
+CLASSES = (ORIS_UL_mapping, ORIS_PT_lipsync, ORIS_PT_contact)

@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
 
 from ..core.rigs import PRESETS
+from ..core.visemes import VISEMES
 
 
 def _preset_items(_self: object, _context: object) -> list[tuple[str, str, str]]:
     return [("auto", "Auto", "Detect the convention from the shape-key names")] + [
-        (p.name, p.label, p.label) for p in PRESETS.values()] + [("custom", "Custom (JSON)", "A mapping saved as JSON")]
+        (p.name, p.label, p.label) for p in PRESETS.values()] + [("custom", "Custom", "Your own mapping, edited below and saved or loaded as JSON")]
+
+
+def _mapping_targets(_self: object, _context: object) -> list[tuple[str, str, str]]:
+    return [(v, v, f"Viseme {v}") for v in VISEMES] + [
+        ("blink", "blink", "Eyes closed (contact)"), ("pucker", "pucker", "Lips puckered (contact)")]
+
+
+class OrisMappingRow(bpy.types.PropertyGroup):
+    target: EnumProperty(name="Viseme", items=_mapping_targets)
+    key: StringProperty(name="Shape key")
+    weight: FloatProperty(name="Weight", default=1.0, min=0.0, max=2.0)
 
 
 class OrisLipSyncSettings(bpy.types.PropertyGroup):
     audio_path: StringProperty(name="Audio", subtype="FILE_PATH", description="Speech: wav, flac, ogg, mp3")
     transcript: StringProperty(name="Transcript", description="Optional: the words spoken, for transcript-guided timing")
     preset: EnumProperty(name="Preset", items=_preset_items)
-    custom_preset_path: StringProperty(name="Custom preset", subtype="FILE_PATH")
+    mapping: CollectionProperty(type=OrisMappingRow, description="The custom mapping: viseme -> shape key, weight")
+    mapping_index: IntProperty(name="Row")
     intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0, description="Scale of the open shapes")
     stepped: BoolProperty(name="Stepped", default=False, description="One held shape at a time (2D / cut-out rigs)")
     lead_ms: FloatProperty(name="Lead (ms)", default=60.0, min=-500.0, max=500.0, description="How far the mouth leads the sound")
@@ -65,7 +86,7 @@ class OrisContactSettings(bpy.types.PropertyGroup):
     report_json: StringProperty(name="Report")
 
 
-CLASSES = (OrisLipSyncSettings, OrisContactSettings)
+CLASSES = (OrisMappingRow, OrisLipSyncSettings, OrisContactSettings)
 
 
 def register_props() -> None:
