@@ -122,3 +122,47 @@ def test_linked_rig_is_refused(worker, card, tmp_path):
     bpy.context.scene.collection.objects.link(ob)
     with pytest.raises(EditError, match="linked from .*Make Local"):
         bl.run(bpy.context.scene, [ob], str(DEMO_AUDIO), worker, card=card)
+
+
+def test_cancel_mid_run_leaves_the_file_unchanged(worker, card):
+    import threading
+
+    from oris.engine.client import Cancelled
+
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    job = bl.prepare(scene, [ob], str(DEMO_AUDIO), start_frame=1, card=card)
+    cancel = threading.Event()
+    seen = []
+
+    def on_progress(fraction: float) -> None:  # the user presses Esc once the worker is under way
+        seen.append(fraction)
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        job.analyze(worker, on_progress, cancel)
+    assert seen and max(seen) < 1.0
+    assert ob.data.shape_keys.animation_data is None and len(bpy.data.actions) == 0
+    assert scene.sequence_editor is None or not [st for st in scene.sequence_editor.strips if st.type == "SOUND"]
+    # the worker is still usable afterwards
+    assert bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card).keys_written > 0
+
+
+def test_two_runs_at_once_are_refused():
+    import oris
+    from oris.ui import operators
+
+    oris.register()
+    try:
+        scene, ob = open_head("mh_talkinghead_head.blend")
+        ob.select_set(True)
+        bpy.context.view_layer.objects.active = ob
+        scene.oris_lipsync.audio_path = str(DEMO_AUDIO)
+        assert operators._running.acquire(blocking=False)  # a lip sync is under way
+        try:
+            with pytest.raises(RuntimeError, match="already running"):
+                bpy.ops.oris.lipsync()
+        finally:
+            operators._running.release()
+        assert ob.data.shape_keys.animation_data is None
+    finally:
+        oris.unregister()
