@@ -408,3 +408,20 @@ def test_an_empty_holding_the_face_mesh_and_a_lip_vertex_group():
     assert report.passed
     assert [t.name for t in holder.animation_data.nla_tracks] == [TRACK_NAME]
     assert pair.b.animation_data is None  # the empty carries the motion; the mesh follows it
+
+
+def test_a_picked_lip_vertex_through_the_command_line(tmp_path):
+    from oris.cli import main
+
+    reset()
+    pair = make_pair()
+    co = np.array([v.co for v in pair.b.data.vertices])
+    front = np.flatnonzero(co[:, 1] < co[:, 1].min() + 0.004)
+    lips = front[co[front, 2] < np.percentile(co[:, 2], 45)]
+    picked = int(lips[np.argmin(co[lips, 1])])
+    src = tmp_path / "pair.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(src))
+    out, rep = tmp_path / "out.blend", tmp_path / "report.json"
+    assert main(["contact", "--blend", str(src), "--a", "HeadA", "--b", "HeadB", "--b-lips", str(picked),
+                 "-o", str(out), "--report", str(rep), "-q"]) == 0
+    assert json.loads(rep.read_text())["passed"]
