@@ -6,6 +6,10 @@ Two ICT-FaceKit heads (26,719 vertices each, the bundled 27k-vertex rig) face ea
 Oris measures both evaluated meshes, searches the roll, plans and keys (target: at most 1 s),
 then steps every frame of the animation measuring penetration, lip gap and clearance on the
 evaluated meshes (target: at most 50 ms a frame). Needs the bpy module.
+
+    python benchmarks/contact.py --quality
+
+prints Oris's validation figures for each test placement (scales, rotation, heights, sizes, a bone).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import bpy  # noqa: E402
 
 from addon.blender.contact import HeadSpec, run_contact  # noqa: E402
 from addon.core.contact import ContactSettings  # noqa: E402
-from demo.scenes import ICT_HEAD, make_pair, reset  # noqa: E402
+from demo.scenes import CASES, ICT_HEAD, make_pair, reset  # noqa: E402
 
 
 def line(label: str, value: float, unit: str, target: float) -> None:
@@ -33,7 +37,10 @@ def line(label: str, value: float, unit: str, target: float) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quality", action="store_true", help="validation figures for each test placement instead")
     args = ap.parse_args()
+    if args.quality:
+        return quality()
     plans, frames, totals, tries = [], [], [], []
     verts = 0
     for _ in range(args.runs):
@@ -50,6 +57,22 @@ def main() -> int:
     line("measure, plan and key (first plan)", statistics.median(plans), "s", 1.0)
     line("validation per frame (evaluated meshes)", statistics.median(frames), "ms", 50.0)
     print(f"{'whole run incl. validation of every frame':<52}{statistics.median(totals):9.3f} s")
+    return 0
+
+
+def quality() -> int:
+    print(f"{'case':<20}{'plans':>6}{'roll':>6}{'pen mm':>8}{'comp mm':>8}{'hold ok':>8}{'nose mm':>8}"
+          f"{'contact':>8}{'slide mm':>9}{'v jump':>8}{'min-jerk':>9}")
+    for name, kwargs in CASES.items():
+        reset()
+        pair = make_pair(**kwargs)
+        r = run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b, bone=pair.bone_b),
+                        ContactSettings(contact_frame=48))
+        s = r.summary
+        print(f"{name:<20}{len(r.attempts):>6}{r.plan['roll_degrees']:>6g}{s['max_penetration_mm']:>8.2f}"
+              f"{s['max_compression_mm']:>8.2f}{100 * s['hold_gap_ok_share']:>7.0f}%{s['nose_clearance_mm']:>8.2f}"
+              f"{s['first_contact_frame']:>5}/{s['planned_contact_frame']:<2}{s['max_slide_mm']:>9.3f}"
+              f"{100 * s['velocity_jump']:>7.2f}%{100 * s['minimum_jerk_deviation']:>8.2f}%")
     return 0
 
 

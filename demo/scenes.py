@@ -89,3 +89,15 @@ def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: f
 def reset() -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
+
+# the placements the contact tests and benchmarks/contact.py --quality run
+CASES: dict[str, dict] = {
+    "metres": dict(),
+    "centimetre_scale": dict(world_scale=0.01),
+    "hundredfold": dict(world_scale=100.0),
+    "rotated_and_moved": dict(yaw=0.8, tilt=0.35, offset=(2.0, -3.0, 1.5)),
+    "different_heights": dict(height_b=0.06),
+    "different_sizes": dict(size_b=0.85),
+    "ict_with_makehuman": dict(path_a=ICT_HEAD, path_b=MH_HEAD),
+    "armature_bone": dict(armature_b=True),
+}

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from mathutils import Vector  # noqa: E402
 from mathutils.bvhtree import BVHTree  # noqa: E402
 
-from demo.scenes import ICT_HEAD, MH_HEAD, make_pair, reset  # noqa: E402
+from demo.scenes import CASES, make_pair, reset  # noqa: E402
 from oris.blender.contact import TRACK_NAME, HeadSpec, run_contact  # noqa: E402
 from oris.blender.shapekeys import EditError  # noqa: E402
 from oris.core.contact import ContactError, ContactSettings, Limits, minimum_jerk  # noqa: E402
@@ -59,16 +59,6 @@ def nearest(points: np.ndarray, verts: np.ndarray, tris: np.ndarray) -> float:
     return min(tree.find_nearest(Vector(p))[3] for p in points)
 
 
-CASES = {
-    "metres": dict(),
-    "centimetre_scale": dict(world_scale=0.01),
-    "hundredfold": dict(world_scale=100.0),
-    "rotated_and_moved": dict(yaw=0.8, tilt=0.35, offset=(2.0, -3.0, 1.5)),
-    "different_heights": dict(height_b=0.06),
-    "different_sizes": dict(size_b=0.85),
-    "ict_with_makehuman": dict(path_a=ICT_HEAD, path_b=MH_HEAD),
-    "armature_bone": dict(armature_b=True),
-}
 
 
 @pytest.mark.parametrize("case", list(CASES))
