@@ -415,3 +415,19 @@ def test_a_picked_lip_vertex_through_the_command_line(tmp_path):
     assert main(["contact", "--blend", str(src), "--a", "HeadA", "--b", "HeadB", "--b-lips", str(picked),
                  "-o", str(out), "--report", str(rep), "-q"]) == 0
     assert json.loads(rep.read_text())["passed"]
+
+
+def test_a_body_that_touches_first_is_named_in_the_message():
+    reset()
+    pair = make_pair()
+    # chests under both heads, sticking out past their faces, part of the same heads (child meshes)
+    for head in (pair.a, pair.b):
+        co = np.array([v.co for v in head.data.vertices])
+        bpy.ops.mesh.primitive_cube_add(size=1.0)
+        chest = bpy.context.active_object
+        chest.scale = (0.35, 0.1, 0.12)
+        chest.location = (0.0, float(co[:, 1].min()) + 0.01, float(co[:, 2].min()) - 0.06)
+        chest.parent = head
+    with pytest.raises(ContactError, match="below the lips touches first.*head bone or the head mesh alone"):
+        run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    _assert_untouched(pair.a, pair.b)

@@ -297,6 +297,7 @@ class BVHCollider:
         xb = (vb - fb.lip) @ rot_b.T + fb.lip
         d = np.asarray(direction, np.float64)
         first = [np.inf, np.inf, np.inf, np.inf]  # any, lips, other, nose
+        other_at: tuple[float, float, float] | None = None
         band = 0.09 * max(fa.scale, fb.scale)
         reach = float(np.linalg.norm(fb.lip - fa.lip)) + 2 * band
         for x, face, sign, other_x, other_tree, other_face, other_rot, other_lip, other_nose in (
@@ -304,7 +305,7 @@ class BVHCollider:
                 (xb, fb, -1.0, xa, tree_a, fa, rot_a, lip_a, self.nose_tri[0])):
             ray = sign * d
             depth = x @ ray
-            cand = depth >= depth.max() - band
+            cand = depth >= face.lip @ ray - band  # whatever is level with the lips or in front of them
             # only where the other head is, seen along the axis
             e1 = np.cross(d, [1.0, 0, 0] if abs(d[0]) < 0.9 else [0, 1.0, 0])
             e1 /= np.linalg.norm(e1)
@@ -321,14 +322,19 @@ class BVHCollider:
             origins = (x[idx] - other_face.lip) @ inv.T + other_face.lip
             dir_local = Vector(inv @ ray)
             cast = other_tree.ray_cast
-            for o, lip, nose in zip(origins.tolist(), face.lip_mask[idx].tolist(), face.nose_mask[idx].tolist()):
+            for i, o, lip, nose in zip(idx.tolist(), origins.tolist(), face.lip_mask[idx].tolist(),
+                                       face.nose_mask[idx].tolist()):
                 hit, _n, tri, dist = cast(Vector(o), dir_local, reach)
                 if hit is None:
                     continue
                 k = 3 if (nose or other_nose[tri]) else 1 if (lip and other_lip[tri]) else 2
                 first[0] = min(first[0], dist)
+                if k == 2 and dist < first[2]:
+                    # where on A: the vertex itself, or (for B's vertex) the point of A it runs into
+                    at = x[i] if sign > 0 else x[i] - d * dist
+                    other_at = (float(at[0]), float(at[1]), float(at[2]))
                 first[k] = min(first[k], dist)
-        return Impact(*first)
+        return Impact(first[0], first[1], first[2], first[3], other_at)
 
 
     def nose_clearance(self, rot_a: np.ndarray, rot_b: np.ndarray, offset: np.ndarray) -> float:

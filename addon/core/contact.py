@@ -144,6 +144,7 @@ class Impact:
     lips: float  # the first lip-to-lip touch (inf when the lips never meet)
     other: float  # the first touch involving anything else
     nose: float  # the first touch involving a nose
+    other_at: tuple[float, float, float] | None = None  # where on A (turned, at rest) the first non-lip touch is
 
     @property
     def lips_first(self) -> bool:
@@ -338,10 +339,22 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
     best = max(tried, key=lambda t: (min(t[2].other, t[2].nose) - t[2].lips) if np.isfinite(t[2].lips) else -np.inf)
     if not np.isfinite(best[2].first):
         raise ContactError("the heads never meet along the line between their lips; place them face to face")
-    what = "the lips never touch first" if not np.isfinite(best[2].lips) else \
-        f"at best ({best[0]:g} degrees of roll) the {'nose' if best[2].nose <= best[2].other else 'face'} comes within {(min(best[2].other, best[2].nose) - best[2].lips) / MM / scale:.1f} mm of the lips' contact"
-    raise ContactError(f"no tilt lets the lips meet with the noses clear: {what}. Set a lip point override, "
-                       "lower the pucker strength, or try the other tilt side")
+    imp = best[2]
+    if not np.isfinite(imp.lips):
+        what = "the lips never touch first"
+    else:
+        part = "nose" if imp.nose <= imp.other else "face"
+        gap = (min(imp.other, imp.nose) - imp.lips) / MM / scale
+        what = (f"at best ({best[0]:g} degrees of roll) the {part} comes within {gap:.1f} mm of the lips' contact"
+                if gap >= 0 else f"at best ({best[0]:g} degrees of roll) the {part} touches {-gap:.0f} mm before the lips")
+    advice = "Set a lip point override, lower the pucker strength, or try the other tilt side"
+    if imp.other_at is not None and imp.other <= imp.lips:
+        below = float(np.dot(face_a.lip - np.asarray(imp.other_at), face_a.up)) / MM / face_a.scale
+        if abs(below) > 60:  # far from the face: a body, a shoulder, hair, a prop
+            what += f"; something {abs(below):.0f} mm {'below' if below > 0 else 'above'} the lips touches first"
+            advice = ("If the meshes include bodies, pick the armature's head bone or the head mesh alone, "
+                      "or bring the bodies closer so only the heads lean")
+    raise ContactError(f"no tilt lets the lips meet with the noses clear: {what}. {advice}")
 
 
 def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: ContactSettings, fps: float,
