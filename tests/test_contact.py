@@ -431,3 +431,13 @@ def test_a_body_that_touches_first_is_named_in_the_message():
     with pytest.raises(ContactError, match="below the lips touches first.*head bone or the head mesh alone"):
         run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
     _assert_untouched(pair.a, pair.b)
+
+
+def test_heads_with_subdivision_are_measured_on_their_cage():
+    reset()
+    pair = make_pair()
+    for head in (pair.a, pair.b):
+        head.modifiers.new("Smooth", "SUBSURF").levels = 1
+    report = run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    assert report.passed and any("measured as its cage" in n for n in report.notes)
+    assert all(m.show_viewport for h in (pair.a, pair.b) for m in h.modifiers)

@@ -770,6 +770,19 @@ def _other_face_animation(heads: tuple[Head, Head], start: float, end: float) ->
     return ", ".join(found)
 
 
+def _pause_subdivision(heads: tuple[Head, Head]) -> list[Any]:
+    """Subdivision changes the vertex count that shape keys index: measure the cage instead (the
+    smooth surface lies inside it, so a cage without penetration is a surface without it)."""
+    paused = []
+    for h in heads:
+        for ob, _subset in h.meshes:
+            for modifier in ob.modifiers:
+                if modifier.type in ("SUBSURF", "MULTIRES") and modifier.show_viewport:
+                    modifier.show_viewport = False
+                    paused.append(modifier)
+    return paused
+
+
 def _check_apart(collider: BVHCollider, names: tuple[str, str]) -> None:
     if collider.sides[0][1].overlap(collider.sides[1][1]):
         raise ContactError(f"{names[0]} and {names[1]} already overlap at the start; move them apart first")
@@ -788,6 +801,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     heads = (resolve_head(spec_a, "A"), resolve_head(spec_b, "B"))
     fps = scene.render.fps / scene.render.fps_base
     frame_before = scene.frame_current
+    smoothing = _pause_subdivision(heads)
     saved = _snapshot(heads)
     detached = _detach_previous(heads)
     done = False
@@ -832,8 +846,9 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             if not fails:
                 _forget(detached)
                 done = True
+                notes = plan.notes + [f"{m.id_data.name}: {m.name} measured as its cage" for m in smoothing]
                 return ContactReport(True, [], plan_info, result["summary"], result["frames"], attempts,
-                                     plan.notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
+                                     notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
             remove_written(written)
             _restore(saved)
             min_roll = plan.roll_degrees + 5.0
@@ -848,4 +863,6 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         if not done:  # failed or stopped: the earlier contact animation and the values it wrote come back
             _reattach(detached)
             _restore(saved)
+        for modifier in smoothing:
+            modifier.show_viewport = True
         scene.frame_set(frame_before)
