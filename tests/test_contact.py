@@ -441,3 +441,12 @@ def test_heads_with_subdivision_are_measured_on_their_cage():
     report = run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
     assert report.passed and any("measured as its cage" in n for n in report.notes)
     assert all(m.show_viewport for h in (pair.a, pair.b) for m in h.modifiers)
+
+
+def test_a_head_with_its_own_transform_keys_is_refused_with_a_way_out():
+    reset()
+    pair = make_pair()
+    pair.b.keyframe_insert("location", frame=1)
+    with pytest.raises(ContactError, match="own keys on location.*Push Down"):
+        run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    assert [a.name for a in bpy.data.actions if a.name.startswith("Oris")] == []

@@ -783,6 +783,24 @@ def _pause_subdivision(heads: tuple[Head, Head]) -> list[Any]:
     return paused
 
 
+def _check_own_keys(heads: tuple[Head, Head]) -> None:
+    """An active Action keying a head's transform would override the contact strip: say so first."""
+    for h in heads:
+        ad = h.controller.animation_data
+        if ad is None or ad.action is None:
+            keyed: list[str] = []
+        else:
+            slot = getattr(ad, "action_slot", None)
+            bags = [st.channelbag(slot) for layer in ad.action.layers for st in layer.strips] if slot else []
+            keyed = [fc.data_path for bag in bags if bag for fc in bag.fcurves]
+        prefix = h.path_prefix
+        moving = [p for p in keyed if p.startswith(prefix) and p[len(prefix):].startswith(("location", "rotation"))]
+        if moving:
+            raise ContactError(f"{h.name} has its own keys on {', '.join(sorted(set(moving))[:3])} in the action "
+                               f"{ad.action.name!r}, which would override the contact; push that action down to the "
+                               "NLA (Dope Sheet > Action > Push Down) or clear those keys first")
+
+
 def _check_apart(collider: BVHCollider, names: tuple[str, str]) -> None:
     if collider.sides[0][1].overlap(collider.sides[1][1]):
         raise ContactError(f"{names[0]} and {names[1]} already overlap at the start; move them apart first")
@@ -799,6 +817,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     if view_layer is not None:
         view_layer.update()  # world matrices of objects changed since the last redraw
     heads = (resolve_head(spec_a, "A"), resolve_head(spec_b, "B"))
+    _check_own_keys(heads)
     fps = scene.render.fps / scene.render.fps_base
     frame_before = scene.frame_current
     smoothing = _pause_subdivision(heads)
