@@ -48,9 +48,11 @@ class Pair:
 
 def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: float = 1.0, size_b: float = 1.0,
               gap: float = 0.12, yaw: float = 0.0, tilt: float = 0.0, height_b: float = 0.0,
-              offset: tuple[float, float, float] = (0.0, 0.0, 0.0), armature_b: bool = False) -> Pair:
+              offset: tuple[float, float, float] = (0.0, 0.0, 0.0), armature_b: bool = False,
+              roll_b: float = 0.0) -> Pair:
     """Head A looks along -Y (turned by yaw), head B faces it `gap` metres (human scale) away,
-    both scaled by world_scale about the origin, the whole pair tilted by `tilt` about X and moved."""
+    rolled by `roll_b` about its own facing axis, both scaled by world_scale about the origin,
+    the whole pair tilted by `tilt` about X and moved."""
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 24, 1.0
     a = load_head(path_a, "HeadA")
@@ -60,7 +62,8 @@ def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: f
     place = Matrix.Translation(Vector(offset)) @ Matrix.Rotation(tilt, 4, "X") @ Matrix.Scale(world_scale, 4) \
         @ Matrix.Rotation(yaw, 4, "Z")
     a.matrix_world = place
-    b_local = Matrix.Translation((0.0, -(fa + fb + gap), level + height_b)) @ Matrix.Rotation(math.pi, 4, "Z") @ Matrix.Scale(size_b, 4)
+    b_local = Matrix.Translation((0.0, -(fa + fb + gap), level + height_b)) @ Matrix.Rotation(math.pi, 4, "Z") \
+        @ Matrix.Rotation(roll_b, 4, "Y") @ Matrix.Scale(size_b, 4)
     if not armature_b:
         b.matrix_world = place @ b_local
         return Pair(a, b)
@@ -98,6 +101,7 @@ CASES: dict[str, dict] = {
     "rotated_and_moved": dict(yaw=0.8, tilt=0.35, offset=(2.0, -3.0, 1.5)),
     "different_heights": dict(height_b=0.06),
     "different_sizes": dict(size_b=0.85),
+    "one_head_tilted": dict(roll_b=0.5),
     "ict_with_makehuman": dict(path_a=ICT_HEAD, path_b=MH_HEAD),
     "armature_bone": dict(armature_b=True),
 }

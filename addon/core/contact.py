@@ -282,11 +282,20 @@ def align_rotation(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def contact_rotations(face_a: Face, face_b: Face, axis: np.ndarray, roll: float, pitch: float,
                       side: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each face turned to look along the axis, pitched, then rolled toward its own right (or left)."""
+    """Each face turned to look along the axis with its up on the couple's shared up (so a head
+    that starts tilted is levelled first), pitched, then rolled toward its own right (or left)."""
     sign = 1.0 if side == "RIGHT" else -1.0
+    shared = face_a.up + face_b.up
+    shared = shared - np.dot(shared, axis) * axis
     rots = []
     for face, look in ((face_a, axis), (face_b, -axis)):
-        align = align_rotation(face.forward, look)
+        if np.linalg.norm(shared) > 1e-6:
+            up = unit(shared)
+            src = np.column_stack([face.forward, face.up, face.right])
+            dst = np.column_stack([look, up, np.cross(look, up)])
+            align = dst @ src.T
+        else:  # the two ups cancel out: keep each head's own
+            align = align_rotation(face.forward, look)
         right = align @ face.right
         # a positive turn about the forward axis carries up toward right (right = forward x up)
         rots.append(axis_rotation(look, sign * roll) @ axis_rotation(right, -pitch) @ align)
@@ -320,10 +329,12 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
     def clear(imp: Impact) -> bool:
         return imp.lips_first and imp.other - imp.lips >= margin and imp.nose - imp.lips >= nose_margin
 
+    if min_roll > 60.0:
+        raise ContactError("no roll up to 60 degrees passes the checks; set a lip point override or the facing axis")
     if settings.tilt_degrees is not None:
         rolls = [max(settings.tilt_degrees, min_roll)]
     else:
-        rolls = [float(r) for r in np.arange(0.0, 47.5, 2.5) if r >= min_roll]
+        rolls = [float(r) for r in np.arange(0.0, 47.5, 2.5) if r >= min_roll] or [min_roll]
     tried = []
     preferred = max(settings.preferred_tilt, min_roll)
     for pitch in pitches:
