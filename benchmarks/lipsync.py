@@ -30,7 +30,7 @@ from addon.blender import lipsync  # noqa: E402
 from addon.cli import main as cli_main  # noqa: E402
 from addon.engine.client import WorkerClient  # noqa: E402
 from addon.engine.model import find_model  # noqa: E402
-from demo.scenes import ICT_HEAD, MH_HEAD, load_head, reset  # noqa: E402
+from demo.scenes import MH_HEAD, load_head, reset, three_mesh_head  # noqa: E402
 
 DEMO = REPO / "demo" / "speech.flac"
 
@@ -39,29 +39,6 @@ def line(label: str, value: float, unit: str, target: float, more_is_better: boo
     ok = value >= target if more_is_better else value <= target
     sign = ">=" if more_is_better else "<="
     print(f"{label:<56}{value:9.3f} {unit:<3} target {sign} {target:g} {unit:<3} {'ok' if ok else 'MISSED'}")
-
-
-def three_mesh_head() -> list:
-    """ICT-FaceKit split by loose parts: the face, then the other parts joined into two meshes."""
-    reset()
-    face = load_head(ICT_HEAD, "Face")
-    bpy.context.view_layer.objects.active = face
-    face.select_set(True)
-    bpy.ops.object.mode_set(mode="EDIT")
-    bpy.ops.mesh.select_all(action="SELECT")
-    bpy.ops.mesh.separate(type="LOOSE")
-    bpy.ops.object.mode_set(mode="OBJECT")
-    parts = sorted(bpy.context.selected_objects, key=lambda o: -len(o.data.vertices))
-    meshes = [parts[0]]
-    for name, group in (("Eyes", parts[1::2]), ("Mouth", parts[2::2])):
-        bpy.ops.object.select_all(action="DESELECT")
-        for ob in group:
-            ob.select_set(True)
-        bpy.context.view_layer.objects.active = group[0]
-        bpy.ops.object.join()
-        group[0].name = name
-        meshes.append(group[0])
-    return meshes
 
 
 def clip(seconds: float, path: Path) -> Path:

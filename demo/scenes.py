@@ -89,6 +89,29 @@ def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: f
     return Pair(a, arm, "head")
 
 
+def three_mesh_head() -> list[bpy.types.Object]:
+    """ICT-FaceKit split by loose parts: the face, then the other parts joined into two meshes."""
+    reset()
+    face = load_head(ICT_HEAD, "Face")
+    bpy.context.view_layer.objects.active = face
+    face.select_set(True)
+    bpy.ops.object.mode_set(mode="EDIT")
+    bpy.ops.mesh.select_all(action="SELECT")
+    bpy.ops.mesh.separate(type="LOOSE")
+    bpy.ops.object.mode_set(mode="OBJECT")
+    parts = sorted(bpy.context.selected_objects, key=lambda o: -len(o.data.vertices))
+    meshes = [parts[0]]
+    for name, group in (("Eyes", parts[1::2]), ("Mouth", parts[2::2])):
+        bpy.ops.object.select_all(action="DESELECT")
+        for ob in group:
+            ob.select_set(True)
+        bpy.context.view_layer.objects.active = group[0]
+        bpy.ops.object.join()
+        group[0].name = name
+        meshes.append(group[0])
+    return meshes
+
+
 def reset() -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
 

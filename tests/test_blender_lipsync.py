@@ -167,3 +167,106 @@ def test_two_runs_at_once_are_refused():
         assert ob.data.shape_keys.animation_data is None
     finally:
         oris.unregister()
+
+
+def test_a_face_split_over_three_meshes_is_keyed_together(worker, card):
+    from demo.scenes import three_mesh_head
+
+    meshes = three_mesh_head()
+    scene = bpy.context.scene
+    report = bl.run(scene, meshes, str(DEMO_AUDIO), worker, start_frame=1, card=card)
+    keys = [m.data.shape_keys for m in meshes]
+    assert sorted(report.targets) == sorted(k.name for k in keys)
+    strips = [k.animation_data.nla_tracks[TRACK_NAME].strips[0] for k in keys]
+    assert len({s.action.name for s in strips}) == 1, "one Action per run"
+    assert len({s.action_slot.identifier for s in strips}) == 3, "a slot for each Key datablock"
+    opened = 0.0
+    for f in range(1, int(report.end_frame), 7):  # every mesh wears the same pose on every frame
+        scene.frame_set(f)
+        jaw = [k.key_blocks["jawOpen"].value for k in keys]
+        assert max(jaw) - min(jaw) < 1e-6, f"frame {f}: {jaw}"
+        opened = max(opened, jaw[0])
+    assert opened > 0.3
+
+
+def test_fit_scene_range_grows_the_range_only_when_asked(worker, card):
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    scene.frame_start, scene.frame_end = 1, 50
+    bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=20, card=card)
+    assert (scene.frame_start, scene.frame_end) == (1, 50)
+    report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=20, extend_range=True, card=card)
+    assert scene.frame_start == 1 and scene.frame_end == int(report.end_frame) > 400
+
+
+def test_a_library_override_whose_shape_keys_are_linked_is_refused(worker, card):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    with bpy.data.libraries.load(str(HEADS / "mh_talkinghead_head.blend"), link=True) as (src, dst):
+        dst.objects = [n for n in src.objects if n == "MakeHuman_head"]
+    linked = dst.objects[0]
+    bpy.context.scene.collection.objects.link(linked)
+    ob = linked.override_create(remap_local_usages=True)
+    assert ob.override_library is not None and ob.data.library is not None
+    with pytest.raises(EditError, match="linked from .*Make Local"):
+        bl.run(bpy.context.scene, [ob], str(DEMO_AUDIO), worker, card=card)
+    assert len(bpy.data.actions) == 0
+
+
+@pytest.fixture()
+def operator_scene():
+    import oris
+
+    oris.register()
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    ob.select_set(True)
+    bpy.context.view_layer.objects.active = ob
+    scene.oris_lipsync.audio_path = str(DEMO_AUDIO)
+    yield scene, ob
+    oris.unregister()
+
+
+def _nothing_written(scene, ob) -> bool:
+    sounds = [s for s in scene.sequence_editor.strips if s.type == "SOUND"] if scene.sequence_editor else []
+    return ob.data.shape_keys.animation_data is None and len(bpy.data.actions) == 0 and not sounds
+
+
+def test_a_worker_that_hangs_or_dies_mid_run_changes_nothing_and_the_next_run_works(operator_scene):
+    import os
+    import signal
+    import threading
+    import time
+
+    from oris.ui import operators
+
+    scene, ob = operator_scene
+    worker = operators._worker(bpy.context)  # the shared worker the operator uses
+    hung = worker.start().pid
+    worker.timeout = 2.0
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        with pytest.raises(RuntimeError, match="did not answer within 2 s.*restarted on the next request"):
+            bpy.ops.oris.lipsync()
+    finally:
+        worker.timeout = 120.0
+    assert _nothing_written(scene, ob) and not operators._running.locked()
+
+    killed = worker.start().pid
+    assert killed != hung
+    os.kill(killed, signal.SIGSTOP)  # so it cannot finish before it is killed
+
+    def kill_once_the_request_is_under_way() -> None:
+        deadline = time.monotonic() + 30
+        while not worker._busy.locked() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        os.kill(killed, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_once_the_request_is_under_way)
+    killer.start()
+    with pytest.raises(RuntimeError, match="stopped during request .*signal 9.*next request starts a new one"):
+        bpy.ops.oris.lipsync()
+    killer.join()
+    assert _nothing_written(scene, ob) and not operators._running.locked()
+
+    assert bpy.ops.oris.lipsync() == {"FINISHED"}
+    assert worker.info.pid not in (hung, killed)
+    assert ob.data.shape_keys.animation_data.nla_tracks[TRACK_NAME].strips[0].name == "speech.flac"

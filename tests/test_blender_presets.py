@@ -4,6 +4,7 @@ pose is reached, read back by evaluating the shape keys with frame_set."""
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 bpy = pytest.importorskip("bpy")
 
@@ -29,7 +30,7 @@ def bilabials() -> list[tuple[float, float]]:
     return out
 
 
-def rig_with_keys(names: list[str]):
+def rig_with_keys(names: list[str], fps: float = FPS):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.mesh.primitive_grid_add(x_subdivisions=8, y_subdivisions=8)
     ob = bpy.context.active_object
@@ -39,8 +40,23 @@ def rig_with_keys(names: list[str]):
         kb = ob.shape_key_add(name=name, from_mix=False)
         kb.data[i % len(kb.data)].co.z += 0.01
     scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = FPS, 1.0
+    scene.render.fps, scene.render.fps_base = (int(fps), 1.0) if fps == int(fps) else (round(fps * 1.001), 1.001)
     return scene, ob
+
+
+def peak_closure_at_each_bilabial(scene, key, closed: dict[str, float], fps: float) -> list[tuple[float, float, float]]:
+    """(start, end, how far the closed-mouth pose got) for each p/b/m, reading frames from the lead
+    before the phone to 40 ms after it; frame f shows time (f - 1) / fps."""
+    main = max(closed, key=closed.get)
+    out = []
+    for start, end in bilabials():
+        frames = range(int(np.floor((start - LEAD - 0.04) * fps)) + 1, int(np.ceil((end + 0.04) * fps)) + 2)
+        peak = 0.0
+        for f in frames:
+            scene.frame_set(f)
+            peak = max(peak, key.key_blocks[main].value / closed[main])
+        out.append((start, end, peak))
+    return out
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
@@ -51,16 +67,9 @@ def test_each_preset_closes_the_mouth_at_every_bilabial(preset, worker):
     report = bl.run(scene, [ob], str(DATA / "bilabials_slt.flac"), worker, start_frame=1, preset="auto",
                     transcript=Transcript(BILABIAL_TEXT), card=find_model().card)
     assert report.curves == len(p.keys)
-    closed = {k: w for k, w in p.poses["PP"].items()}
-    main = max(closed, key=closed.get)
     key = ob.data.shape_keys
-    for start, end in bilabials():
-        frames = range(int(np.floor((start - LEAD - 0.04) * FPS)) + 1, int(np.ceil((end + 0.04) * FPS)) + 2)
-        peak = 0.0
-        for f in frames:
-            scene.frame_set(f)
-            peak = max(peak, key.key_blocks[main].value / closed[main])
-        assert peak >= 0.95, f"{preset}: mouth not closed for the bilabial at {start:.2f}-{end:.2f} s ({main} {peak:.2f})"
+    for start, end, peak in peak_closure_at_each_bilabial(scene, key, p.poses["PP"], FPS):
+        assert peak >= 0.95, f"{preset}: mouth not closed for the bilabial at {start:.2f}-{end:.2f} s ({peak:.2f})"
     # and it opens in between: some open-vowel key of the preset goes well above zero
     open_key = max(p.poses["aa"], key=p.poses["aa"].get)
     values = []
@@ -68,6 +77,27 @@ def test_each_preset_closes_the_mouth_at_every_bilabial(preset, worker):
         scene.frame_set(f)
         values.append(key.key_blocks[open_key].value)
     assert max(values) >= 0.5 * p.poses["aa"][open_key]
+
+
+@pytest.mark.parametrize("fps", [24000 / 1001, 30000 / 1001, 60.0])
+def test_fractional_and_high_frame_rates_close_the_mouth_on_the_right_frames(fps, worker):
+    p = PRESETS["oculus"]
+    scene, ob = rig_with_keys(sorted(p.keys), fps)
+    assert scene.render.fps / scene.render.fps_base == pytest.approx(fps, rel=1e-6)
+    report = bl.run(scene, [ob], str(DATA / "bilabials_slt.flac"), worker, start_frame=1,
+                    transcript=Transcript(BILABIAL_TEXT), card=find_model().card)
+    duration = 1.0 + report.end_frame - report.start_frame
+    assert duration / fps == pytest.approx(len(sf.read(DATA / "bilabials_slt.flac")[0]) / 16000, abs=1.5 / fps)
+    peaks = peak_closure_at_each_bilabial(scene, ob.data.shape_keys, p.poses["PP"], fps)
+    assert len(peaks) >= 5 and all(peak >= 0.95 for _s, _e, peak in peaks), peaks
+    # and nowhere far from a bilabial is the mouth held closed
+    far = [f for f in range(1, int(report.end_frame))
+           if all(abs((f - 1) / fps - (s + e) / 2) > 0.25 for s, e, _p in peaks)]
+    closed_far = 0
+    for f in far:
+        scene.frame_set(f)
+        closed_far += ob.data.shape_keys.key_blocks["viseme_PP"].value > 0.95
+    assert closed_far <= 0.02 * len(far)
 
 
 def test_custom_mapping_is_edited_saved_loaded_and_used(tmp_path):

@@ -40,7 +40,7 @@ from ..core.contact import (
 from ..core.keys import hermite_keys
 from ..core.rigs import detect
 from .actions import new_action, oris_strips, place_strip, remove_strips, write_keys
-from .shapekeys import EditError
+from .shapekeys import check_editable
 
 BVHTree: Any = _BVHTree  # the stubs type its constructors as returning None
 TRACK_NAME = "Oris Contact"
@@ -88,19 +88,6 @@ class Head:
 
 # ------------------------------------------------------------------------------ resolving
 
-def _check_editable(ob: Any) -> None:
-    for what, data in (("object", ob), ("data", ob.data)):
-        if data is None:
-            continue
-        if data.library is not None:
-            raise EditError(f"{ob.name}: its {what} is linked from {data.library.filepath}; make it local "
-                            "(Object > Relations > Make Local) or animate it in the source file")
-        override = getattr(data, "override_library", None)
-        if override is not None and override.is_system_override:
-            raise EditError(f"{ob.name}: its {what} is a non-editable library override; make the override "
-                            "editable (Object > Library Override > Make Editable) first")
-
-
 def _bone_subtree(arm: Any, bone: str) -> set[str]:
     root = arm.data.bones[bone]
     return {root.name, *(b.name for b in root.children_recursive)}
@@ -121,7 +108,7 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
     ob = spec.obj
     if ob is None:
         raise ContactError(f"choose head {label}")
-    _check_editable(ob)
+    check_editable(ob)
     if ob.type == "ARMATURE":
         bone = spec.bone or _find_head_bone(ob)
         if bone not in ob.pose.bones:
@@ -149,7 +136,7 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
     if abs(np.linalg.det(np.array(ob.matrix_world)[:3, :3])) < 1e-18:
         raise ContactError(f"{ob.name} has zero scale; fix its scale first")
     for m, _ in meshes:
-        _check_editable(m)
+        check_editable(m)
         if abs(np.linalg.det(np.array(m.matrix_world)[:3, :3])) < 1e-18:
             raise ContactError(f"{m.name} has zero scale; fix its scale first")
     keys = list({id(m.data.shape_keys): m.data.shape_keys for m, _ in meshes if m.data.shape_keys}.values())

@@ -55,14 +55,18 @@ def shape_key_names(key: Any) -> list[str]:
     return [kb.name for kb in key.key_blocks if kb != key.reference_key]
 
 
-def _check_editable(ob: Any, key: Any) -> None:
-    for what, data in (("object", ob), ("mesh", ob.data), ("shape keys", key)):
+def check_editable(ob: Any, key: Any = None) -> None:
+    """Refuse linked or non-editable overridden data (the object, its data, its shape keys)."""
+    parts = [("object is", ob), (f"{ob.type.lower()} data is", ob.data), ("shape keys are", key)]
+    for what, data in parts:
+        if data is None:
+            continue
         if data.library is not None:
-            raise EditError(f"{ob.name}: its {what} are linked from {data.library.filepath}; make them local "
-                            "(Object > Relations > Make Local) or animate them in the source file")
+            raise EditError(f"{ob.name}: its {what} linked from {data.library.filepath}; make it local "
+                            "(Object > Relations > Make Local) or animate it in the source file")
         override = getattr(data, "override_library", None)
         if override is not None and override.is_system_override:
-            raise EditError(f"{ob.name}: its {what} are a non-editable library override; "
+            raise EditError(f"{ob.name}: its {what} a non-editable library override; "
                             "make the override editable (Object > Library Override > Make Editable) first")
 
 
@@ -84,7 +88,7 @@ def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | N
     targets: dict[str, KeyTarget] = {}
     for ob in keyed:
         key = ob.data.shape_keys
-        _check_editable(ob, key)
+        check_editable(ob, key)
         if key.name in targets:
             targets[key.name].objects.append(ob.name)
             continue
