@@ -49,7 +49,7 @@ class Pair:
 def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: float = 1.0, size_b: float = 1.0,
               gap: float = 0.12, yaw: float = 0.0, tilt: float = 0.0, height_b: float = 0.0,
               offset: tuple[float, float, float] = (0.0, 0.0, 0.0), armature_b: bool = False,
-              roll_b: float = 0.0) -> Pair:
+              roll_b: float = 0.0, bone_name: str = "head") -> Pair:
     """Head A looks along -Y (turned by yaw), head B faces it `gap` metres (human scale) away,
     rolled by `roll_b` about its own facing axis, both scaled by world_scale about the origin,
     the whole pair tilted by `tilt` about X and moved."""
@@ -76,17 +76,17 @@ def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: f
     bpy.ops.object.mode_set(mode="EDIT")
     spine = arm_data.edit_bones.new("spine")
     spine.head, spine.tail = neck - Vector((0, 0, 0.25)), neck
-    head = arm_data.edit_bones.new("head")
+    head = arm_data.edit_bones.new(bone_name)
     head.head, head.tail, head.parent = neck, neck + Vector((0, 0, 0.15)), spine
     bpy.ops.object.mode_set(mode="OBJECT")
     arm.matrix_world = place @ b_local
     b.parent = arm
     b.matrix_world = place @ b_local
-    group = b.vertex_groups.new(name="head")
+    group = b.vertex_groups.new(name=bone_name)
     group.add(list(range(len(b.data.vertices))), 1.0, "REPLACE")
     mod = b.modifiers.new("Armature", "ARMATURE")
     mod.object = arm
-    return Pair(a, arm, "head")
+    return Pair(a, arm, bone_name)
 
 
 def three_mesh_head() -> list[bpy.types.Object]:

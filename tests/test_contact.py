@@ -450,3 +450,14 @@ def test_a_head_with_its_own_transform_keys_is_refused_with_a_way_out():
     with pytest.raises(ContactError, match="own keys on location.*Push Down"):
         run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
     assert [a.name for a in bpy.data.actions if a.name.startswith("Oris")] == []
+
+
+@pytest.mark.parametrize("bone_name", ["mixamorig:Head", "DEF-head"])
+def test_the_head_bone_of_an_armature_is_found_by_its_name(bone_name):
+    reset()
+    pair = make_pair(armature_b=True, bone_name=bone_name)
+    report = run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    assert report.passed
+    paths = {fc.data_path for fc in _channel_curves(pair.b)}
+    assert any(p.startswith(f'pose.bones["{bone_name}"]') for p in paths), paths
+    assert not any(p.startswith('pose.bones["spine"]') for p in paths)
