@@ -3,7 +3,9 @@
     python models/rebuild.py [--minutes 45]
 
 Needs: apt-get install flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
-       pip install -e '.[train]'     (torch, onnx, pocketsphinx, scipy, soundfile)
+       python3 -m venv .venv-train && .venv-train/bin/pip install -e '.[train]'
+       (torch, onnx, pocketsphinx, scipy, soundfile; a venv of its own, since onnx needs
+       numpy 2 and the bpy 4.5 of the test venv pins numpy 1)
 and ../shared/data beside the checkout. On 2 CPU cores the whole run takes about an hour;
 with a CUDA GPU, training uses it.
 """
