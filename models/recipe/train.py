@@ -31,7 +31,7 @@ SHARED = ROOT.parent / "shared" / "data"
 IGNORE = -100
 
 
-def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def augment(x: np.ndarray, rng: np.random.Generator, min_snr_db: float = 3.0) -> np.ndarray:
     x = x.astype(np.float32)
     if rng.random() < 0.3:  # room reverb: exponentially decaying noise tail
         rt60 = rng.uniform(0.15, 0.7)
@@ -54,7 +54,7 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             noise -= np.convolve(noise, np.ones(200) / 200, mode="same")
         rms_sig = np.sqrt(np.mean(x**2)) + 1e-8
         rms_noise = np.sqrt(np.mean(noise**2)) + 1e-8
-        x = x + noise * (rms_sig / rms_noise) * 10 ** (-rng.uniform(3, 40) / 20)
+        x = x + noise * (rms_sig / rms_noise) * 10 ** (-rng.uniform(min_snr_db, 40) / 20)
     return np.clip(x, -1.0, 1.0)
 
 
@@ -62,7 +62,7 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 SPEEDS = ((1, 1), (9, 10), (10, 9), (11, 12), (12, 11), (19, 20), (20, 19), (4, 5), (5, 6), (6, 5))
 
 
-def sample_crop(ds: LabelledSet, frames: int, rng: np.random.Generator, aug: bool):
+def sample_crop(ds: LabelledSet, frames: int, rng: np.random.Generator, aug: bool, min_snr_db: float = 3.0):
     i = int(rng.integers(len(ds)))
     up, down = SPEEDS[int(rng.integers(len(SPEEDS)))] if aug and rng.random() < 0.5 else (1, 1)
     src_frames = int(math.ceil(frames * down / up)) + 2
@@ -81,15 +81,15 @@ def sample_crop(ds: LabelledSet, frames: int, rng: np.random.Generator, aug: boo
     vis[n // HOP + 1 :] = IGNORE
     ph[n // HOP + 1 :] = IGNORE
     if aug:
-        audio[:n] = augment(audio[:n], rng)
+        audio[:n] = augment(audio[:n], rng, min_snr_db)
     return audio, vis, ph
 
 
-def make_batch(sets, weights, batch: int, frames: int, rng, aug=True):
+def make_batch(sets, weights, batch: int, frames: int, rng, aug=True, min_snr_db: float = 3.0):
     xs, vs, ps = [], [], []
     for _ in range(batch):
         ds = sets[int(rng.choice(len(sets), p=weights))]
-        a, v, p = sample_crop(ds, frames, rng, aug)
+        a, v, p = sample_crop(ds, frames, rng, aug, min_snr_db)
         xs.append(a)
         vs.append(v)
         ps.append(p)
@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=4.0, help="crop length")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--real-share", type=float, default=0.65, help="share of crops taken from real speech")
+    ap.add_argument("--closure-weight", type=float, default=2.0, help="loss weight of the closed-mouth viseme")
+    ap.add_argument("--min-snr", type=float, default=3.0, help="lowest signal-to-noise ratio of added noise, dB")
     args = ap.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
 
     vis_weight = torch.ones(15, device=device)
-    vis_weight[PP] = 2.0  # closures are short and matter most to the eye
+    vis_weight[PP] = args.closure_weight  # closures are short and matter most to the eye
     vis_loss = torch.nn.CrossEntropyLoss(weight=vis_weight, ignore_index=IGNORE, label_smoothing=0.05)
     ph_loss = torch.nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=0.05)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-2)
@@ -168,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
-        x, v, p = make_batch([real, tts], [0.65, 0.35], args.batch, frames, rng)
+        x, v, p = make_batch([real, tts], [args.real_share, 1.0 - args.real_share], args.batch, frames, rng,
+                             min_snr_db=args.min_snr)
         x, v, p = x.to(device), v.to(device), p.to(device)
         vis_logits, ph_logits = model(x)
         loss = vis_loss(vis_logits.reshape(-1, 15), v.reshape(-1)) + 0.5 * ph_loss(ph_logits.reshape(-1, 40), p.reshape(-1))
