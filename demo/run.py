@@ -131,6 +131,7 @@ def lipsync_demo() -> None:
 
 def kiss_demo() -> None:
     import bpy
+    from scipy.spatial import cKDTree
 
     from demo.scenes import ICT_HEAD, MH_HEAD, make_pair, reset
     from oris.blender.contact import HeadSpec, run_contact
@@ -148,15 +149,19 @@ def kiss_demo() -> None:
     axis = np.array(report.plan["axis"])
     scene.frame_set(48)
     dg = bpy.context.evaluated_depsgraph_get()
-    pts = np.concatenate([np.array([ob.evaluated_get(dg).matrix_world @ v.co for v in ob.evaluated_get(dg).data.vertices])
-                          for ob in (pair.a, pair.b)])
+    verts = [np.array([ob.evaluated_get(dg).matrix_world @ v.co for v in ob.evaluated_get(dg).data.vertices])
+             for ob in (pair.a, pair.b)]
+    pts = np.concatenate(verts)
     centre = (pts.min(axis=0) + pts.max(axis=0)) / 2
+    dist, nearest = cKDTree(verts[1]).query(verts[0])
+    touch = (verts[0][np.argmin(dist)] + verts[1][nearest[np.argmin(dist)]]) / 2  # where the lips meet
     side = np.cross(axis, [0.0, 0.0, 1.0])
     side /= np.linalg.norm(side)
     lift = np.array([0.0, 0.0, 0.08])
-    start, hold = int(report.plan["start_frame"]), 48 + 12
+    start = int(report.plan["start_frame"])
+    three_quarter = touch - 0.5 * (np.cos(0.7) * side + np.sin(0.7) * axis) + lift  # in front of head A, to one side
     shots = ((start, centre + side * 1.0 + lift, centre, 50), (40, centre + side * 1.0 + lift, centre, 50),
-             (48, centre + side * 1.0 + lift, centre, 50), (hold, centre - side * 0.75 + lift * 3, centre, 85))
+             (48, centre + side * 1.0 + lift, centre, 50), (48, three_quarter, touch, 85))
     tiles = [None] * len(shots)
     for i, (frame, eye, target, lens) in enumerate(shots):
         scene.frame_set(frame)
