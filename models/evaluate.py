@@ -66,6 +66,7 @@ def markdown_card(card: dict) -> str:
             rows.append(f"| {label} | {mode.replace('_', ' ')} | {s['viseme15_frame_accuracy']:.1%} | {s['mouth6_frame_accuracy']:.1%} | "
                         f"{s['bilabial_recall']:.3f} | {s['bilabial_precision']:.3f} |")
     dec = card.get("decoding", {})
+    tr = card.get("training", {})
     return "\n".join([
         "# Oris viseme model card",
         "",
@@ -78,8 +79,11 @@ def markdown_card(card: dict) -> str:
         "",
         "**Network.** Log-mel (80 bins, 25 ms Hann, 10 ms hop) -> 3 convolutions (to 50 Hz) -> 2-layer bidirectional GRU",
         "-> transposed convolution back to 100 Hz -> viseme and phone heads. Trained with cross-entropy on both heads",
-        "(closures weighted x2) on augmented 4 s crops (speed and child-like formant shifts, gain, reverb, band limits,",
-        "noise, SpecAugment masking). The worker runs it on 4 s windows every 2 s, cross-fading the overlaps.",
+        f"(closures weighted x{tr.get('closure_weight', 2.0):g}) on augmented {tr.get('crop_seconds', 4.0):g} s crops, "
+        f"{tr.get('real_share', 0.65):.0%} of them real speech (speed and child-like formant",
+        f"shifts, gain, reverb, band limits, noise down to {tr.get('min_snr_db', 3.0):g} dB SNR, SpecAugment masking), "
+        f"{tr.get('steps', 0):,} steps in {tr.get('minutes', 0):g} minutes on {tr.get('device', 'cpu')}.",
+        "The worker runs it on 4 s windows every 2 s, cross-fading the overlaps.",
         "",
         "## Accuracy on data training never saw (lead 0)",
         "",
@@ -109,7 +113,8 @@ def markdown_card(card: dict) -> str:
         "  prompts held out.",
         "- **CMUdict** (Carnegie Mellon University, BSD-style licence) for transcript pronunciations.",
         "",
-        "Rebuild from scratch: `python models/rebuild.py` (about an hour on 2 CPU cores; uses CUDA when present).",
+        f"Rebuild from scratch: `python models/rebuild.py` (about {tr.get('minutes', 55) + 8:.0f} minutes on 2 CPU cores: "
+        f"{tr.get('minutes', 55):g} of them training; uses CUDA when present).",
         "",
         "Limitations: English only; the real-speech training data is non-native (Mandarin L1) adult and child",
         "speech; singing, shouting and overlapping speakers are out of scope.",

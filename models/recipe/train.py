@@ -194,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"final dev viseme frame accuracy {acc:.4f} after {step} steps", flush=True)
     if acc >= best:
         torch.save(model.state_dict(), args.out / "best.pt")
-    (args.out / "train_log.json").write_text(json.dumps({"steps": step, "dev_accuracy": max(acc, best),
-                                                         "minutes": args.minutes, "device": str(device)}))
+    (args.out / "train_log.json").write_text(json.dumps({
+        "steps": step, "dev_accuracy": max(acc, best), "minutes": args.minutes, "device": str(device),
+        "batch": args.batch, "crop_seconds": args.seconds, "lr": args.lr, "seed": args.seed,
+        "real_share": args.real_share, "closure_weight": args.closure_weight, "min_snr_db": args.min_snr}))
     return 0
 
 
