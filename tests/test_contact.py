@@ -461,3 +461,47 @@ def test_the_head_bone_of_an_armature_is_found_by_its_name(bone_name):
     paths = {fc.data_path for fc in _channel_curves(pair.b)}
     assert any(p.startswith(f'pose.bones["{bone_name}"]') for p in paths), paths
     assert not any(p.startswith('pose.bones["spine"]') for p in paths)
+
+
+def _front_lip_vertices(mesh) -> np.ndarray:
+    co = np.array([v.co for v in mesh.data.vertices])
+    front = np.flatnonzero(co[:, 1] < co[:, 1].min() + 0.004)
+    return front[co[front, 2] < np.percentile(co[:, 2], 45)]
+
+
+def test_the_panel_takes_a_lip_point_from_selected_vertices_and_a_lip_vertex_group():
+    import oris
+
+    oris.register()
+    try:
+        reset()
+        pair = make_pair()
+        s = bpy.context.scene.oris_contact
+        s.head_a, s.head_b, s.contact_frame = pair.a, pair.b, FC
+        bpy.context.view_layer.objects.active = pair.b
+        for v in pair.b.data.vertices:
+            v.select = False
+        with pytest.raises(RuntimeError, match="no vertex of HeadB is selected"):
+            bpy.ops.oris.contact_lip_from_selection(side="B")
+        picked = _front_lip_vertices(pair.b)
+        for i in picked:
+            pair.b.data.vertices[int(i)].select = True
+        assert bpy.ops.oris.contact_lip_from_selection(side="B") == {"FINISHED"}
+        lips = s.lips_b
+        assert lips is not None and lips.parent is pair.b
+        expected = pair.b.matrix_world @ Vector(np.array([v.co for v in pair.b.data.vertices])[picked].mean(axis=0))
+        assert (lips.matrix_world.translation - expected).length < 1e-6
+        group = pair.a.vertex_groups.new(name="lips")
+        group.add([int(i) for i in _front_lip_vertices(pair.a)], 1.0, "REPLACE")
+        s.lip_group_a = "lips"
+        assert bpy.ops.oris.contact() == {"FINISHED"}, s.status
+        assert s.status.startswith(f"Contact at frame {FC}")
+        lip_a, lip_b = json.loads(s.report_json)["plan"]["lip_points"]  # the overrides were used
+        group_centre = pair.a.matrix_world @ Vector(np.array([v.co for v in pair.a.data.vertices])[
+            _front_lip_vertices(pair.a)].mean(axis=0))
+        assert np.allclose(lip_a, group_centre, atol=1e-6) and np.allclose(lip_b, expected, atol=1e-6)
+        s.lip_group_a = "no such group"
+        with pytest.raises(RuntimeError, match="vertex group 'no such group' is missing"):
+            bpy.ops.oris.contact()
+    finally:
+        oris.unregister()

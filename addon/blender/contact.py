@@ -846,6 +846,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
                          "contact_frame": plan.contact_frame, "start_frame": plan.start_frame, "end_frame": plan.end_frame,
                          "leader": settings.leader, "tilt_side": settings.tilt_side,
                          "impact_distance": plan.impact.lips, "scale": plan.scale, "axis": plan.axis.tolist(),
+                         "lip_points": [plan.rest_a.tolist(), plan.rest_b.tolist()],
                          "keys_written": written.keys_written, "curves": written.curves, "action": written.action.name}
             attempts.append({"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees, "failures": fails,
                              "summary": result["summary"]})

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import bpy
+from mathutils import Vector
 
 from ..blender import lipsync, session
 from ..blender.contact import HeadSpec, run_contact
@@ -280,8 +281,8 @@ class ORIS_OT_contact(bpy.types.Operator):
             contact_frame=s.contact_frame, approach_seconds=s.approach, hold_seconds=s.hold, release_seconds=s.release,
             leader=s.leader, tilt_side=s.tilt_side, tilt_degrees=None if s.auto_tilt else s.tilt_degrees,
             eye_strength=s.eyes, pucker_strength=s.pucker, anticipation=s.anticipation)
-        specs = [HeadSpec(s.head_a, s.bone_a, s.lips_a, facing=s.facing_a),
-                 HeadSpec(s.head_b, s.bone_b, s.lips_b, facing=s.facing_b)]
+        specs = [HeadSpec(s.head_a, s.bone_a, s.lips_a, s.lip_group_a, facing=s.facing_a),
+                 HeadSpec(s.head_b, s.bone_b, s.lips_b, s.lip_group_b, facing=s.facing_b)]
         try:
             report = run_contact(context.scene, specs[0], specs[1], settings)
         except (ContactError, EditError) as exc:
@@ -300,6 +301,39 @@ class ORIS_OT_contact(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class ORIS_OT_contact_lip_from_selection(bpy.types.Operator):
+    bl_idname = "oris.contact_lip_from_selection"
+    bl_label = "Lip Point from Selection"
+    bl_description = ("Put an empty at the selected vertices of the active mesh (pick them in Edit Mode) and use it "
+                      "as this head's lip contact point")
+    bl_options = {"REGISTER", "UNDO"}
+    side: bpy.props.EnumProperty(items=[("A", "A", "Head A"), ("B", "B", "Head B")])
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        ob = context.active_object
+        if ob is None or ob.type != "MESH":
+            self.report({"ERROR"}, "make the face mesh active and select its lip vertices in Edit Mode first")
+            return {"CANCELLED"}
+        if ob.mode == "EDIT":
+            ob.update_from_editmode()
+        picked = [v.co for v in ob.data.vertices if v.select]
+        if not picked:
+            self.report({"ERROR"}, f"no vertex of {ob.name} is selected; select the lip vertices in Edit Mode first")
+            return {"CANCELLED"}
+        empty = bpy.data.objects.new(f"{ob.name} Lips", None)
+        empty.empty_display_type = "SPHERE"
+        size, scale = ob.dimensions, ob.matrix_world.to_scale()  # a marker 2% of the head's size, any units
+        empty.empty_display_size = 0.02 * max(size.x, size.y, size.z) / max(scale.x, scale.y, scale.z, 1e-9)
+        for collection in ob.users_collection:
+            collection.objects.link(empty)
+        empty.parent = ob  # it follows the head; its location is in the mesh's own space
+        empty.location = sum(picked, Vector()) / len(picked)
+        context.view_layer.update()
+        setattr(context.scene.oris_contact, f"lips_{self.side.lower()}", empty)
+        self.report({"INFO"}, f"Head {self.side}: lip point {empty.name} at {len(picked)} selected vertices")
+        return {"FINISHED"}
+
+
 class ORIS_OT_contact_worst_frame(bpy.types.Operator):
     bl_idname = "oris.contact_worst_frame"
     bl_label = "Jump to Worst Frame"
@@ -314,4 +348,4 @@ class ORIS_OT_contact_worst_frame(bpy.types.Operator):
 
 
 CLASSES = (ORIS_OT_lipsync, ORIS_OT_detect, ORIS_OT_mapping_from_detected, ORIS_OT_mapping_row, ORIS_OT_mapping_save,
-           ORIS_OT_mapping_load, ORIS_OT_contact, ORIS_OT_contact_worst_frame)
+           ORIS_OT_mapping_load, ORIS_OT_contact, ORIS_OT_contact_lip_from_selection, ORIS_OT_contact_worst_frame)

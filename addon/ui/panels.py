@@ -86,7 +86,10 @@ class ORIS_PT_contact(bpy.types.Panel):
                 box.prop_search(s, f"bone_{side}", head.data, "bones")
             row = box.row(align=True)
             row.prop(s, f"lips_{side}")
+            row.operator("oris.contact_lip_from_selection", text="", icon="VERTEXSEL").side = side.upper()
             row.prop(s, f"facing_{side}", text="")
+            if head is not None and head.type == "MESH":
+                box.prop_search(s, f"lip_group_{side}", head, "vertex_groups")
         col = layout.column(align=True)
         col.prop(s, "contact_frame")
         col.prop(s, "approach")
