@@ -270,3 +270,40 @@ def test_a_worker_that_hangs_or_dies_mid_run_changes_nothing_and_the_next_run_wo
     assert bpy.ops.oris.lipsync() == {"FINISHED"}
     assert worker.info.pid not in (hung, killed)
     assert ob.data.shape_keys.animation_data.nla_tracks[TRACK_NAME].strips[0].name == "speech.flac"
+
+
+def _own_action(key, name: str, keyed: list[str]):
+    """The artist's own active Action on the shape keys (not in the NLA)."""
+    action = bpy.data.actions.new(name)
+    slot = action.slots.new(id_type="KEY", name=key.name)
+    bag = action.layers.new("L").strips.new(type="KEYFRAME").channelbag(slot, ensure=True)
+    for k in keyed:
+        fc = bag.fcurves.new(f'key_blocks["{k}"].value')
+        fc.keyframe_points.insert(1, 0.0)
+        fc.keyframe_points.insert(30, 1.0)
+    key.animation_data_create()
+    key.animation_data.action = action
+    key.animation_data.action_slot = slot
+    return action
+
+
+def test_an_active_action_on_the_same_keys_is_refused_and_one_on_other_keys_plays_along(worker, card):
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    key = ob.data.shape_keys
+    _own_action(key, "Talk", ["viseme_aa", "eyeBlinkLeft"])
+    with pytest.raises(EditError, match="own action 'Talk' keys viseme_aa, which would play over the lip sync.*Push Down"):
+        bl.run(scene, [ob], str(DEMO_AUDIO), worker, card=card)
+    assert not key.animation_data.nla_tracks and [a.name for a in bpy.data.actions] == ["Talk"]
+
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    key = ob.data.shape_keys
+    _own_action(key, "Blink", ["eyeBlinkLeft"])
+    report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card)
+    assert key.animation_data.action.name == "Blink"  # the artist's action stays where it was
+    scene.frame_set(30)
+    assert key.key_blocks["eyeBlinkLeft"].value == pytest.approx(1.0)
+    opened = 0.0
+    for f in range(1, int(report.end_frame), 5):
+        scene.frame_set(f)
+        opened = max(opened, key.key_blocks["viseme_aa"].value)
+    assert opened > 0.5

@@ -44,8 +44,20 @@ def oris_strips(id_block: Any, track_name: str) -> list[Any]:
     return [s for t in ad.nla_tracks if t.name == track_name for s in t.strips]
 
 
-def remove_oris_strip(id_block: Any, strip_name: str, track_name: str) -> None:
-    """Remove Oris's strip of that name (and its Action when nothing else uses it)."""
+def active_action_paths(id_block: Any) -> list[str]:
+    """The data paths the datablock's own active Action keys (for its assigned slot). That Action
+    plays on top of every NLA strip, so it overrides Oris's strips on those channels."""
+    ad = id_block.animation_data
+    slot = getattr(ad, "action_slot", None) if ad is not None and ad.action is not None else None
+    if slot is None:
+        return []
+    bags = [st.channelbag(slot) for layer in ad.action.layers for st in layer.strips]
+    return [fc.data_path for bag in bags if bag for fc in bag.fcurves]
+
+
+def _remove_strips_where(id_block: Any, track_name: str, doomed: Any) -> None:
+    """Remove the strips on this datablock's Oris tracks for which doomed(strip) holds, their
+    Actions once nothing else uses them, and tracks left empty."""
     ad = id_block.animation_data
     if ad is None:
         return
@@ -53,31 +65,23 @@ def remove_oris_strip(id_block: Any, strip_name: str, track_name: str) -> None:
         if track.name != track_name:
             continue
         for strip in list(track.strips):
-            if strip.name == strip_name:
+            if doomed(strip):
                 action = strip.action
                 track.strips.remove(strip)
                 if action is not None and action.users == 0:
                     bpy.data.actions.remove(action)
         if len(track.strips) == 0:
             ad.nla_tracks.remove(track)
+
+
+def remove_oris_strip(id_block: Any, strip_name: str, track_name: str) -> None:
+    """Remove Oris's strip of that name (and its Action when nothing else uses it)."""
+    _remove_strips_where(id_block, track_name, lambda strip: strip.name == strip_name)
 
 
 def remove_strips(id_block: Any, track_name: str, strips: list[Any]) -> None:
     """Remove these very strips (where this datablock's Oris tracks hold them) and unused Actions."""
-    ad = id_block.animation_data
-    if ad is None:
-        return
-    for track in list(ad.nla_tracks):
-        if track.name != track_name:
-            continue
-        for strip in list(track.strips):
-            if any(strip == s for s in strips):
-                action = strip.action
-                track.strips.remove(strip)
-                if action is not None and action.users == 0:
-                    bpy.data.actions.remove(action)
-        if len(track.strips) == 0:
-            ad.nla_tracks.remove(track)
+    _remove_strips_where(id_block, track_name, lambda strip: any(strip == s for s in strips))
 
 
 def _free_track(id_block: Any, track_name: str, start: float, end: float) -> Any:

@@ -39,7 +39,7 @@ from ..core.contact import (
 )
 from ..core.keys import hermite_keys
 from ..core.rigs import detect
-from .actions import new_action, oris_strips, place_strip, remove_strips, write_keys
+from .actions import active_action_paths, new_action, oris_strips, place_strip, remove_strips, write_keys
 from .shapekeys import check_editable
 
 BVHTree: Any = _BVHTree  # the stubs type its constructors as returning None
@@ -773,19 +773,13 @@ def _pause_subdivision(heads: tuple[Head, Head]) -> list[Any]:
 def _check_own_keys(heads: tuple[Head, Head]) -> None:
     """An active Action keying a head's transform would override the contact strip: say so first."""
     for h in heads:
-        ad = h.controller.animation_data
-        if ad is None or ad.action is None:
-            keyed: list[str] = []
-        else:
-            slot = getattr(ad, "action_slot", None)
-            bags = [st.channelbag(slot) for layer in ad.action.layers for st in layer.strips] if slot else []
-            keyed = [fc.data_path for bag in bags if bag for fc in bag.fcurves]
         prefix = h.path_prefix
-        moving = [p for p in keyed if p.startswith(prefix) and p[len(prefix):].startswith(("location", "rotation"))]
+        moving = [p for p in active_action_paths(h.controller)
+                  if p.startswith(prefix) and p[len(prefix):].startswith(("location", "rotation"))]
         if moving:
             raise ContactError(f"{h.name} has its own keys on {', '.join(sorted(set(moving))[:3])} in the action "
-                               f"{ad.action.name!r}, which would override the contact; push that action down to the "
-                               "NLA (Dope Sheet > Action > Push Down) or clear those keys first")
+                               f"{h.controller.animation_data.action.name!r}, which would override the contact; "
+                               "push that action down to the NLA (Dope Sheet > Action > Push Down) or clear those keys first")
 
 
 def _check_apart(collider: BVHCollider, names: tuple[str, str]) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from ..core.curves import Animation
 from ..core.keys import DEFAULT_TOLERANCE, reduce_curve
 from ..core.rigs import Match, Preset, RigError, best_match
-from .actions import new_action, place_strip, remove_oris_strip, write_keys
+from .actions import active_action_paths, new_action, place_strip, remove_oris_strip, write_keys
 
 TRACK_NAME = "Oris"
 
@@ -99,7 +99,21 @@ def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | N
         targets[key.name] = KeyTarget(key, [ob.name], match)
     if not targets:
         raise RigError("none of the selected meshes carries keys of the detected preset")
+    for target in targets.values():
+        _check_no_active_action_over(target)
     return list(targets.values()), notes
+
+
+def _check_no_active_action_over(target: KeyTarget) -> None:
+    """The shape keys' own active Action plays on top of the Oris strip: refuse when it keys the
+    same shape keys, since the lip sync would not show (and must not be written over it)."""
+    written = {f'key_blocks["{name}"].value' for name in target.match.pose_matrix()[1]}
+    clash = sorted({p for p in active_action_paths(target.key) if p in written})
+    if clash:
+        names = ", ".join(p.split('"')[1] for p in clash[:4]) + (" and more" if len(clash) > 4 else "")
+        raise EditError(f"{', '.join(target.objects)}: the shape keys' own action "
+                        f"{target.key.animation_data.action.name!r} keys {names}, which would play over the lip sync; "
+                        "push it down to the NLA (Shape Key Editor > Push Down) or clear those keys first")
 
 
 def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, start_frame: int,
