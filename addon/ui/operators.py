@@ -249,6 +249,16 @@ class ORIS_OT_lipsync(bpy.types.Operator):
             return {"CANCELLED"}
         return self._finish(context, self._outcome["result"])
 
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the run itself (another file is opened, the window closes): stop the request
+        and write nothing; the worker thread ends on its own at the next window."""
+        self._cancel.set()
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        context.window_manager.progress_end()
+        _running.release()
+
 
 class ORIS_OT_detect(bpy.types.Operator):
     bl_idname = "oris.detect_rig"
