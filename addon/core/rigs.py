@@ -146,11 +146,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("preston_blair", "Preston Blair / Papagayo (AI, O, E, U, etc, L, WQ, MBP, FV, rest)", {
         "sil": {"rest": 1.0}, "PP": {"MBP": 1.0}, "FF": {"FV": 1.0}, "TH": {"etc": 1.0}, "DD": {"etc": 1.0},
         "kk": {"etc": 1.0}, "CH": {"etc": 1.0}, "SS": {"etc": 1.0}, "nn": {"L": 1.0}, "RR": {"E": 1.0},
-        "aa": {"AI": 1.0}, "E": {"E": 1.0}, "ih": {"E": 1.0}, "oh": {"O": 1.0}, "ou": {"WQ": 0.5, "U": 0.5}}),
+        "aa": {"AI": 1.0}, "E": {"E": 1.0}, "ih": {"E": 1.0}, "oh": {"O": 1.0}, "ou": {"WQ": 0.5, "U": 0.5}},
+        {"pucker": {"WQ": 1.0}}),
     Preset("rhubarb", "Rhubarb mouth shapes (A-H, X)", {
         "sil": {"X": 1.0}, "PP": {"A": 1.0}, "FF": {"G": 1.0}, "TH": {"B": 1.0}, "DD": {"B": 1.0}, "kk": {"B": 1.0},
         "CH": {"B": 1.0}, "SS": {"B": 1.0}, "nn": {"H": 1.0}, "RR": {"E": 1.0}, "aa": {"D": 1.0}, "E": {"C": 1.0},
-        "ih": {"B": 1.0}, "oh": {"E": 1.0}, "ou": {"F": 1.0}}),
+        "ih": {"B": 1.0}, "oh": {"E": 1.0}, "ou": {"F": 1.0}},
+        {"pucker": {"F": 1.0}}),  # F: the puckered lips of "oo" and "w"
 )}
 
 _SIDE = {"l": "left", "left": "left", "r": "right", "right": "right"}
