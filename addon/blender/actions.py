@@ -4,6 +4,7 @@ Removing a strip removes only Oris's strip of that name, and its Action once not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import bpy
@@ -55,7 +56,7 @@ def active_action_paths(id_block: Any) -> list[str]:
     return [fc.data_path for bag in bags if bag for fc in bag.fcurves]
 
 
-def _remove_strips_where(id_block: Any, track_name: str, doomed: Any) -> None:
+def _remove_strips_where(id_block: Any, track_name: str, doomed: Callable[[Any], bool]) -> None:
     """Remove the strips on this datablock's Oris tracks for which doomed(strip) holds, their
     Actions once nothing else uses them, and tracks left empty."""
     ad = id_block.animation_data
