@@ -18,6 +18,7 @@ offsets, and phone segments (start s, end s, phone index) per utterance.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import random
@@ -54,6 +55,7 @@ class Utterance:
     audio: np.ndarray  # int16, 16 kHz
     segments: list[tuple[float, float, str]]  # (start s, end s, phone)
     text: str = ""
+    rejected: str = ""  # why the alignment is implausible, if it is (the utterance is then left out)
 
 
 def read_prompts(path: Path) -> list[tuple[str, str]]:
@@ -150,6 +152,33 @@ def _aligner_init(lexicon_path: str) -> None:
             _DECODER.add_word(parts[0].lower(), " ".join(p.rstrip("012") for p in parts[1:]), False)
 
 
+MISSED_SPEECH_SECONDS = 0.5  # this much continuous loud audio inside a "silence" is speech the aligner missed
+LOUD_DB = 25.0  # above the utterance's noise floor (5th percentile of 10 ms frame energies)
+LONGEST_PHONE_SECONDS = 1.0
+
+
+def implausible_alignment(audio16: np.ndarray, segments: list[tuple[float, float, str]]) -> str | None:
+    """Why the audio contradicts a forced alignment, or None. Judged from the signal alone, never a model:
+    pocketsphinx sometimes crams the words into part of a slow reading and labels the rest silence."""
+    hop = SR // 100
+    n = len(audio16) // hop
+    if n == 0:
+        return "no audio"
+    x = audio16[: n * hop].astype(np.float64) / 32768.0
+    energy_db = 10 * np.log10((x.reshape(n, hop) ** 2).mean(axis=1) + 1e-10)
+    loud = energy_db > np.percentile(energy_db, 5) + LOUD_DB
+    for start, end, phone in segments:
+        if phone != "sil" and end - start > LONGEST_PHONE_SECONDS:
+            return f"'{phone}' lasts {end - start:.2f} s"
+        if phone == "sil":
+            inside = np.concatenate([[False], loud[int(start * 100) : int(end * 100)], [False]])
+            edges = np.flatnonzero(np.diff(inside.astype(np.int8)))
+            longest = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
+            if longest / 100 >= MISSED_SPEECH_SECONDS:
+                return f"{longest / 100:.2f} s of loud audio labelled silence at {start:.2f} s"
+    return None
+
+
 def align_real(job: tuple[str, str, str]) -> Utterance | None:
     """Force-align one utterance to phones with pocketsphinx (two passes, as its docs advise)."""
     name, flac, text = job
@@ -195,7 +224,7 @@ def align_real(job: tuple[str, str, str]) -> Utterance | None:
         t = e
     if t < duration:
         filled.append((t, duration, "sil"))
-    return Utterance(name, audio16, filled, text)
+    return Utterance(name, audio16, filled, text, implausible_alignment(audio16, filled) or "")
 
 
 def save_set(path: Path, utts: list[Utterance]) -> None:
@@ -256,8 +285,14 @@ def build(out_dir: Path, voices_per_prompt: int, workers: int, seed: int = 0) ->
     jobs = [(u, str(so / "audio" / f"{u}.flac"), texts[u].strip()) for u in sorted(texts)]
     with mp.Pool(workers, initializer=_aligner_init, initargs=(str(so / "lexicon.txt"),)) as pool:
         aligned = pool.map(align_real, jobs, chunksize=8)
-    ok = [u for u in aligned if u is not None]
-    print(f"aligned {len(ok)} of {len(jobs)} real utterances ({time.time() - t0:.0f} s)", flush=True)
+    rejected = {u.name: u.rejected for u in aligned if u is not None and u.rejected}
+    ok = [u for u in aligned if u is not None and not u.rejected]
+    failed = sum(u is None for u in aligned)
+    print(f"aligned {len(ok)} of {len(jobs)} real utterances: {failed} failed alignment, {len(rejected)} implausible "
+          f"({time.time() - t0:.0f} s)", flush=True)
+    (out_dir / "implausible_alignments.json").write_text(json.dumps({
+        "failed": failed, "implausible": rejected,
+        "heldout_implausible": sorted(n for n in rejected if utt2spk[n] in heldout_speakers)}, indent=1))
     save_set(out_dir / "real_train.npz", [u for u in ok if utt2spk[u.name] not in heldout_speakers])
     save_set(out_dir / "real_heldout.npz", [u for u in ok if utt2spk[u.name] in heldout_speakers])
 

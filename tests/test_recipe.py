@@ -1,0 +1,56 @@
+"""The training recipe's reference checks (numpy only; the recipe's torch parts are not needed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipe"))
+from corpus import implausible_alignment  # noqa: E402
+
+SR = 16000
+
+
+def _clip(loud_from: float, loud_to: float, seconds: float = 3.0, floor: float = 0.002) -> np.ndarray:
+    """Quiet noise with a stretch of syllable-like loud bursts (4 per second) between two times."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * SR)) / SR
+    x = rng.standard_normal(len(t)) * floor
+    inside = (t >= loud_from) & (t < loud_to)
+    syllables = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)  # never drops to the floor: connected speech
+    x[inside] += 0.3 * syllables[inside] * np.sin(2 * np.pi * 180 * t[inside])
+    return (np.clip(x, -1, 1) * 32767).astype(np.int16)
+
+
+def test_an_alignment_that_covers_the_speech_is_plausible() -> None:
+    audio = _clip(0.5, 2.0)
+    segments = [(0.0, 0.5, "sil"), (0.5, 1.0, "ah"), (1.0, 1.5, "m"), (1.5, 2.0, "ow"), (2.0, 3.0, "sil")]
+    assert implausible_alignment(audio, segments) is None
+
+
+def test_speech_labelled_silence_is_caught() -> None:
+    # the aligner crammed the words into the first half second of speech and called the rest silence
+    audio = _clip(0.5, 2.0)
+    segments = [(0.0, 0.5, "sil"), (0.5, 0.8, "ah"), (0.8, 1.0, "m"), (1.0, 3.0, "sil")]
+    why = implausible_alignment(audio, segments)
+    assert why is not None and "labelled silence at 1.00 s" in why
+
+
+def test_a_short_loud_noise_in_a_pause_is_not_speech() -> None:
+    audio = _clip(0.5, 0.8)  # a 0.3 s cough or click
+    assert implausible_alignment(audio, [(0.0, 3.0, "sil")]) is None
+
+
+def test_steady_background_noise_sets_the_floor() -> None:
+    audio = _clip(0.0, 0.0, floor=0.2)  # a loud fan, no speech: nothing is 25 dB above the floor
+    assert implausible_alignment(audio, [(0.0, 3.0, "sil")]) is None
+
+
+@pytest.mark.parametrize("phone", ["ng", "aa"])
+def test_a_phone_longer_than_a_second_is_caught(phone: str) -> None:
+    audio = _clip(0.5, 2.0)
+    why = implausible_alignment(audio, [(0.0, 0.5, "sil"), (0.5, 1.8, phone), (1.8, 3.0, "sil")])
+    assert why is not None and f"'{phone}' lasts 1.30 s" in why
