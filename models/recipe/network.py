@@ -87,11 +87,12 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
 class VisemeNet(nn.Module):
     """Conv front (to 50 Hz) -> BiGRU -> transposed conv back to 100 Hz -> two heads."""
 
-    def __init__(self, width: int = 192, hidden: int = 128) -> None:
+    def __init__(self, width: int = 192, hidden: int = 128, dropout: float = 0.0) -> None:
         super().__init__()
         self.features = LogMel()
         self.encoder = nn.Sequential(_conv(N_MELS, width, 5), _conv(width, width, 5, stride=2), _conv(width, width, 3))
-        self.gru = nn.GRU(width, hidden, num_layers=2, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(width, hidden, num_layers=2, batch_first=True, bidirectional=True, dropout=dropout)
+        self.drop = nn.Dropout(dropout)  # no parameters: a trained state loads into VisemeNet() for export
         self.up = nn.Sequential(nn.ConvTranspose1d(2 * hidden, width, 4, stride=2, padding=1), nn.BatchNorm1d(width),
                                 nn.ReLU(), _conv(width, width, 3))
         self.viseme_head = nn.Conv1d(width, N_VISEMES, 1)
@@ -102,5 +103,5 @@ class VisemeNet(nn.Module):
         n_frames = feats.shape[2]
         x = self.encoder(feats)
         x, _ = self.gru(x.transpose(1, 2))
-        x = self.up(x.transpose(1, 2))[:, :, :n_frames]
+        x = self.drop(self.up(self.drop(x).transpose(1, 2))[:, :, :n_frames])
         return self.viseme_head(x).transpose(1, 2), self.phone_head(x).transpose(1, 2)

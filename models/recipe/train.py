@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
+from torch.optim.swa_utils import AveragedModel
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-share", type=float, default=0.65, help="share of crops taken from real speech")
     ap.add_argument("--closure-weight", type=float, default=2.0, help="loss weight of the closed-mouth viseme")
     ap.add_argument("--min-snr", type=float, default=3.0, help="lowest signal-to-noise ratio of added noise, dB")
+    ap.add_argument("--dropout", type=float, default=0.0, help="dropout after the GRU layers")
+    ap.add_argument("--average-from", type=float, default=1.0,
+                    help="average the weights from this share of the time budget on (1 = no averaging)")
     args = ap.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train: {len(real)} real + {len(tts)} tts utterances; dev: {len(dev)} ({device})", flush=True)
     (args.out / "dev_speakers.json").write_text(json.dumps(sorted(dev_speakers)))
 
-    model = VisemeNet().to(device)
+    model = VisemeNet(dropout=args.dropout).to(device)
     with torch.no_grad():  # input normalisation from the training audio itself
         sample, _, _ = make_batch([real, tts], [0.5, 0.5], 64, 400, rng, aug=True)
         model.features.eval()  # statistics of unmasked features
@@ -163,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = args.minutes * 60
     t0 = time.time()
     step, best = 0, -1.0
+    averaged: AveragedModel | None = None
     next_eval = 300.0
     while True:
         frac = (time.time() - t0) / budget
@@ -181,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         step += 1
+        if frac >= args.average_from and step % 10 == 0:  # a running mean of the late weights generalises better
+            if averaged is None:
+                averaged = AveragedModel(model, use_buffers=True)
+            else:
+                averaged.update_parameters(model)
         if step % 50 == 0:
             print(f"step {step} t={time.time() - t0:.0f}s lr={lr:.2e} loss={loss.item():.3f}", flush=True)
         if time.time() - t0 > next_eval or (time.time() - t0) >= budget:
@@ -193,11 +203,19 @@ def main(argv: list[str] | None = None) -> int:
     acc = frame_accuracy(model, dev, device)
     print(f"final dev viseme frame accuracy {acc:.4f} after {step} steps", flush=True)
     if acc >= best:
+        best = acc
         torch.save(model.state_dict(), args.out / "best.pt")
+    if averaged is not None:
+        avg_acc = frame_accuracy(averaged.module, dev, device)
+        print(f"averaged weights ({averaged.n_averaged.item()} snapshots): dev viseme frame accuracy {avg_acc:.4f}", flush=True)
+        if avg_acc >= best:
+            acc = avg_acc
+            torch.save(averaged.module.state_dict(), args.out / "best.pt")
     (args.out / "train_log.json").write_text(json.dumps({
         "steps": step, "dev_accuracy": max(acc, best), "minutes": args.minutes, "device": str(device),
         "batch": args.batch, "crop_seconds": args.seconds, "lr": args.lr, "seed": args.seed,
-        "real_share": args.real_share, "closure_weight": args.closure_weight, "min_snr_db": args.min_snr}))
+        "real_share": args.real_share, "closure_weight": args.closure_weight, "min_snr_db": args.min_snr,
+        "dropout": args.dropout, "average_from": args.average_from}))
     return 0
 
 
