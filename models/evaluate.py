@@ -96,7 +96,10 @@ def markdown_card(card: dict) -> str:
         f"{TARGETS['bilabial_precision']}. Reproduce with `python models/evaluate.py` after `python models/recipe/corpus.py`.",
         "",
         "References are frame labels from the aligned phones (TTS: the engine's own timings; real speech: pocketsphinx",
-        "forced alignment, whose 10 ms granularity and occasional errors cap any model's score). `hh` takes the next",
+        "forced alignment, whose 10 ms granularity and occasional errors cap any model's score). An alignment that the",
+        "audio contradicts (half a second of loud audio labelled silence, or a phone lasting over a second) is left out",
+        f"of training and evaluation alike: {ev['real_heldout_speakers']['utterances'].get('implausible_alignments_left_out', 0)} "
+        "held-out utterances. `hh` takes the next",
         "vowel's viseme. Bilabial recall: a reference p/b/m is hit when PP is the top viseme on a frame within the",
         "phone +-40 ms; precision: the share of PP runs overlapping such a window.",
         "",
@@ -137,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path} not found; build it with: python models/recipe/corpus.py", file=sys.stderr)
             return 2
         evaluation[key] = evaluate_set(LabelledSet(path), settings)
+    implausible = args.corpus / "implausible_alignments.json"
+    if implausible.exists():
+        left_out = len(json.loads(implausible.read_text())["heldout_implausible"])
+        evaluation["real_heldout_speakers"]["utterances"]["implausible_alignments_left_out"] = left_out
     print(f"model {model.path.name} sha256 {model.sha256[:12]}... evaluated in {time.time() - t0:.0f} s")
     print(f"{'set':24} {'mode':12} {'15-vis':>7} {'6-class':>7} {'bil.rec':>7} {'bil.prec':>8} {'frames':>8}")
     for set_name, modes in evaluation.items():
