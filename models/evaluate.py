@@ -82,7 +82,8 @@ def markdown_card(card: dict) -> str:
         f"(closures weighted x{tr.get('closure_weight', 2.0):g}) on augmented {tr.get('crop_seconds', 4.0):g} s crops, "
         f"{tr.get('real_share', 0.65):.0%} of them real speech (speed and child-like formant",
         f"shifts, gain, reverb, band limits, noise down to {tr.get('min_snr_db', 3.0):g} dB SNR, SpecAugment masking), "
-        f"{tr.get('steps', 0):,} steps in {tr.get('minutes', 0):g} minutes on {tr.get('device', 'cpu')}.",
+        f"{tr.get('steps', 0):,} steps in {tr.get('minutes', 0):g} minutes on {tr.get('device', 'cpu')}"
+        + (f"; {tr['corpus_note']}." if tr.get("corpus_note") else "."),
         "The worker runs it on 4 s windows every 2 s, cross-fading the overlaps.",
         "",
         "## Accuracy on data training never saw (lead 0)",

@@ -267,7 +267,7 @@ def build(out_dir: Path, voices_per_prompt: int, workers: int, seed: int = 0) ->
                     fest_jobs.append((f"{name}_{voice}", text, voice, stretch))
         chunks = [fest_jobs[i::workers * 4] for i in range(workers * 4)]
         fest_async = pool.map_async(synth_festival, chunks)
-        flite_utts = [u for u in pool.imap_unordered(synth_flite, flite_jobs, chunksize=16) if u is not None]
+        flite_utts = [u for u in pool.imap(synth_flite, flite_jobs, chunksize=16) if u is not None]
         fest_utts = [u for chunk in fest_async.get() for u in chunk]
         print(f"TTS train: {len(flite_utts)} flite + {len(fest_utts)} festival ({time.time() - t0:.0f} s)", flush=True)
         save_set(out_dir / "tts_train.npz", flite_utts + fest_utts)
