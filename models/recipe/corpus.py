@@ -37,6 +37,7 @@ from scipy.signal import resample_poly
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the recipe imports the shipped phone tables from the package
+from addon.core.curves import runs  # noqa: E402
 from addon.core.visemes import PHONE_INDEX, normalize_phone  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -171,11 +172,10 @@ def implausible_alignment(audio16: np.ndarray, segments: list[tuple[float, float
         if phone != "sil" and end - start > LONGEST_PHONE_SECONDS:
             return f"'{phone}' lasts {end - start:.2f} s"
         if phone == "sil":
-            inside = np.concatenate([[False], loud[int(start * 100) : int(end * 100)], [False]])
-            edges = np.flatnonzero(np.diff(inside.astype(np.int8)))
-            longest = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
-            if longest / 100 >= MISSED_SPEECH_SECONDS:
-                return f"{longest / 100:.2f} s of loud audio labelled silence at {start:.2f} s"
+            stretches = runs(loud[int(start * 100) : int(end * 100)].astype(np.int64), 100.0)
+            longest = max((r.duration for r in stretches if r.viseme), default=0.0)
+            if longest >= MISSED_SPEECH_SECONDS - 1e-9:
+                return f"{longest:.2f} s of loud audio labelled silence at {start:.2f} s"
     return None
 
 
