@@ -54,3 +54,23 @@ def test_a_phone_longer_than_a_second_is_caught(phone: str) -> None:
     audio = _clip(0.5, 2.0)
     why = implausible_alignment(audio, [(0.0, 0.5, "sil"), (0.5, 1.8, phone), (1.8, 3.0, "sil")])
     assert why is not None and f"'{phone}' lasts 1.30 s" in why
+
+
+def test_reference_quality_scores_an_alignment_against_exact_timings(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    from corpus import Utterance, save_set
+    from evaluate import reference_quality
+    from labels import LabelledSet
+
+    audio = np.zeros(SR, np.int16)  # 1 s: 101 frames at 100 Hz
+    # times exact in binary, so that float32 storage moves no frame
+    exact = [(0.0, 0.25, "sil"), (0.25, 0.5, "m"), (0.5, 0.75, "aa"), (0.75, 1.0, "sil")]
+    late = [(0.0, 0.375, "sil"), (0.375, 0.5, "m"), (0.5, 0.75, "aa"), (0.75, 1.0, "sil")]  # closure 125 ms late
+    missing = [(0.0, 0.25, "sil"), (0.25, 0.75, "aa"), (0.75, 1.0, "sil")]  # no closure at all
+    save_set(tmp_path / "exact.npz", [Utterance("a", audio, exact), Utterance("b", audio, exact)])
+    save_set(tmp_path / "aligned.npz", [Utterance("a", audio, late), Utterance("b", audio, missing)])
+    quality = reference_quality(LabelledSet(tmp_path / "exact.npz"), LabelledSet(tmp_path / "aligned.npz"))
+    # utterance a misses 13 closure frames (0.25-0.37 s), b all 25 (0.25-0.49 s), of 202 frames
+    assert quality["viseme15_frame_accuracy"] == pytest.approx(round(1 - 38 / 202, 4))
+    assert quality["bilabial_recall"] == 0.5 and quality["bilabial_precision"] == 1.0
+    assert (quality["utterances"], quality["of"]) == (2, 2)

@@ -179,13 +179,11 @@ def implausible_alignment(audio16: np.ndarray, segments: list[tuple[float, float
     return None
 
 
-def align_real(job: tuple[str, str, str]) -> Utterance | None:
-    """Force-align one utterance to phones with pocketsphinx (two passes, as its docs advise)."""
-    name, flac, text = job
+def force_align(audio16: np.ndarray, text: str) -> list[tuple[float, float, str]] | None:
+    """Phone segments (silence filled in) of `text` in the audio by pocketsphinx, or None where
+    alignment fails or skips a word (two passes, as its docs advise)."""
     decoder = _DECODER
     assert decoder is not None
-    audio, sr = sf.read(flac, dtype="float32")
-    audio16 = to_int16_16k(audio, sr)
     pad = np.zeros(int(0.3 * SR), np.int16)  # the aligner needs silence around speech
     raw = np.concatenate([pad, audio16, pad]).tobytes()
     try:
@@ -224,7 +222,26 @@ def align_real(job: tuple[str, str, str]) -> Utterance | None:
         t = e
     if t < duration:
         filled.append((t, duration, "sil"))
-    return Utterance(name, audio16, filled, text, implausible_alignment(audio16, filled) or "")
+    return filled
+
+
+def align_real(job: tuple[str, str, str]) -> Utterance | None:
+    """Force-align one speechocean762 utterance to phones."""
+    name, flac, text = job
+    audio, sr = sf.read(flac, dtype="float32")
+    audio16 = to_int16_16k(audio, sr)
+    segments = force_align(audio16, text)
+    if segments is None:
+        return None
+    return Utterance(name, audio16, segments, text, implausible_alignment(audio16, segments) or "")
+
+
+def realign_tts(utt: Utterance) -> Utterance | None:
+    """The TTS utterance with pocketsphinx's alignment in place of the engine's exact timings:
+    scored against the exact ones, it shows how far the real-speech references can be trusted."""
+    words = " ".join(re.findall(r"[a-z]+(?:'[a-z]+)*", utt.text.lower()))
+    segments = force_align(utt.audio, words) if words else None
+    return None if segments is None else Utterance(utt.name, utt.audio, segments, utt.text)
 
 
 def save_set(path: Path, utts: list[Utterance]) -> None:
@@ -285,6 +302,7 @@ def build(out_dir: Path, voices_per_prompt: int, workers: int, seed: int = 0) ->
     jobs = [(u, str(so / "audio" / f"{u}.flac"), texts[u].strip()) for u in sorted(texts)]
     with mp.Pool(workers, initializer=_aligner_init, initargs=(str(so / "lexicon.txt"),)) as pool:
         aligned = pool.map(align_real, jobs, chunksize=8)
+        realigned = pool.map(realign_tts, held, chunksize=8)
     rejected = {u.name: u.rejected for u in aligned if u is not None and u.rejected}
     ok = [u for u in aligned if u is not None and not u.rejected]
     failed = sum(u is None for u in aligned)
@@ -295,6 +313,7 @@ def build(out_dir: Path, voices_per_prompt: int, workers: int, seed: int = 0) ->
         "heldout_implausible": sorted(n for n in rejected if utt2spk[n] in heldout_speakers)}, indent=1))
     save_set(out_dir / "real_train.npz", [u for u in ok if utt2spk[u.name] not in heldout_speakers])
     save_set(out_dir / "real_heldout.npz", [u for u in ok if utt2spk[u.name] in heldout_speakers])
+    save_set(out_dir / "tts_heldout_pocketsphinx.npz", [u for u in realigned if u is not None])
 
 
 def main(argv: list[str] | None = None) -> int:
