@@ -68,6 +68,13 @@ def reference_quality(exact: LabelledSet, aligned: LabelledSet) -> dict[str, flo
     return {**score.summary(), "utterances": len(aligned), "of": len(exact)}
 
 
+def closure_contexts(s: dict[str, float]) -> str:
+    onsets = s["bilabials_before_vowel"]
+    return (f"audio-only bilabial recall on held-out real speakers: {s['bilabial_recall_before_vowel']:.3f} before a vowel "
+            f"({onsets} closures), {s['bilabial_recall_syllable_final']:.3f} ending a syllable (before a consonant or "
+            f"a pause, {s['bilabials'] - onsets})")
+
+
 def markdown_card(card: dict) -> str:
     ev = card["evaluation"]
     rows = []
@@ -121,6 +128,8 @@ def markdown_card(card: dict) -> str:
         "held-out utterances. `hh` takes the next",
         "vowel's viseme. Bilabial recall: a reference p/b/m is hit when PP is the top viseme on a frame within the",
         "phone +-40 ms; precision: the share of PP runs overlapping such a window.",
+        "",
+        closure_contexts(ev["real_heldout_speakers"]["audio_only"]).capitalize() + ".",
         "",
         *ref_line,
         f"Decoding constants (tuned on development speakers of the training split): closure threshold "
@@ -181,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'pocketsphinx vs exact':24} {'tts voice':12} {r['viseme15_frame_accuracy']:7.1%} {r['mouth6_frame_accuracy']:7.1%} "
               f"{r['bilabial_recall']:7.3f} {r['bilabial_precision']:8.3f} {r['frames']:8d}  (reference quality)")
     real = evaluation["real_heldout_speakers"]["audio_only"]
+    print(closure_contexts(real))
     missed = [k for k, v in TARGETS.items() if real[k] < v]
     print("targets on held-out real speakers (audio only): " + ("all met" if not missed else "MISSED " + ", ".join(missed)))
     if args.write_card:

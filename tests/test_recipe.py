@@ -74,3 +74,21 @@ def test_reference_quality_scores_an_alignment_against_exact_timings(tmp_path: P
     assert quality["viseme15_frame_accuracy"] == pytest.approx(round(1 - 38 / 202, 4))
     assert quality["bilabial_recall"] == 0.5 and quality["bilabial_precision"] == 1.0
     assert (quality["utterances"], quality["of"]) == (2, 2)
+
+
+def test_closure_recall_is_split_by_what_follows_the_closure() -> None:
+    from labels import Score
+
+    from addon.core.visemes import PHONES, PP, SIL
+
+    ids = {p: PHONES.index(p) for p in ("sil", "m", "aa", "p", "s")}
+    segments = [(0.0, 0.2, ids["sil"]), (0.2, 0.3, ids["m"]), (0.3, 0.5, ids["aa"]), (0.5, 0.6, ids["p"]),
+                (0.6, 0.7, ids["sil"]), (0.7, 0.8, ids["m"]), (0.8, 0.9, ids["s"]), (0.9, 1.0, ids["sil"])]
+    predicted = np.full(101, SIL)
+    predicted[22:28] = PP  # the onset m is shown; the p before a pause and the m before s are not
+    score = Score()
+    score.add(predicted, predicted.copy(), segments)
+    summary = score.summary()
+    assert summary["bilabials"] == 3 and summary["bilabials_before_vowel"] == 1
+    assert summary["bilabial_recall_before_vowel"] == 1.0
+    assert summary["bilabial_recall_syllable_final"] == 0.0

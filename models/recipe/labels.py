@@ -12,10 +12,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from addon.core.visemes import PHONES, PP, VISEME_INDEX, VISEME_TO_MOUTH_INDEX, phones_to_visemes  # noqa: E402
+from addon.core.visemes import PHONES, PP, VISEME_INDEX, VISEME_TO_MOUTH_INDEX, VOWELS, phones_to_visemes  # noqa: E402
 
 HOP, SAMPLE_RATE = 160, 16000
 BILABIALS = {PHONES.index(p) for p in ("p", "b", "m")}
+VOWEL_IDS = {PHONES.index(p) for p in VOWELS}
 CLOSURE_WINDOW = 0.04  # a reference p/b/m is hit by a PP frame within the phone +- 40 ms
 
 
@@ -71,6 +72,8 @@ class Score:
     bilabials_hit: int = 0
     pp_runs: int = 0
     pp_runs_true: int = 0
+    onsets: int = 0  # bilabials followed by a vowel (the rest end a syllable: before a consonant or a pause)
+    onsets_hit: int = 0
     per_utterance: list[float] = field(default_factory=list)
 
     def add(self, predicted: np.ndarray, reference: np.ndarray, segments: list[tuple[float, float, int]],
@@ -81,12 +84,17 @@ class Score:
         self.viseme_hits += int((pred == ref).sum())
         self.mouth_hits += int((_MOUTH[pred] == _MOUTH[ref]).sum())
         self.per_utterance.append(float((pred == ref).mean()) if n else 0.0)
-        windows = [(s - CLOSURE_WINDOW, e + CLOSURE_WINDOW) for s, e, p in segments if p in BILABIALS]
+        closures = [k for k, seg in enumerate(segments) if seg[2] in BILABIALS]
+        windows = [(segments[k][0] - CLOSURE_WINDOW, segments[k][1] + CLOSURE_WINDOW) for k in closures]
         times = np.arange(n) / rate
         is_pp = pred == PP
-        for lo, hi in windows:
+        for k, (lo, hi) in zip(closures, windows):
+            hit = bool(is_pp[(times >= lo) & (times <= hi)].any())
             self.bilabials += 1
-            self.bilabials_hit += bool(is_pp[(times >= lo) & (times <= hi)].any())
+            self.bilabials_hit += hit
+            if k + 1 < len(segments) and segments[k + 1][2] in VOWEL_IDS:
+                self.onsets += 1
+                self.onsets_hit += hit
         edges = np.flatnonzero(np.diff(np.concatenate([[0], is_pp.astype(np.int8), [0]])))
         for s, e in zip(edges[::2], edges[1::2]):
             self.pp_runs += 1
@@ -100,5 +108,9 @@ class Score:
             "bilabial_recall": round(self.bilabials_hit / max(1, self.bilabials), 4),
             "bilabial_precision": round(self.pp_runs_true / max(1, self.pp_runs), 4),
             "bilabials": self.bilabials,
+            "bilabial_recall_before_vowel": round(self.onsets_hit / max(1, self.onsets), 4),
+            "bilabial_recall_syllable_final": round((self.bilabials_hit - self.onsets_hit)
+                                                    / max(1, self.bilabials - self.onsets), 4),
+            "bilabials_before_vowel": self.onsets,
             "frames": self.frames,
         }
