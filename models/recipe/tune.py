@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     dev_speakers = set(json.loads(args.dev_speakers.read_text()))
     spk = dict(line.split() for line in (SHARED / "speechocean762-train" / "utt2spk").read_text().splitlines() if line.strip())
     dev = LabelledSet(args.corpus / "real_train.npz", keep=lambda n: spk[n] in dev_speakers)
-    posts = posteriors_for(dev)
+    posts = posteriors_for(dev, str(args.card.with_suffix(".onnx")))  # the model this card describes
     print(f"tuning on {len(dev)} development utterances")
 
     base = CurveSettings(lead_seconds=0.0)
