@@ -70,7 +70,7 @@ def reference_quality(exact: LabelledSet, aligned: LabelledSet) -> dict[str, flo
 
 def closure_contexts(s: dict[str, float]) -> str:
     onsets = s["bilabials_before_vowel"]
-    return (f"audio-only bilabial recall on held-out real speakers: {s['bilabial_recall_before_vowel']:.3f} before a vowel "
+    return (f"Audio-only bilabial recall on held-out real speakers: {s['bilabial_recall_before_vowel']:.3f} before a vowel "
             f"({onsets} closures), {s['bilabial_recall_syllable_final']:.3f} ending a syllable (before a consonant or "
             f"a pause, {s['bilabials'] - onsets})")
 
@@ -134,7 +134,7 @@ def markdown_card(card: dict) -> str:
         "vowel's viseme. Bilabial recall: a reference p/b/m is hit when PP is the top viseme on a frame within the",
         "phone +-40 ms; precision: the share of PP runs overlapping such a window.",
         "",
-        "A" + closure_contexts(ev["real_heldout_speakers"]["audio_only"])[1:] + "; on the held-out TTS voice: "
+        closure_contexts(ev["real_heldout_speakers"]["audio_only"]) + "; on the held-out TTS voice: "
         f"{ev['tts_heldout_voice']['audio_only']['bilabial_recall_before_vowel']:.3f} and "
         f"{ev['tts_heldout_voice']['audio_only']['bilabial_recall_syllable_final']:.3f}. The gap on real speech is in closures that "
         "end a syllable: Mandarin syllables end only in n or ng, and a learner's final p, b or m is often unreleased "

@@ -37,6 +37,7 @@ from scipy.signal import resample_poly
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the recipe imports the shipped phone tables from the package
+from addon.core.align import pronounce  # noqa: E402
 from addon.core.curves import runs  # noqa: E402
 from addon.core.visemes import PHONE_INDEX, normalize_phone  # noqa: E402
 
@@ -239,7 +240,7 @@ def align_real(job: tuple[str, str, str]) -> Utterance | None:
 def realign_tts(utt: Utterance) -> Utterance | None:
     """The TTS utterance with pocketsphinx's alignment in place of the engine's exact timings:
     scored against the exact ones, it shows how far the real-speech references can be trusted."""
-    words = " ".join(re.findall(r"[a-z]+(?:'[a-z]+)*", utt.text.lower()))
+    words = " ".join(word.lower() for word, _phones in pronounce(utt.text)[0])  # the words transcript mode reads
     segments = force_align(utt.audio, words) if words else None
     return None if segments is None else Utterance(utt.name, utt.audio, segments, utt.text)
 

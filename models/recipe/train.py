@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
-from labels import LabelledSet  # noqa: E402
+from labels import CLOSURE_WINDOW, LabelledSet  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
 
 from addon.core.visemes import PP  # noqa: E402
@@ -106,7 +106,8 @@ def _max_per_run(values: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     return best.scatter_reduce(0, run[sel], values.flatten()[sel], reduce="amax", include_self=True)
 
 
-def closure_window_loss(vis_logits: torch.Tensor, vis: torch.Tensor, reach: int = 4) -> torch.Tensor:
+def closure_window_loss(vis_logits: torch.Tensor, vis: torch.Tensor,
+                        reach: int = round(CLOSURE_WINDOW * 100)) -> torch.Tensor:
     """Asks for what the evaluation counts: one confident PP frame within each reference closure
     +- `reach` frames (-log max P(PP) there), and no PP between those windows (-log(1 - max P(PP))
     over each stretch between them). Forced alignments of real speech place closures only to
