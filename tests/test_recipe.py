@@ -92,3 +92,49 @@ def test_closure_recall_is_split_by_what_follows_the_closure() -> None:
     assert summary["bilabials"] == 3 and summary["bilabials_before_vowel"] == 1
     assert summary["bilabial_recall_before_vowel"] == 1.0
     assert summary["bilabial_recall_syllable_final"] == 0.0
+
+
+ESPEAK_SR = 22050
+
+
+def _espeak_like(closure_level: float) -> np.ndarray:
+    """A vowel, a 40 ms closure at `closure_level` (0 for the plain voices' digital silence, breath noise
+    for some variants), a 30 ms burst, and a second vowel: what espeak-ng synthesizes for 'a pa'."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(0.5 * ESPEAK_SR)) / ESPEAK_SR
+    x = 0.3 * np.sin(2 * np.pi * 150 * t)
+    closure, burst = (t >= 0.20) & (t < 0.24), (t >= 0.24) & (t < 0.27)
+    x[closure] = closure_level * rng.standard_normal(int(closure.sum()))
+    x[burst] = 0.1 * rng.standard_normal(int(burst.sum()))
+    return (x * 32767).astype(np.int16)
+
+
+@pytest.mark.parametrize("closure_level", [0.0, 0.003])
+def test_an_espeak_stop_gets_the_closure_before_its_burst(closure_level: float) -> None:
+    from corpus import espeak_segments
+
+    audio = _espeak_like(closure_level)
+    onsets = [(0, "a"), (int(0.24 * ESPEAK_SR), "p"), (int(0.27 * ESPEAK_SR), "A@")]
+    segments = espeak_segments(audio, ESPEAK_SR, onsets)
+    assert [p for _, _, p in segments] == ["ae", "p", "aa", "r"]  # the r-coloured vowel is split in two
+    (_, vowel_end, _), (p_start, p_end, _) = segments[0], segments[1]
+    assert vowel_end == p_start == pytest.approx(0.20, abs=0.006)  # the event came at the burst, 0.24 s
+    assert p_end == pytest.approx(0.27, abs=1e-3)
+    assert segments[-1][1] == pytest.approx(0.5, abs=1e-3)
+
+
+def test_an_espeak_stop_after_a_pause_keeps_its_event_time() -> None:
+    from corpus import espeak_segments
+
+    audio = _espeak_like(0.0)
+    onsets = [(0, "_:"), (int(0.24 * ESPEAK_SR), "p"), (int(0.27 * ESPEAK_SR), "a")]
+    segments = espeak_segments(audio, ESPEAK_SR, onsets)
+    assert [p for _, _, p in segments] == ["sil", "p", "ae"]
+    assert segments[1][0] == pytest.approx(0.24, abs=1e-3)  # silence before a pause-initial stop stays silence
+
+
+def test_an_unknown_espeak_phoneme_is_refused_not_guessed() -> None:
+    from corpus import espeak_segments
+
+    with pytest.raises(KeyError):
+        espeak_segments(_espeak_like(0.0), ESPEAK_SR, [(0, "a"), (1000, "Q#")])

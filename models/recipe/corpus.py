@@ -2,7 +2,8 @@
 
 Sources:
   * TTS: the CMU ARCTIC prompts spoken by flite and festival voices at several rates
-    and pitches; each engine reports the phone timings it synthesized, so labels are exact.
+    and pitches, and (--espeak-per-prompt) by espeak-ng voice variants; each engine reports
+    the phone timings it synthesized, so labels are exact.
   * Real speech: the speechocean762 TRAIN subset in ../shared/data, force-aligned to
     phones with pocketsphinx (about one utterance in ten fails alignment and is dropped).
 
@@ -18,6 +19,8 @@ offsets, and phone segments (start s, end s, phone index) per utterance.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import multiprocessing as mp
 import os
@@ -137,6 +140,134 @@ def synth_festival(jobs: list[tuple[str, str, str, float]]) -> list[Utterance]:
                 utts.append(Utterance(name, audio16, segments_from_end_times(ends, len(audio16) / SR), text))
             except KeyError:
                 continue
+    return utts
+
+
+# espeak-ng phoneme mnemonics (en-us) onto PHONES; a two-phone symbol (an r-coloured vowel) is split.
+ESPEAK_PHONES = {
+    "p": "p", "b": "b", "t": "t", "t2": "t", "t#": "d", "?": "t", "d": "d", "k": "k", "g": "g",
+    "m": "m", "m-": "m", "n": "n", "n-": "n", "N": "ng", "f": "f", "v": "v", "T": "th", "D": "dh",
+    "s": "s", "z": "z", "S": "sh", "Z": "zh", "tS": "ch", "dZ": "jh", "h": "hh", "l": "l", "r": "r",
+    "r-": "r", "w": "w", "j": "y", ";": "y",
+    "a": "ae", "a#": "ae", "aa": "aa", "A:": "aa", "0": "aa", "V": "ah", "@": "ah", "@2": "ah", "@-": "ah",
+    "@5": "ah", "E": "eh", "E2": "eh", "I": "ih", "I2": "ih", "I#": "ih", "i": "iy", "i:": "iy",
+    "O:": "ao", "O": "ao", "O2": "ao", "oU": "ow", "OI": "oy", "aI": "ay", "aU": "aw", "eI": "ey",
+    "u:": "uw", "U": "uh", "3": "er", "3:": "er",
+    "A@": "aa r", "e@": "eh r", "O@": "ao r", "o@": "ao r", "i@": "ih r", "i@3": "ih r", "U@": "uh r",
+    "aI@": "ay er", "aI3": "ay er", "aU@": "aw er", "@L": "ah l",
+}
+ESPEAK_VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "+f2", "+f3", "+f4", "+f5",
+                   "+klatt", "+klatt2", "+klatt3", "+klatt4", "+croak", "+whisper")
+STOPS = frozenset({"p", "b", "t", "d", "k", "g", "ch", "jh"})
+# espeak-ng's phoneme events come about 10 ms after the boundaries pocketsphinx finds in its audio
+# (measured: frame agreement 0.788 as reported, 0.818 shifted 10 ms earlier, 0.814 at 5 ms, 0.807 at
+# 15 ms), while flite's and festival's exact timings agree best unshifted.
+ESPEAK_EVENT_LAG = 0.010
+_ESPEAK = None
+
+
+class _EspeakEvent(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("name", ctypes.c_char * 8)]
+
+
+class Espeak:
+    """libespeak-ng in this process, synthesizing synchronously with a phoneme event at each phone
+    onset (the command line prints phoneme names but no times)."""
+
+    PHONEME_EVENT, SYNCHRONOUS, PHONEME_EVENTS, RATE, PITCH = 7, 2, 0x0001, 1, 3
+
+    def __init__(self) -> None:
+        self.lib = ctypes.CDLL(ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1")
+        self.rate = self.lib.espeak_Initialize(self.SYNCHRONOUS, 0, None, self.PHONEME_EVENTS)
+        if self.rate <= 0:
+            raise RuntimeError("espeak-ng failed to initialise")
+        self.chunks: list[np.ndarray] = []
+        self.onsets: list[tuple[int, str]] = []  # (sample, mnemonic)
+        callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                         ctypes.POINTER(_EspeakEvent))
+        self._callback = callback_type(self._collect)  # kept alive as long as the library may call it
+        self.lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, wav, n: int, events) -> int:
+        if n > 0:
+            self.chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        i = 0
+        while events[i].type != 0:
+            if events[i].type == self.PHONEME_EVENT:
+                self.onsets.append((events[i].sample, events[i].name.decode("utf-8", "replace")))
+            i += 1
+        return 0
+
+    def synth(self, text: str, voice: str, rate: int, pitch: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
+        self.chunks, self.onsets = [], []
+        self.lib.espeak_SetVoiceByName(voice.encode())
+        self.lib.espeak_SetParameter(self.RATE, rate, 0)
+        self.lib.espeak_SetParameter(self.PITCH, pitch, 0)
+        data = text.encode("utf-8")
+        self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # POS_CHARACTER, espeakCHARS_UTF8
+        self.lib.espeak_Synchronize()
+        audio = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int16)
+        return audio, self.onsets
+
+
+def closure_onset(energy_db: np.ndarray, previous: int, burst: int) -> int:
+    """espeak-ng puts a voiceless stop's event at the burst and leaves its closure to the phone before;
+    the closure is part of the stop (as in flite, festival and forced alignments), so the stop starts
+    where the dip before its burst does: frames 15 dB below the phone before (digital silence in the
+    plain voices, breath noise in some variants). The phone before keeps at least 20 ms (4 frames)."""
+    before = energy_db[previous:burst]
+    if len(before) <= 4:
+        return burst
+    quiet = max(energy_db.max() - 45.0, float(np.percentile(before, 75)) - 15.0)
+    frame = burst
+    while frame > previous + 4 and energy_db[frame - 1] < quiet:
+        frame -= 1
+    return frame
+
+
+def espeak_segments(audio: np.ndarray, sr: int, onsets: list[tuple[int, str]]) -> list[tuple[float, float, str]]:
+    hop = sr // 200  # 5 ms energy frames
+    n = max(1, len(audio) // hop)
+    x = audio[: n * hop].astype(np.float64) / 32768.0
+    energy_db = 10 * np.log10((x.reshape(n, hop) ** 2).mean(axis=1) + 1e-10)
+    marks = [(s, "sil" if name.startswith("_") else ESPEAK_PHONES[name]) for s, name in onsets]
+    marks.append((len(audio), "sil"))
+    starts = [s for s, _ in marks]
+    for k in range(1, len(marks) - 1):
+        if marks[k][1] in STOPS and marks[k - 1][1] != "sil":
+            starts[k] = max(starts[k - 1], closure_onset(energy_db, starts[k - 1] // hop, starts[k] // hop) * hop)
+    segs = [(0.0, starts[0] / sr, "sil")] if starts[0] > 0 else []
+    for k in range(len(marks) - 1):
+        begin, end = starts[k] / sr, starts[k + 1] / sr
+        parts = marks[k][1].split()
+        cut = begin + (end - begin) * (0.6 if len(parts) == 2 else 1.0)
+        for phone, (a, b) in zip(parts, ((begin, cut), (cut, end))):
+            if b > a:
+                segs.append((a, b, phone))
+    return segs
+
+
+def synth_espeak(jobs: list[tuple[str, str, str, int, int]]) -> list[Utterance]:
+    global _ESPEAK
+    if _ESPEAK is None:
+        _ESPEAK = Espeak()
+    utts = []
+    for name, text, voice, rate, pitch in jobs:
+        audio, onsets = _ESPEAK.synth(text, voice, rate, pitch)
+        if len(audio) < _ESPEAK.rate // 4 or not onsets:
+            continue
+        try:
+            segs = espeak_segments(audio, _ESPEAK.rate, onsets)
+        except KeyError:  # a mnemonic outside the table: leave the utterance out rather than guess
+            continue
+        audio16 = to_int16_16k(audio.astype(np.float32) / 32768.0, _ESPEAK.rate)
+        scale = len(audio16) / SR / (len(audio) / _ESPEAK.rate)
+        end = len(audio16) / SR
+        segs = [(max(0.0, a * scale - ESPEAK_EVENT_LAG), min(end, b * scale - ESPEAK_EVENT_LAG), p) for a, b, p in segs]
+        segs[-1] = (segs[-1][0], end, segs[-1][2])  # the last phone still runs to the end of the audio
+        utts.append(Utterance(name, audio16, [s for s in segs if s[1] > s[0]], text))
     return utts
 
 
@@ -264,7 +395,19 @@ def save_set(path: Path, utts: list[Utterance]) -> None:
     print(f"  wrote {path.name}: {len(utts)} utterances, {hours:.2f} h", flush=True)
 
 
-def build(out_dir: Path, voices_per_prompt: int, workers: int, seed: int = 0) -> None:
+def espeak_jobs(prompts: list[tuple[str, str]], per_prompt: int, seed: int, workers: int) -> list[list]:
+    """espeak-ng renditions of each prompt (voice variant, rate in words per minute, pitch 0-100), in
+    one chunk per worker; a generator of their own keeps the flite and festival choices as they were."""
+    rng = random.Random(seed + 1)
+    jobs = []
+    for name, text in prompts:
+        for i in range(per_prompt):
+            voice = "en-us" + rng.choice(ESPEAK_VARIANTS)
+            jobs.append((f"{name}_espeak{i}", text, voice, rng.randint(130, 230), rng.randint(15, 85)))
+    return [jobs[i::workers] for i in range(workers)] if jobs else []
+
+
+def build(out_dir: Path, voices_per_prompt: int, workers: int, espeak_per_prompt: int = 0, seed: int = 0) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     prompts = read_prompts(SHARED / "text" / "cmuarctic.data")
@@ -287,8 +430,11 @@ def build(out_dir: Path, voices_per_prompt: int, workers: int, seed: int = 0) ->
         fest_async = pool.map_async(synth_festival, chunks)
         flite_utts = [u for u in pool.imap(synth_flite, flite_jobs, chunksize=16) if u is not None]
         fest_utts = [u for chunk in fest_async.get() for u in chunk]
-        print(f"TTS train: {len(flite_utts)} flite + {len(fest_utts)} festival ({time.time() - t0:.0f} s)", flush=True)
-        save_set(out_dir / "tts_train.npz", flite_utts + fest_utts)
+        espeak_utts = [u for chunk in pool.map(synth_espeak, espeak_jobs(train_prompts, espeak_per_prompt, seed, workers))
+                       for u in chunk]
+        print(f"TTS train: {len(flite_utts)} flite + {len(fest_utts)} festival + {len(espeak_utts)} espeak-ng "
+              f"({time.time() - t0:.0f} s)", flush=True)
+        save_set(out_dir / "tts_train.npz", flite_utts + fest_utts + espeak_utts)
 
         held_jobs = [(f"{n}_ked", t, FESTIVAL_HELDOUT_VOICE, 1.0) for n, t in heldout_prompts]
         held = [u for chunk in pool.map(synth_festival, [held_jobs[i::workers] for i in range(workers)]) for u in chunk]
@@ -321,14 +467,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "models" / ".cache" / "corpus")
     ap.add_argument("--voices-per-prompt", type=int, default=3)
+    ap.add_argument("--espeak-per-prompt", type=int, default=0, help="espeak-ng renditions of each training prompt")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args(argv)
-    for tool in ("flite", "festival"):
+    tools = ("flite", "festival") + (("espeak-ng",) if args.espeak_per_prompt else ())
+    for tool in tools:
         if shutil.which(tool) is None:
             print(f"error: {tool} not found; install it: apt-get install flite festival "
-                  "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts", file=sys.stderr)
+                  "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng", file=sys.stderr)
             return 2
-    build(args.out, args.voices_per_prompt, args.workers)
+    build(args.out, args.voices_per_prompt, args.workers, args.espeak_per_prompt)
     return 0
 
 
