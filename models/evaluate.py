@@ -150,8 +150,13 @@ def markdown_card(card: dict) -> str:
         "  (OpenSLR 101, github.com/jimbozhang/speechocean762). Force-aligned with pocketsphinx; every 8th speaker held",
         "  out for evaluation. The corpus TEST split was not used.",
         "- **CMU ARCTIC prompts** (public-domain text), spoken by flite (kal, kal16, awb, rms, slt) and festival",
-        "  (kal_diphone, cmu_us_slt_arctic_hts) at random rates and pitches; festival ked_diphone and the last 100",
-        "  prompts held out.",
+        "  (kal_diphone, cmu_us_slt_arctic_hts)"
+        + (" and by espeak-ng (GPL-3.0-or-later; en-us with its voice variants, events for phone timings)"
+           if tr.get("tts_utterances", {}).get("espeak-ng") else "")
+        + " at random rates and pitches"
+        + (" (" + ", ".join(f"{n:,} {engine}" for engine, n in tr["tts_utterances"].items()) + " utterances)"
+           if tr.get("tts_utterances") else "")
+        + ";\n  festival ked_diphone and the last 100 prompts held out. Only the synthesized audio is used.",
         "- **CMUdict** (Carnegie Mellon University, BSD-style licence) for transcript pronunciations.",
         "",
         f"Rebuild from scratch: `python models/rebuild.py` (about {tr.get('minutes', 55) + 8:.0f} minutes on 2 CPU cores: "

@@ -395,6 +395,11 @@ def save_set(path: Path, utts: list[Utterance]) -> None:
     print(f"  wrote {path.name}: {len(utts)} utterances, {hours:.2f} h", flush=True)
 
 
+def tts_engine(name: str) -> str:
+    """Which engine spoke a training utterance, from the name build() gave it."""
+    return "espeak-ng" if "_espeak" in name else "festival" if "_voice_" in name else "flite"
+
+
 def espeak_jobs(prompts: list[tuple[str, str]], per_prompt: int, seed: int, workers: int) -> list[list]:
     """espeak-ng renditions of each prompt (voice variant, rate in words per minute, pitch 0-100), in
     one chunk per worker; a generator of their own keeps the flite and festival choices as they were."""

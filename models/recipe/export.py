@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+from corpus import tts_engine  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
 
 from addon.core.visemes import PHONES, VISEMES  # noqa: E402
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--weights", type=Path, default=ROOT / "models" / ".cache" / "train" / "best.pt")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "models")
+    ap.add_argument("--corpus", type=Path, default=ROOT / "models" / ".cache" / "corpus", help="the corpus it was trained on")
     args = ap.parse_args(argv)
 
     model = VisemeNet()
@@ -76,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         "receptive_field_note": "bidirectional GRU: process long audio in chunks with >= 1 s of context each side",
         "training": json.loads(train_log.read_text()) if train_log.exists() else {},
     })
+    tts_train = args.corpus / "tts_train.npz"
+    if tts_train.exists():
+        engines = Counter(tts_engine(str(name)) for name in np.load(tts_train)["names"])
+        card["training"]["tts_utterances"] = dict(sorted(engines.items()))
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB, sha256 {digest[:12]}..., max |onnx-torch| {err:.2e})")
     return 0
