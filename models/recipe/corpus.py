@@ -160,7 +160,7 @@ ESPEAK_VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "
                    "+klatt", "+klatt2", "+klatt3", "+klatt4", "+croak", "+whisper")
 STOPS = frozenset({"p", "b", "t", "d", "k", "g", "ch", "jh"})
 # espeak-ng's phoneme events come about 10 ms after the boundaries pocketsphinx finds in its audio
-# (measured: frame agreement 0.788 as reported, 0.818 shifted 10 ms earlier, 0.814 at 5 ms, 0.807 at
+# (measured on 60 utterances: viseme frame agreement 0.788 as reported, 0.818 shifted 10 ms earlier, 0.814 at 5 ms, 0.807 at
 # 15 ms), while flite's and festival's exact timings agree best unshifted.
 ESPEAK_EVENT_LAG = 0.010
 _ESPEAK = None
@@ -228,6 +228,8 @@ def closure_onset(energy_db: np.ndarray, previous: int, burst: int) -> int:
 
 
 def espeak_segments(audio: np.ndarray, sr: int, onsets: list[tuple[int, str]]) -> list[tuple[float, float, str]]:
+    """Phone segments (start s, end s, phone) from espeak-ng's phoneme onsets (sample, mnemonic); a pause
+    mnemonic (_, _:, _!) is silence, and each phone runs to the next onset."""
     hop = sr // 200  # 5 ms energy frames
     n = max(1, len(audio) // hop)
     x = audio[: n * hop].astype(np.float64) / 32768.0
