@@ -212,15 +212,22 @@ class Espeak:
         return audio, self.onsets
 
 
-def closure_onset(energy_db: np.ndarray, previous: int, burst: int) -> int:
+def frame_energy_db(audio: np.ndarray, hop: int) -> np.ndarray:
+    """Energy in dB of each whole `hop`-sample frame of int16 audio."""
+    n = len(audio) // hop
+    x = audio[: n * hop].astype(np.float64) / 32768.0
+    return 10 * np.log10((x.reshape(n, hop) ** 2).mean(axis=1) + 1e-10)
+
+
+def closure_onset(energy_db: np.ndarray, previous: int, burst: int, silence_db: float) -> int:
     """espeak-ng puts a voiceless stop's event at the burst and leaves its closure to the phone before;
     the closure is part of the stop (as in flite, festival and forced alignments), so the stop starts
-    where the dip before its burst does: frames 15 dB below the phone before (digital silence in the
-    plain voices, breath noise in some variants). The phone before keeps at least 20 ms (4 frames)."""
+    where the dip before its burst does: frames 15 dB below the phone before or below `silence_db` (digital
+    silence in the plain voices, breath noise in some variants). The phone before keeps at least 20 ms (4 frames)."""
     before = energy_db[previous:burst]
     if len(before) <= 4:
         return burst
-    quiet = max(energy_db.max() - 45.0, float(np.percentile(before, 75)) - 15.0)
+    quiet = max(silence_db, float(np.percentile(before, 75)) - 15.0)
     frame = burst
     while frame > previous + 4 and energy_db[frame - 1] < quiet:
         frame -= 1
@@ -231,15 +238,14 @@ def espeak_segments(audio: np.ndarray, sr: int, onsets: list[tuple[int, str]]) -
     """Phone segments (start s, end s, phone) from espeak-ng's phoneme onsets (sample, mnemonic); a pause
     mnemonic (_, _:, _!) is silence, and each phone runs to the next onset."""
     hop = sr // 200  # 5 ms energy frames
-    n = max(1, len(audio) // hop)
-    x = audio[: n * hop].astype(np.float64) / 32768.0
-    energy_db = 10 * np.log10((x.reshape(n, hop) ** 2).mean(axis=1) + 1e-10)
+    energy_db = frame_energy_db(audio, hop)
+    silence_db = float(energy_db.max()) - 45.0
     marks = [(s, "sil" if name.startswith("_") else ESPEAK_PHONES[name]) for s, name in onsets]
     marks.append((len(audio), "sil"))
     starts = [s for s, _ in marks]
     for k in range(1, len(marks) - 1):
         if marks[k][1] in STOPS and marks[k - 1][1] != "sil":
-            starts[k] = max(starts[k - 1], closure_onset(energy_db, starts[k - 1] // hop, starts[k] // hop) * hop)
+            starts[k] = max(starts[k - 1], closure_onset(energy_db, starts[k - 1] // hop, starts[k] // hop, silence_db) * hop)
     segs = [(0.0, starts[0] / sr, "sil")] if starts[0] > 0 else []
     for k in range(len(marks) - 1):
         begin, end = starts[k] / sr, starts[k + 1] / sr
@@ -295,12 +301,9 @@ LONGEST_PHONE_SECONDS = 1.0
 def implausible_alignment(audio16: np.ndarray, segments: list[tuple[float, float, str]]) -> str | None:
     """Why the audio contradicts a forced alignment, or None. Judged from the signal alone, never a model:
     pocketsphinx sometimes crams the words into part of a slow reading and labels the rest silence."""
-    hop = SR // 100
-    n = len(audio16) // hop
-    if n == 0:
+    energy_db = frame_energy_db(audio16, SR // 100)
+    if len(energy_db) == 0:
         return "no audio"
-    x = audio16[: n * hop].astype(np.float64) / 32768.0
-    energy_db = 10 * np.log10((x.reshape(n, hop) ** 2).mean(axis=1) + 1e-10)
     loud = energy_db > np.percentile(energy_db, 5) + LOUD_DB
     for start, end, phone in segments:
         if phone != "sil" and end - start > LONGEST_PHONE_SECONDS:
