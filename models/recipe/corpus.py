@@ -159,9 +159,10 @@ ESPEAK_PHONES = {
 ESPEAK_VARIANTS = ("", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "+f2", "+f3", "+f4", "+f5",
                    "+klatt", "+klatt2", "+klatt3", "+klatt4", "+croak", "+whisper")
 STOPS = frozenset({"p", "b", "t", "d", "k", "g", "ch", "jh"})
-# espeak-ng's phoneme events come about 10 ms after the boundaries pocketsphinx finds in its audio
-# (measured on 60 utterances: viseme frame agreement 0.788 as reported, 0.818 shifted 10 ms earlier, 0.814 at 5 ms, 0.807 at
-# 15 ms), while flite's and festival's exact timings agree best unshifted.
+# espeak-ng's phoneme events come about 10 ms after the boundaries pocketsphinx finds in its audio, the
+# aligner of the real-speech references. espeak_timing.py measures it: on 60 prompts, viseme-frame
+# agreement 0.817 with this shift applied, 0.803 and 0.814 5 ms either side; flite's exact times,
+# for comparison, peak 0-5 ms earlier than given (0.865 unshifted, 0.879 at -5 ms).
 ESPEAK_EVENT_LAG = 0.010
 _ESPEAK = None
 
