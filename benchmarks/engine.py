@@ -60,27 +60,27 @@ def main() -> int:
             starts.append(time.perf_counter() - t)
     row("worker start to ready (median of 5)", f"{statistics.median(starts):.3f} s", "<= 1.5 s", statistics.median(starts) <= 1.5)
 
-    with WorkerClient(device="cpu") as w:
-        w.start()
-        w.infer(minute[:16000])
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            w.infer(minute)
-            times.append(time.perf_counter() - t)
-    req = statistics.median(times)
-    row("inference, 60 s audio, warm worker", f"{req:.3f} s", "<= 0.6 s", req <= 0.6)
-    row("  real-time factor", f"{req / 60:.4f}", "<= 0.01", req / 60 <= 0.01)
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(find_model().path), providers=["CPUExecutionProvider"])
     session.run(None, {"audio": minute[None, :16000]})
-    bare = []
-    for _ in range(5):
-        t = time.perf_counter()
-        session.run(None, {"audio": minute[None]})
-        bare.append(time.perf_counter() - t)
+    times, bare = [], []
+    with WorkerClient(device="cpu") as w:
+        w.start()
+        w.infer(minute[:16000])
+        for _ in range(5):  # alternated, so that both see the same machine load
+            t = time.perf_counter()
+            w.infer(minute)
+            times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            session.run(None, {"audio": minute[None]})
+            bare.append(time.perf_counter() - t)
+    req = statistics.median(times)
+    row("inference, 60 s audio, warm worker", f"{req:.3f} s", "<= 0.6 s", req <= 0.6)
+    row("  real-time factor", f"{req / 60:.4f}", "<= 0.01", req / 60 <= 0.01)
     row("  bare model, one pass (RTF)", f"{statistics.median(bare) / 60:.4f}", "", True)
+    # the worker runs overlapping windows (3x the audio), batched; this ratio is the machine-independent figure
+    row("  worker request / bare model pass", f"{req / statistics.median(bare):.2f}x", "", True)
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "minute.wav"

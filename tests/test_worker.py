@@ -55,6 +55,28 @@ def test_long_audio_is_processed_in_overlapping_chunks(speech_16k):
     assert len(progress) >= 20 and progress == sorted(progress) and progress[-1] == 1.0
 
 
+def test_windows_run_in_batches_of_one_length_and_only_once_their_audio_is_in():
+    """The worker batches windows to save time, but never holds more than a batch of audio and never
+    pads a window: the first and last windows (shorter, without context on one side) run apart."""
+    from oris.engine.worker import BATCH_WINDOWS, Stream
+
+    stream = Stream(id=1, total=16000 * 60, chunk_frames=400)  # 31 windows, one every 2 s
+    lengths = []
+    while stream.emitted < stream.total_frames:
+        batch, complete = stream.ready_windows(BATCH_WINDOWS)
+        if not complete:
+            assert stream.received < stream.total
+            stream.add(np.zeros(16000, np.float32))  # audio arrives a second at a time
+            continue
+        assert batch and len({len(samples) for _, samples in batch}) == 1
+        assert stream.received - stream.buffer_start <= (BATCH_WINDOWS * 2 + 4) * 16000
+        lengths.append([len(samples) // 160 for _, samples in batch])
+        for first, samples in batch:
+            frames = len(samples) // 160 + 1
+            stream.accumulate(first, [np.zeros((frames, 15), np.float32)])
+    assert lengths == [[500], [600] * 8, [600] * 8, [600] * 8, [600] * 3, [500], [300], [100]]
+
+
 def test_audio_given_in_blocks_of_any_size(worker, speech_16k):
     audio = speech_16k[: 16000 * 6]
     blocks = (audio[i : i + 12345] for i in range(0, len(audio), 12345))
