@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipe"))
-from corpus import implausible_alignment  # noqa: E402
+from corpus import closure_free_pronunciations, implausible_alignment  # noqa: E402
 
 SR = 16000
 
@@ -138,3 +138,10 @@ def test_an_unknown_espeak_phoneme_is_refused_not_guessed() -> None:
 
     with pytest.raises(KeyError):
         espeak_segments(_espeak_like(0.0), ESPEAK_SR, [(0, "a"), (1000, "Q#")])
+
+
+def test_closure_free_pronunciations_drop_each_bilabial_or_say_m_as_n() -> None:
+    assert closure_free_pronunciations("F R AH M".split()) == [["F", "R", "AH"], ["F", "R", "AH", "N"]]
+    assert closure_free_pronunciations("B AE P".split()) == [["AE", "P"], ["B", "AE"]]  # one closure at a time
+    assert closure_free_pronunciations("T UW".split()) == []
+    assert closure_free_pronunciations(["M"]) == [["N"]]  # a word is never left without phones

@@ -363,6 +363,33 @@ def force_align(audio16: np.ndarray, text: str) -> list[tuple[float, float, str]
     return filled
 
 
+def closure_free_pronunciations(pronunciation: list[str]) -> list[list[str]]:
+    """The word said without one of its bilabial closures: that p, b or m dropped, or an m said as n
+    (Mandarin syllables end only in n or ng, so learners often do both)."""
+    variants: list[list[str]] = []
+    for i, phone in enumerate(pronunciation):
+        if phone in ("M", "P", "B"):
+            variants.append(pronunciation[:i] + pronunciation[i + 1 :])
+            if phone == "M":
+                variants.append(pronunciation[:i] + ["N"] + pronunciation[i + 1 :])
+    return [v for v in variants if v and v != pronunciation]
+
+
+def allow_closure_free_words(words: str) -> None:
+    """Give the aligner's dictionary, for each of these words, its closure-free pronunciations as
+    alternatives; pocketsphinx then picks whichever the audio fits best."""
+    decoder = _DECODER
+    assert decoder is not None
+    for word in words.split():
+        prons = []
+        while (pron := decoder.lookup_word(word if not prons else f"{word}({len(prons) + 1})")) is not None:
+            prons.append(pron.split())
+        for variant in (v for pron in list(prons) for v in closure_free_pronunciations(pron)):
+            if variant not in prons:
+                prons.append(variant)
+                decoder.add_word(f"{word}({len(prons)})", " ".join(variant), False)
+
+
 def align_real(job: tuple[str, str, str]) -> Utterance | None:
     """Force-align one speechocean762 utterance to phones."""
     name, flac, text = job
