@@ -29,11 +29,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE / "recipe"))
 from corpus import SHARED, _aligner_init, allow_closure_free_words, force_align  # noqa: E402
 from heldout_runs import posteriors_for  # noqa: E402
-from labels import BILABIALS, CLOSURE_WINDOW, VOWEL_IDS, LabelledSet, Score  # noqa: E402
+from labels import LabelledSet, Score, closures  # noqa: E402
 
 from addon.core.align import Transcript, pronounce  # noqa: E402
 from addon.core.curves import CurveSettings  # noqa: E402
-from addon.core.visemes import PP  # noqa: E402
 from addon.engine.model import find_model  # noqa: E402
 from addon.lipsync import animate_posteriors, decoding_settings  # noqa: E402
 
@@ -76,14 +75,10 @@ def closure_support(ds: LabelledSet, predictions: list[np.ndarray], words: list[
             skipped += 1
             continue
         realigned = [(s, e) for s, e, p in segments if p in ("p", "b", "m")]
-        times = np.arange(len(pred)) / 100.0
-        ref = ds.segments[i]
-        for k, (s, e, phone) in enumerate(ref):
-            if phone in BILABIALS:
-                lo, hi = s - CLOSURE_WINDOW, e + CLOSURE_WINDOW
-                kept.append(any(a <= hi and b >= lo for a, b in realigned))
-                hit.append(bool((pred[(times >= lo) & (times <= hi)] == PP).any()))
-                onset.append(k + 1 < len(ref) and ref[k + 1][2] in VOWEL_IDS)
+        for c in closures(pred, ds.segments[i]):
+            kept.append(any(a <= c.hi and b >= c.lo for a, b in realigned))
+            hit.append(c.hit)
+            onset.append(c.before_vowel)
     k_, h_, o_ = np.array(kept, bool), np.array(hit, bool), np.array(onset, bool)
 
     def share(x: np.ndarray) -> float:

@@ -206,8 +206,8 @@ class Worker:
                 self.channel.cancelled.discard(req_id)
                 self.channel.send({"type": "cancelled", "id": req_id})
                 return
-            # a full batch: one run of 8 windows costs about 60% of 8 runs of one (measured on
-            # 2 CPU cores), and holding 8 windows of audio keeps memory bounded all the same
+            # a full batch: with windows run 8 at a time, a request costs 2.0-2.4 bare passes of the model
+            # over its audio instead of 3.0 (benchmarks/engine.py, 2 CPU cores); memory stays bounded
             batch, complete = stream.ready_windows(BATCH_WINDOWS)
             if not complete:
                 item = self.channel.inbox.get()

@@ -64,6 +64,27 @@ _MOUTH = np.array(VISEME_TO_MOUTH_INDEX)
 
 
 @dataclass
+class Closure:
+    lo: float  # the reference p/b/m +- CLOSURE_WINDOW, seconds
+    hi: float
+    hit: bool  # PP is the predicted viseme on a frame in that window
+    before_vowel: bool  # else it ends a syllable (a consonant or a pause follows)
+
+
+def closures(predicted: np.ndarray, segments: list[tuple[float, float, int]], rate: float = 100.0) -> list[Closure]:
+    """Each reference bilabial closure, and whether the prediction (a viseme per frame) hits it."""
+    times = np.arange(len(predicted)) / rate
+    is_pp = predicted == PP
+    found = []
+    for k, (start, end, phone) in enumerate(segments):
+        if phone in BILABIALS:
+            lo, hi = start - CLOSURE_WINDOW, end + CLOSURE_WINDOW
+            found.append(Closure(lo, hi, bool(is_pp[(times >= lo) & (times <= hi)].any()),
+                                 k + 1 < len(segments) and segments[k + 1][2] in VOWEL_IDS))
+    return found
+
+
+@dataclass
 class Score:
     frames: int = 0
     viseme_hits: int = 0
@@ -84,17 +105,15 @@ class Score:
         self.viseme_hits += int((pred == ref).sum())
         self.mouth_hits += int((_MOUTH[pred] == _MOUTH[ref]).sum())
         self.per_utterance.append(float((pred == ref).mean()) if n else 0.0)
-        closures = [k for k, seg in enumerate(segments) if seg[2] in BILABIALS]
-        windows = [(segments[k][0] - CLOSURE_WINDOW, segments[k][1] + CLOSURE_WINDOW) for k in closures]
-        times = np.arange(n) / rate
+        found = closures(pred, segments, rate)
+        windows = [(c.lo, c.hi) for c in found]
         is_pp = pred == PP
-        for k, (lo, hi) in zip(closures, windows):
-            hit = bool(is_pp[(times >= lo) & (times <= hi)].any())
+        for c in found:
             self.bilabials += 1
-            self.bilabials_hit += hit
-            if k + 1 < len(segments) and segments[k + 1][2] in VOWEL_IDS:
+            self.bilabials_hit += c.hit
+            if c.before_vowel:
                 self.onsets += 1
-                self.onsets_hit += hit
+                self.onsets_hit += c.hit
         edges = np.flatnonzero(np.diff(np.concatenate([[0], is_pp.astype(np.int8), [0]])))
         for s, e in zip(edges[::2], edges[1::2]):
             self.pp_runs += 1
