@@ -7,22 +7,27 @@ written); 2 bad usage or no input could be processed; 3 the worker failed; 130 c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from . import __version__
 from .core.align import Transcript
-from .core.audio import AudioError, decode_file
+from .core.audio import AudioError, decode_file, read_text_input
 from .core.curves import CurveSettings
 from .core.formats import FORMATS, render
-from .engine.client import Cancelled, WorkerClient, WorkerError
-from .engine.model import ModelError, find_model
+from .core.keys import parse_frame
+from .core.outputs import Labelled, OutputError, check_outputs, write_text
+from .engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+from .engine.model import ModelError, ModelInfo, find_model
 from .lipsync import analyze, decoding_settings
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_WORKER, EXIT_CANCELLED = 0, 1, 2, 3, 130
+DASH_VALUED = ("--a-facing", "--b-facing")  # options whose values start with '-' (-Y)
 _SUFFIX = {"json": ".json", "tsv": ".tsv", "rhubarb-json": ".rhubarb.json", "rhubarb-tsv": ".rhubarb.tsv", "dat": ".dat"}
 
 
@@ -48,14 +53,31 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _positive_fps(text: str) -> float:
+def _number_in(low: float, high: float, rule: str, above_low: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number from low to high (above low when above_low), else `rule` as the message."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (value > low if above_low else value >= low) or not value <= high:
+            raise argparse.ArgumentTypeError(f"{rule}, not {text!r}")
+        return value
+
+    return parse
+
+
+_positive_fps = _number_in(1.0, 1000.0, "fps must be between 1 and 1000 (e.g. 24, 23.976, 29.97, 100)")
+_positive_seconds = _number_in(0.0, 1e9, "must be a number of seconds above 0", above_low=True)
+_fraction = _number_in(0.0, 1.0, "must be between 0 and 1")
+
+
+def _frame(text: str) -> int:
     try:
-        fps = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 1.0 <= fps <= 1000.0:
-        raise argparse.ArgumentTypeError("fps must be between 1 and 1000 (e.g. 24, 23.976, 29.97, 100)")
-    return fps
+        return parse_frame(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_animation_options(p: argparse.ArgumentParser) -> None:
@@ -66,12 +88,19 @@ def _add_animation_options(p: argparse.ArgumentParser) -> None:
     text.add_argument("--text", help="the transcript: the result follows its phones")
     text.add_argument("--text-file", help="a file holding the transcript (like Rhubarb's dialog file)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="inference device")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds without word from the worker before giving up")
+    p.add_argument("--timeout", type=_positive_seconds, default=120.0, help="seconds without word from the worker before giving up")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """Usage errors as one line that names the option and where the help is (argparse prints the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="oris", description="Oris facial animation tools.")
+    parser = OneLineErrors(prog="oris", description="Oris facial animation tools.")
     parser.add_argument("--version", action="version", version=f"oris {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     vis = sub.add_parser("visemes", help="speech audio -> viseme curves (no Blender needed)",
@@ -87,10 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     lip.add_argument("--object", action="append", default=[], help="face mesh object (repeat for teeth, tongue...)")
     lip.add_argument("--audio", help="the speech audio file")
     lip.add_argument("--preset", default="auto", help="rig preset (default: auto-detect)")
-    lip.add_argument("--start-frame", type=int, default=None, help="first frame (default: the scene's start)")
+    lip.add_argument("--start-frame", type=_frame, default=None, help="first frame (default: the scene's start)")
     lip.add_argument("--fit-range", action="store_true", help="grow the scene's frame range to cover the clip")
-    lip.add_argument("--batch", help="CSV or JSON manifest: rows of blend, object, audio, start_frame[, output, text]")
-    lip.add_argument("-o", "--output", help="output .blend (one line) or folder (batch); the input file is never overwritten")
+    lip.add_argument("--batch", help="CSV or JSON manifest: rows of blend, object, audio[, start_frame, output, text, text_file]")
+    lip.add_argument("-o", "--output", help="output .blend (one line) or folder (batch, or a path ending in /); "
+                                            "no input is ever overwritten")
+    lip.add_argument("--summary", help="write a JSON list of the rows with their status, reason, seconds and output")
     _add_animation_options(lip)
     con = sub.add_parser("contact", help="two heads meet at the lips: approach, tilt, contact, hold, part (needs bpy)",
                          description="Animate two head rigs into contact (a kiss) with depth-aware alignment, "
@@ -104,14 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         con.add_argument(f"--{side}-facing", default="AUTO", choices=("AUTO", "-Y", "+Y", "-X", "+X", "-Z", "+Z"),
                          help="the local axis the face looks along (default: from the pucker shape key)")
     con.add_argument("--contact-frame", type=float, default=48.0, help="the frame the lips meet (default 48)")
-    con.add_argument("--approach", type=float, default=1.0, help="seconds of approach (default 1.0)")
-    con.add_argument("--hold", type=float, default=1.5, help="seconds of contact (default 1.5)")
-    con.add_argument("--release", type=float, default=0.8, help="seconds to part (default 0.8)")
+    con.add_argument("--approach", type=_positive_seconds, default=1.0, help="seconds of approach (default 1.0)")
+    con.add_argument("--hold", type=_positive_seconds, default=1.5, help="seconds of contact (default 1.5)")
+    con.add_argument("--release", type=_positive_seconds, default=0.8, help="seconds to part (default 0.8)")
     con.add_argument("--leader", choices=("A", "B"), default="A", help="who covers most of the distance")
     con.add_argument("--tilt-side", choices=("right", "left"), default="right", help="each head rolls toward its own ...")
     con.add_argument("--tilt", default="auto", help="roll in degrees, or auto (searched so the noses clear)")
-    con.add_argument("--eyes", type=float, default=1.0, help="how far the eyes close, 0-1")
-    con.add_argument("--pucker", type=float, default=0.6, help="pucker strength, 0-1")
+    con.add_argument("--eyes", type=_fraction, default=1.0, help="how far the eyes close, 0-1")
+    con.add_argument("--pucker", type=_fraction, default=0.6, help="pucker strength, 0-1")
     con.add_argument("--compression-mm", type=float, default=1.0, help="allowed lip compression at human scale")
     con.add_argument("--anticipation", action="store_true", help="the leader draws back a little first")
     con.add_argument("--report", help="write the validation report (JSON) here")
@@ -124,21 +155,36 @@ def _read_transcript(args: argparse.Namespace) -> Transcript | None:
     if args.text is not None:
         return Transcript(args.text)
     if args.text_file:
-        try:
-            return Transcript(Path(args.text_file).read_text(encoding="utf-8", errors="replace"))
-        except OSError as exc:
-            raise AudioError(f"cannot read the transcript file: {exc}") from None
+        return Transcript(read_text_input(args.text_file, "the transcript file"))
     return None
 
 
-def _output_path(args: argparse.Namespace, audio: str) -> Path | None:
+def command_inputs(args: argparse.Namespace, model: ModelInfo) -> list[Labelled]:
+    """Every file a command reads, so that no output can be one of them."""
+    inputs = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
+    if getattr(args, "text_file", None):
+        inputs.append(Labelled("the transcript file", Path(args.text_file)))
+    return inputs
+
+
+def plan_viseme_outputs(args: argparse.Namespace) -> list[Labelled | None]:
+    """Each input's output (None: stdout). Several inputs, an existing folder or a path ending in a
+    separator mean a folder; two inputs that would write one file are refused before any work."""
     if not args.output:
-        return None
+        return [None] * len(args.audio)
     out = Path(args.output)
-    if len(args.audio) > 1 or out.is_dir():
-        out.mkdir(parents=True, exist_ok=True)
-        return out / (Path(audio).stem + _SUFFIX[args.format])
-    return out
+    if len(args.audio) == 1 and not out.is_dir() and not args.output.endswith(("/", os.sep)):
+        return [Labelled("-o", out)]
+    planned: list[Labelled | None] = []
+    owners: dict[Path, str] = {}
+    for audio in args.audio:
+        target = out / (Path(audio).stem + _SUFFIX[args.format])
+        if target in owners:
+            raise OutputError(f"{owners[target]} and {audio} would both write {target}; "
+                              "give them different file names, or run them with different -o folders")
+        owners[target] = audio
+        planned.append(Labelled(f"the output for {audio}", target))
+    return planned
 
 
 def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
@@ -150,15 +196,18 @@ def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
                                  stepped=args.stepped).validated()
         transcript = _read_transcript(args)
         model = find_model()
+        outputs = plan_viseme_outputs(args)
+        inputs = command_inputs(args, model) + [Labelled("the audio", Path(a)) for a in args.audio]
+        check_outputs([o for o in outputs if o is not None], inputs)
     except (ValueError, ModelError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
     settings = decoding_settings(model.card, settings)
     show = not args.quiet and err.isatty()
-    failures = 0
+    failures = worker_failures = 0
     cancel = threading.Event()
     with WorkerClient(device=args.device, timeout=args.timeout) as worker:
-        for audio_path in args.audio:
+        for audio_path, out in zip(args.audio, outputs):
             t0 = time.perf_counter()
             try:
                 decoded = decode_file(audio_path)
@@ -173,12 +222,16 @@ def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
                 continue
             except KeyboardInterrupt:
                 cancel.set()
-                err.write("cancelled\n")
-                return EXIT_CANCELLED
+                raise
             except Cancelled:
                 err.write("cancelled\n")
                 return EXIT_CANCELLED
-            except WorkerError as exc:
+            except (WorkerCrashed, WorkerTimeout) as exc:  # this input fails; the next one gets a new worker
+                err.write(f"error: {audio_path}: {exc}\n")
+                failures += 1
+                worker_failures += 1
+                continue
+            except WorkerError as exc:  # it cannot start: every other input would fail the same way
                 err.write(f"error: {audio_path}: {exc}\n")
                 return EXIT_WORKER
             info = worker.info
@@ -189,28 +242,53 @@ def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
             if result.words:
                 extra["words"] = result.words
             text = render(args.format, result.animation, audio_path, extra)
-            out = _output_path(args, audio_path)
             if out is None:
                 sys.stdout.write(text)
                 sys.stdout.flush()
             else:
-                out.write_text(text, encoding="utf-8")
+                try:
+                    write_text(out, text)
+                except OutputError as exc:
+                    err.write(f"error: {exc}\n")
+                    failures += 1
+                    continue
             for w in decoded.warnings + result.warnings:
                 err.write(f"warning: {audio_path}: {w}\n")
             if not args.quiet:
                 closures = sum(1 for c in result.animation.cues if c.name == "PP")
-                where = f" -> {out}" if out else ""
+                where = f" -> {out.path}" if out else ""
                 err.write(f"{audio_path}: {decoded.duration:.2f} s, {len(result.animation.cues)} cues, {closures} closures, "
                           f"{len(result.animation.frames)} frames at {args.fps:g} fps, {result.mode} mode, "
                           f"{info.device if info else '?'}, {time.perf_counter() - t0:.2f} s{where}\n")
     if failures == len(args.audio):
-        return EXIT_USAGE
+        return EXIT_WORKER if worker_failures else EXIT_USAGE
     return EXIT_PARTIAL if failures else EXIT_OK
 
 
 def main(argv: list[str] | None = None, err: TextIO | None = None) -> int:
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(attach_dash_values(sys.argv[1:] if argv is None else argv))
+    try:
+        return _run(args, err)
+    except KeyboardInterrupt:  # Ctrl-C anywhere, a file write included: atomic writes leave no half file
+        err.write("cancelled\n")
+        return EXIT_CANCELLED
+
+
+def attach_dash_values(argv: list[str]) -> list[str]:
+    """`--b-facing -Y` reads as an option followed by an option to argparse; join it as `--b-facing=-Y`."""
+    joined: list[str] = []
+    values = iter(argv)
+    for arg in values:
+        if arg in DASH_VALUED:
+            value = next(values, None)
+            joined.append(arg if value is None else f"{arg}={value}")
+        else:
+            joined.append(arg)
+    return joined
+
+
+def _run(args: argparse.Namespace, err: TextIO) -> int:
     if args.command == "visemes":
         return cmd_visemes(args, err)
     if args.command == "lipsync":

@@ -73,4 +73,4 @@ def test_bad_usage_is_a_clear_message(tmp_path):
     result = oris("--batch", tmp_path / "m.csv", "-o", tmp_path)
     assert result.returncode == 2 and "missing object" in result.stderr
     result = oris("--blend", HEAD, "--object", "MakeHuman_head", "--audio", DEMO_AUDIO, "-o", HEAD)
-    assert result.returncode == 2 and "never overwrites" in result.stderr
+    assert result.returncode == 2 and "never writes over an input" in result.stderr

@@ -12,7 +12,16 @@ import aud  # noqa: E402
 import bpy  # noqa: F401  (the pip build of bpy registers `aud` on import)
 import numpy as np
 
-from ..core.audio import SUPPORTED, TARGET_RATE, AudioError, DecodedAudio, check_path, sanitize
+from ..core.audio import (
+    SUPPORTED,
+    TARGET_RATE,
+    AudioError,
+    DecodedAudio,
+    check_path,
+    check_rate,
+    sanitize,
+    truncation_warnings,
+)
 
 
 def decode_with_aud(path: str) -> DecodedAudio:
@@ -27,6 +36,7 @@ def decode_with_aud(path: str) -> DecodedAudio:
                          "convert other formats first, e.g. ffmpeg -i INPUT out.wav") from None
     if length <= 0:
         raise AudioError(f"{path} contains no audio samples")
+    check_rate(path, int(rate))
     if int(rate) != TARGET_RATE:
         sound = sound.resample(TARGET_RATE, 2)
     data = np.asarray(sound.data(), dtype=np.float32)
@@ -35,4 +45,5 @@ def decode_with_aud(path: str) -> DecodedAudio:
     samples = sanitize(mono, warnings)
     if samples.size == 0:
         raise AudioError(f"{path} contains no audio samples")
+    warnings += truncation_warnings(path, len(samples) / TARGET_RATE)
     return DecodedAudio(samples, int(rate), int(channels), warnings)

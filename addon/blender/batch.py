@@ -1,163 +1,253 @@
 """Headless lip sync: one line, or a manifest of thousands, in one Blender process with one worker.
 
     python -m oris lipsync --blend IN.blend --object Face --audio line.wav -o OUT.blend
-    blender -b -c oris lipsync --batch lines.csv -o out/
+    blender -b -c oris lipsync --batch lines.csv -o out/ --summary out/summary.json
 
 Manifest rows (CSV with a header, or a JSON list of objects): blend, object (several joined by ';'),
-audio, start_frame, and optionally output and text. Relative paths are relative to the manifest.
-Rows that write the same output build on each other (several lines into one shot). Each row
-reports a line; a failed row is reported and skipped, the good rows are still written; the input
-.blend is never overwritten. Exit code: 0 all rows written, 1 some failed, 2 none (or bad usage).
+audio, and optionally start_frame, output, text and text_file. Relative paths are relative to the
+manifest. Rows that write the same output from the same .blend build on each other (several lines
+into one shot). Each row reports a line; a row that cannot be read or fails at any stage is reported
+with its row number and reason, and the next row runs. Outputs follow core.outputs: never an input,
+checked before any work, written atomically. Exit code: 0 all rows written, 1 some failed, 2 none
+(or bad usage), 130 cancelled; the summary line always prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import bpy
 
 from ..core.align import Transcript
-from ..core.audio import AudioError
+from ..core.audio import AudioError, read_text_input
+from ..core.batch import FAILED, NOT_RUN, WRITTEN, ManifestError, Record, RowResult, read_manifest, summary_json
 from ..core.curves import CurveSettings
+from ..core.keys import parse_frame
+from ..core.outputs import Labelled, OutputError, check_outputs, same_file, write_text
 from ..core.rigs import RigError
 from ..engine.client import Cancelled, WorkerClient, WorkerError
-from ..engine.model import ModelError, find_model
+from ..engine.model import ModelError, ModelInfo, find_model
 from . import lipsync
+from .files import BlendError, open_blend, save_blend
 from .shapekeys import EditError
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
-
-
-class ManifestError(ValueError):
-    pass
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text", "text_file")
+REQUIRED = ("blend", "object", "audio")
+COMMAND_LINE = "the command line"
+# what a row can fail with and say so in one line; anything else is reported with its type
+ROW_ERRORS = (AudioError, RigError, EditError, BlendError, OutputError, ManifestError, WorkerError, Cancelled, ValueError)
 
 
 @dataclass
 class Row:
-    blend: Path
-    objects: list[str]
-    audio: Path
-    start_frame: int | None
-    output: Path
+    number: int
+    where: str
+    blend: Path = Path()
+    objects: list[str] = field(default_factory=list)
+    audio: Path = Path()
+    start_frame: int | None = None
+    output: Path = Path()
     text: str | None = None
+    text_file: Path | None = None
+    error: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"row {self.number} ({self.where})"
+
+    def inputs(self, seen_from: Row | None = None) -> list[Labelled]:
+        """The files this row reads, named as `seen_from`'s message would name them."""
+        if self.where == COMMAND_LINE:
+            names = {"blend": "--blend", "audio": "--audio", "text_file": "--text-file"}
+        else:
+            owner = "its" if seen_from is self else f"{self.label}'s"
+            names = {k: f"{owner} {k}" for k in ("blend", "audio", "text_file")}
+        found = [Labelled(names["blend"], self.blend), Labelled(names["audio"], self.audio)]
+        if self.text_file is not None:
+            found.append(Labelled(names["text_file"], self.text_file))
+        return found
 
 
-def read_manifest(path: Path, out_dir: Path | None) -> list[Row]:
-    base = path.parent
+def _row_from_record(record: Record, base: Path, out_dir: Path | None) -> Row:
+    row = Row(record.number, record.where, error=record.error)
+    if row.error:
+        return row
+    f = record.fields
+    row.blend, row.audio = base / f["blend"], base / f["audio"]
+    row.objects = [o.strip() for o in f["object"].split(";") if o.strip()]
+    row.text = f.get("text") or None
+    row.text_file = base / f["text_file"] if f.get("text_file") else None
     try:
-        if path.suffix.lower() == ".json":
-            records = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            with open(path, newline="", encoding="utf-8") as f:
-                records = list(csv.DictReader(f))
-    except (OSError, ValueError) as exc:
-        raise ManifestError(f"cannot read the manifest {path}: {exc}") from None
-    if not isinstance(records, list) or not records:
-        raise ManifestError(f"the manifest {path} has no rows")
-    rows = []
-    for n, rec in enumerate(records, start=1):
-        missing = [k for k in ("blend", "object", "audio") if not str(rec.get(k) or "").strip()]
-        if missing:
-            raise ManifestError(f"manifest row {n}: missing {', '.join(missing)} (columns: blend, object, audio, start_frame, output, text)")
-        blend, audio = base / str(rec["blend"]), base / str(rec["audio"])
-        start = str(rec.get("start_frame") or "").strip()
-        if rec.get("output"):
-            output = base / str(rec["output"])
-        elif out_dir is not None:
-            output = out_dir / f"{blend.stem}_{audio.stem}.blend"
-        else:
-            raise ManifestError(f"manifest row {n}: no output column and no -o folder")
-        try:
-            start_frame = int(start) if start else None
-        except ValueError:
-            raise ManifestError(f"manifest row {n}: start_frame {start!r} is not a whole number") from None
-        objects = [o.strip() for o in str(rec["object"]).split(";") if o.strip()]
-        rows.append(Row(blend, objects, audio, start_frame, output, str(rec["text"]) if rec.get("text") else None))
-    return rows
+        row.start_frame = parse_frame(f["start_frame"]) if f.get("start_frame") else None
+    except ValueError as exc:
+        row.error = str(exc)
+    if f.get("output"):
+        row.output = base / f["output"]
+    elif out_dir is not None:
+        row.output = out_dir / f"{row.blend.stem}_{row.audio.stem}.blend"
+    else:
+        row.error = row.error or "no output column and no -o folder"
+    return row
 
 
-def _rows_from_args(args: argparse.Namespace) -> list[Row]:
+def rows_from_args(args: argparse.Namespace) -> list[Row]:
     if args.batch:
-        return read_manifest(Path(args.batch), Path(args.output) if args.output else None)
+        manifest = Path(args.batch)
+        out_dir = Path(args.output) if args.output else None
+        if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+            raise ManifestError(f"-o {out_dir} is a file; with --batch, -o names the folder for the outputs")
+        return [_row_from_record(r, manifest.parent, out_dir)
+                for r in read_manifest(manifest, COLUMNS, REQUIRED)]
     missing = [flag for flag, value in (("--blend", args.blend), ("--object", args.object), ("--audio", args.audio),
                                         ("-o", args.output)) if not value]
     if missing:
         raise ManifestError(f"lipsync needs {', '.join(missing)} (or --batch MANIFEST)")
-    text = args.text
-    if args.text_file:
-        text = Path(args.text_file).read_text(encoding="utf-8", errors="replace")
-    return [Row(Path(args.blend), list(args.object), Path(args.audio), args.start_frame, Path(args.output), text)]
+    blend, audio, output = Path(args.blend), Path(args.audio), Path(args.output)
+    if output.is_dir() or args.output.endswith(("/", os.sep)):  # a folder: the file gets the batch's name
+        output = output / f"{blend.stem}_{audio.stem}.blend"
+    return [Row(1, COMMAND_LINE, blend, list(args.object), audio, args.start_frame, output, args.text,
+                Path(args.text_file) if args.text_file else None)]
+
+
+def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> None:
+    """The output rule for every row before any work: its output is no input of any row, can be
+    written, and is shared only with rows that build on the same .blend. A row that breaks it fails alone."""
+    readable = [row for row in rows if not row.error]
+    first_writer: dict[str, Row] = {}
+    for row in readable:
+        inputs = row.inputs(row) + shared_inputs + [i for other in readable if other is not row for i in other.inputs()]
+        out = Labelled("-o" if row.where == COMMAND_LINE else "its output", row.output)
+        try:
+            check_outputs([out], inputs, regular_only=True)
+        except OutputError as exc:
+            row.error = str(exc)
+            continue
+        key = os.path.realpath(row.output)
+        earlier = first_writer.setdefault(key, row)
+        if earlier is not row and not same_file(earlier.blend, row.blend):
+            row.error = (f"its output {row.output} is written by {earlier.label} from {earlier.blend}; rows build "
+                         "on one output only from the same .blend; give this row its own output")
 
 
 def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: str, fit_range: bool,
-                card: dict, written: set[Path]) -> lipsync.ApplyReport:
-    source = row.output if row.output.resolve() in written else row.blend
-    if not source.is_file():
-        raise ManifestError(f"blend file not found: {source}")
-    if row.output.resolve() == row.blend.resolve():
-        raise ManifestError(f"the output {row.output} is the input file; Oris never overwrites it, choose another path")
-    try:
-        bpy.ops.wm.open_mainfile(filepath=str(source), load_ui=False)
-    except RuntimeError as exc:
-        raise ManifestError(f"cannot open {source} as a .blend file: {exc}") from None
+                card: dict, written: set[str]) -> lipsync.ApplyReport:
+    key = os.path.realpath(row.output)
+    open_blend(row.output if key in written else row.blend)
     objects: list[Any] = []
     for name in row.objects:
         ob = bpy.data.objects.get(name)
         if ob is None:
             meshes = ", ".join(o.name for o in bpy.data.objects if o.type == "MESH")[:300]
-            raise RigError(f"no object named {name!r} in {source.name} (meshes: {meshes})")
+            raise RigError(f"no object named {name!r} in {row.blend.name} (meshes: {meshes})")
         objects.append(ob)
+    text = row.text
+    if row.text_file is not None:
+        text = read_text_input(str(row.text_file), "the transcript file")
     scene: Any = bpy.context.scene
     report = lipsync.run(scene, objects, str(row.audio), worker, preset=preset,
                          start_frame=row.start_frame if row.start_frame is not None else scene.frame_start,
-                         settings=settings, transcript=Transcript(row.text) if row.text else None,
+                         settings=settings, transcript=Transcript(text) if text else None,
                          extend_range=fit_range, card=card)
-    row.output.parent.mkdir(parents=True, exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=str(row.output), copy=True)
-    written.add(row.output.resolve())
+    save_blend(Labelled(f"{row.label}'s output", row.output))
+    written.add(key)
     return report
+
+
+def _prepare(args: argparse.Namespace) -> tuple[list[Row], CurveSettings, ModelInfo, Labelled | None]:
+    rows = rows_from_args(args)
+    settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity, stepped=args.stepped).validated()
+    model = find_model()
+    shared = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
+    if args.batch:
+        shared.append(Labelled("the manifest", Path(args.batch)))
+    check_rows(rows, shared)
+    summary = Labelled("--summary", Path(args.summary)) if args.summary else None
+    if summary is not None:
+        check_outputs([summary], shared + [i for row in rows if not row.error for i in row.inputs()]
+                      + [Labelled(f"{row.label}'s output", row.output) for row in rows if not row.error])
+    if not args.batch and rows[0].error:
+        raise ManifestError(rows[0].error)
+    return rows, settings, model, summary
 
 
 def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
     try:
-        rows = _rows_from_args(args)
-        settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity, stepped=args.stepped).validated()
-        card = find_model().card
-    except (ManifestError, ValueError, OSError, ModelError) as exc:
+        rows, settings, model, summary = _prepare(args)
+    except (ManifestError, OutputError, ValueError, OSError, ModelError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
-    ok = failed = 0
+    results: list[RowResult] = []
     audio_seconds = 0.0
-    prefs = bpy.context.preferences
-    if bpy.app.background and prefs is not None:
-        prefs.filepaths.save_version = 0  # no .blend1 backups beside batch outputs
     t_start = time.perf_counter()
-    written: set[Path] = set()
+    written: set[str] = set()
+    cancelled = False
+
+    def fail(row: Row, reason: str, seconds: float = 0.0) -> None:
+        what = f" {row.audio.name}" if row.audio.name else ""
+        err.write(f"[{row.number}/{len(rows)}] FAILED {row.label}{what}: {reason}\n")
+        results.append(RowResult(row.number, row.where, FAILED, reason, round(seconds, 3), None, _inputs(row)))
+
     with WorkerClient(device=args.device, timeout=args.timeout) as worker:
-        for n, row in enumerate(rows, start=1):
+        for row in rows:
+            if cancelled:
+                results.append(RowResult(row.number, row.where, NOT_RUN, "cancelled", 0.0, None, _inputs(row)))
+                continue
+            if row.error:
+                fail(row, row.error)
+                continue
             t0 = time.perf_counter()
             try:
-                report = process_row(row, worker, settings, args.preset, args.fit_range, card, written)
-            except (AudioError, RigError, EditError, ManifestError, WorkerError, Cancelled) as exc:
-                failed += 1
-                err.write(f"[{n}/{len(rows)}] FAILED {row.blend.name} {row.audio.name}: {exc}\n")
+                report = process_row(row, worker, settings, args.preset, args.fit_range, model.card, written)
+            except KeyboardInterrupt:
+                cancelled = True
+                err.write(f"[{row.number}/{len(rows)}] cancelled\n")
+                results.append(RowResult(row.number, row.where, NOT_RUN, "cancelled", 0.0, None, _inputs(row)))
                 continue
-            ok += 1
+            except ROW_ERRORS as exc:
+                fail(row, str(exc), time.perf_counter() - t0)
+                continue
+            except Exception as exc:  # one row's surprise must not stop the other rows
+                fail(row, f"unexpected {type(exc).__name__}: {exc}", time.perf_counter() - t0)
+                continue
+            seconds = time.perf_counter() - t0
+            results.append(RowResult(row.number, row.where, WRITTEN, "", round(seconds, 3), str(row.output), _inputs(row)))
             audio_seconds += (report.end_frame - report.start_frame) / lipsync.scene_fps(bpy.context.scene)
             if not args.quiet:
                 notes = f" ({'; '.join(report.notes)})" if report.notes else ""
-                err.write(f"[{n}/{len(rows)}] {row.audio.name} -> {row.output} : {report.keys_written} keys on "
+                err.write(f"[{row.number}/{len(rows)}] {row.audio.name} -> {row.output} : {report.keys_written} keys on "
                           f"{', '.join(report.targets)}, frames {report.start_frame}-{report.end_frame:.0f}, "
-                          f"{time.perf_counter() - t0:.2f} s{notes}\n")
+                          f"{seconds:.2f} s{notes}\n")
+    ok = sum(r.status == WRITTEN for r in results)
+    failed = sum(r.status == FAILED for r in results)
     wall = time.perf_counter() - t_start
     speed = f", {audio_seconds / wall:.0f}x real time" if wall > 0 and audio_seconds else ""
-    err.write(f"lipsync: {ok} written, {failed} failed, {audio_seconds:.1f} s of audio in {wall:.1f} s{speed}\n")
+    not_run = f", {len(rows) - ok - failed} not run" if cancelled else ""
+    err.write(f"lipsync: {ok} written, {failed} failed{not_run}, {audio_seconds:.1f} s of audio in {wall:.1f} s{speed}\n")
+    if summary is not None:
+        try:
+            write_text(summary, summary_json(results))
+        except OutputError as exc:
+            err.write(f"error: {exc}\n")
+    if cancelled:
+        return EXIT_CANCELLED
     if failed == 0:
         return EXIT_OK
     return EXIT_PARTIAL if ok else EXIT_USAGE
+
+
+def _inputs(row: Row) -> dict[str, Any]:
+    if row.error and row.blend == Path():
+        return {}
+    found: dict[str, Any] = {"blend": str(row.blend), "object": row.objects, "audio": str(row.audio)}
+    if row.start_frame is not None:
+        found["start_frame"] = row.start_frame
+    if row.text_file is not None:
+        found["text_file"] = str(row.text_file)
+    return found
+

@@ -10,7 +10,9 @@ from typing import Any, TextIO
 import bpy
 
 from ..core.contact import ContactError, ContactSettings
+from ..core.outputs import Labelled, OutputError, check_outputs, write_text
 from .contact import HeadSpec, run_contact
+from .files import BlendError, open_blend, save_blend
 from .shapekeys import EditError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -42,35 +44,43 @@ def settings_from_args(args: argparse.Namespace) -> ContactSettings:
     ).validated()
 
 
+def plan_outputs(args: argparse.Namespace) -> tuple[Labelled, Labelled | None]:
+    """-o and --report, checked before any work: neither is the input .blend, the model, nor each other."""
+    out = Labelled("-o", Path(args.output))
+    report = Labelled("--report", Path(args.report)) if args.report else None
+    inputs = [Labelled("the input .blend", Path(args.blend))] if args.blend else []
+    check_outputs([out] + ([report] if report else []), inputs, regular_only=True)
+    return out, report
+
+
 def cmd_contact(args: argparse.Namespace, err: TextIO) -> int:
-    out = Path(args.output)
-    if args.blend and out.resolve() == Path(args.blend).resolve():
-        err.write(f"error: the output {out} is the input file; Oris never overwrites it, choose another path\n")
+    try:
+        out, report_out = plan_outputs(args)
+        settings = settings_from_args(args)
+    except (OutputError, ContactError) as exc:
+        err.write(f"error: {exc}\n")
         return EXIT_USAGE
     try:
-        settings = settings_from_args(args)
         if args.blend:
-            if not Path(args.blend).is_file():
-                raise ContactError(f"blend file not found: {args.blend}")
-            bpy.ops.wm.open_mainfile(filepath=str(args.blend), load_ui=False)
+            open_blend(Path(args.blend))
         scene: Any = bpy.context.scene
         spec_a = _head(args.a, args.a_bone, args.a_lips, args.a_facing, "A")
         spec_b = _head(args.b, args.b_bone, args.b_lips, args.b_facing, "B")
         t0 = time.perf_counter()
         report = run_contact(scene, spec_a, spec_b, settings)
-    except (ContactError, EditError, RuntimeError, ValueError) as exc:
+    except (ContactError, EditError, BlendError, RuntimeError, ValueError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_FAILED
-    if args.report:
-        Path(args.report).write_text(report.to_json(), encoding="utf-8")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    prefs = bpy.context.preferences
-    if bpy.app.background and prefs is not None:
-        prefs.filepaths.save_version = 0
-    bpy.ops.wm.save_as_mainfile(filepath=str(out), copy=True)
+    try:  # the .blend first: a report never describes a file that is not there
+        save_blend(out)
+        if report_out is not None:
+            write_text(report_out, report.to_json())
+    except OutputError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_FAILED
     if not args.quiet:
         for note in report.notes:
             err.write(f"note: {note}\n")
         err.write(f"contact: {report.brief()}; frames {report.plan['start_frame']:.0f}-{report.plan['end_frame']:.0f}, "
-                  f"{report.plan['keys_written']} keys, {time.perf_counter() - t0:.2f} s -> {out}\n")
+                  f"{report.plan['keys_written']} keys, {time.perf_counter() - t0:.2f} s -> {out.path}\n")
     return EXIT_OK

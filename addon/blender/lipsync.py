@@ -21,12 +21,12 @@ import bpy
 from ..core.align import Transcript
 from ..core.audio import DecodedAudio
 from ..core.curves import CurveSettings
-from ..core.keys import DEFAULT_TOLERANCE
+from ..core.keys import DEFAULT_TOLERANCE, MAX_FRAME
 from ..core.rigs import Preset
 from ..engine.client import WorkerClient
 from ..lipsync import LipSyncResult, analyze, decoding_settings
 from .audio import decode_with_aud
-from .shapekeys import ApplyReport, KeyTarget, apply_animation, resolve_targets
+from .shapekeys import ApplyReport, EditError, KeyTarget, apply_animation, resolve_targets
 
 SOUND_CHANNEL_NAME = "Oris"
 
@@ -79,6 +79,11 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
     audio = decode_with_aud(bpy.path.abspath(audio_path))
     settings = decoding_settings(card or {}, settings or CurveSettings())
     start = scene.frame_current if start_frame is None else int(start_frame)
+    end = start + audio.duration * scene_fps(scene)
+    if not (-MAX_FRAME <= start and end <= MAX_FRAME):
+        raise EditError(f"the clip would run from frame {start} to {end:.0f}, beyond Blender's frame range "
+                        f"({-MAX_FRAME} to {MAX_FRAME}); choose an earlier start frame (--start-frame, or the "
+                        "manifest's start_frame)")
     return LipSyncJob(scene, audio_path, audio, targets, start, scene_fps(scene), settings, transcript,
                       add_sound, extend_range, tolerance, notes)
 

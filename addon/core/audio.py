@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 TARGET_RATE = 16000
+MIN_RATE, MAX_RATE = 4000, 384000
 SUPPORTED = "WAV, FLAC, OGG/Vorbis, Opus and MP3"
 
 
@@ -46,14 +47,74 @@ def sanitize(mono: np.ndarray, warnings: list[str]) -> np.ndarray:
     return mono
 
 
-def check_path(path: str) -> None:
-    """Refuse a missing, folder or empty path with a message that says which."""
+def check_path(path: str, what: str = "audio file") -> None:
+    """Refuse a missing, folder, unreadable or empty path with a message that says which."""
     if not os.path.exists(path):
-        raise AudioError(f"audio file not found: {path}")
+        raise AudioError(f"{what} not found: {path}")
     if os.path.isdir(path):
-        raise AudioError(f"{path} is a folder, not an audio file")
+        raise AudioError(f"{path} is a folder, not an {what}" if what[0] in "aeiou" else f"{path} is a folder, not a {what}")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise AudioError(f"cannot read the {what} {path}: permission denied; check its permissions "
+                         f"(e.g. chmod a+r {path})") from None
+    except OSError as exc:
+        raise AudioError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
     if os.path.getsize(path) == 0:
-        raise AudioError(f"audio file {path} is empty (0 bytes)")
+        raise AudioError(f"{what} {path} is empty (0 bytes)")
+
+
+def check_rate(path: str, rate: int) -> None:
+    """One rule for both decoders (soundfile here, aud in Blender): speech needs at least 4 kHz."""
+    if rate < MIN_RATE or rate > MAX_RATE:
+        raise AudioError(f"{path} has a sample rate of {rate} Hz, which cannot hold speech; Oris reads "
+                         f"{MIN_RATE} Hz to {MAX_RATE} Hz (8 kHz telephone audio works)")
+
+
+def wav_missing_bytes(path: str) -> int:
+    """For a RIFF WAVE file, how many bytes its data chunk promises beyond the end of the file.
+    libsndfile quietly shortens such a file to what it holds, so a cut-off copy would pass unnoticed."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return 0
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return 0
+                length = int.from_bytes(chunk[4:], "little")
+                if chunk[:4] == b"data":
+                    if length in (0, 0xFFFFFFFF):  # streamed WAVs leave the size open
+                        return 0
+                    return max(0, f.tell() + length - size)
+                f.seek(length + (length & 1), os.SEEK_CUR)
+    except OSError:
+        return 0
+
+
+def truncation_warnings(path: str, seconds: float) -> list[str]:
+    missing = wav_missing_bytes(path)
+    if not missing:
+        return []
+    return [f"the file is truncated: its header promises {missing} more bytes of audio than it holds "
+            f"(it ends at {seconds:.2f} s); re-export or re-copy it"]
+
+
+def read_text_input(path: str, what: str) -> str:
+    """A transcript or other text input, as text; AudioError with the reason when it cannot be read."""
+    try:
+        return open(path, encoding="utf-8", errors="replace").read()
+    except IsADirectoryError:
+        raise AudioError(f"cannot read {what}: {path} is a folder") from None
+    except FileNotFoundError:
+        raise AudioError(f"cannot read {what}: {path} does not exist") from None
+    except PermissionError:
+        raise AudioError(f"cannot read {what} {path}: permission denied; check its permissions") from None
+    except OSError as exc:
+        raise AudioError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 def decode_file(path: str | os.PathLike[str], block_seconds: float = 20.0) -> DecodedAudio:
@@ -70,8 +131,7 @@ def decode_file(path: str | os.PathLike[str], block_seconds: float = 20.0) -> De
     warnings: list[str] = []
     with f:
         rate, channels = f.samplerate, f.channels
-        if rate < 4000 or rate > 384000:
-            raise AudioError(f"{path} has an unusable sample rate of {rate} Hz")
+        check_rate(path, rate)
         g = math.gcd(rate, TARGET_RATE)
         up, down = TARGET_RATE // g, rate // g
         block = max(1, round(block_seconds * rate / down)) * down  # a multiple of `down`: block edges map to whole samples
@@ -111,4 +171,5 @@ def decode_file(path: str | os.PathLike[str], block_seconds: float = 20.0) -> De
     samples = np.concatenate(out) if out else np.zeros(0, np.float32)
     if samples.size == 0:
         raise AudioError(f"{path} contains no audio samples")
+    warnings += truncation_warnings(path, len(samples) / TARGET_RATE)
     return DecodedAudio(sanitize(samples, warnings), rate, channels, warnings)

@@ -89,7 +89,8 @@ def measure_face(verts: np.ndarray, pucker: np.ndarray | None = None, blink: np.
         notes.append(f"{name}: facing taken from the head's centre to the given lip point")
     else:
         raise ContactError(f"{name}: cannot tell which way the face looks: it has no pucker/funnel shape key; "
-                           "set a lip point (an empty or a vertex group at the lips) or a facing axis")
+                           "set a lip point (an empty or a vertex group at the lips) or a facing axis "
+                           "(on the command line: --a-lips/--b-lips, or --a-facing/--b-facing such as --b-facing -Y)")
     eyes = None
     if blink is not None and np.linalg.norm(blink, axis=1).max() > 0:
         bw = np.linalg.norm(blink, axis=1)

@@ -14,6 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_TOLERANCE = 0.01  # in shape-key weight units (1% of a full pose)
+MAX_FRAME = 1048574  # Blender's MAXFRAME: no key or strip may lie beyond +-MAX_FRAME
+
+
+def parse_frame(text: str) -> int:
+    """A start frame from the command line or a manifest; ValueError with the reason."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"start frame {text!r} is not a whole number") from None
+    if not -MAX_FRAME <= value <= MAX_FRAME:
+        raise ValueError(f"start frame {value} is outside Blender's frame range ({-MAX_FRAME} to {MAX_FRAME})")
+    return value
 
 
 @dataclass(frozen=True)

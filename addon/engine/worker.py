@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .model import ModelError, find_model, verify
+from .model import ModelError, ModelInfo, find_model, verify
 from .protocol import ProtocolError, read_message, write_message
 
 HOP = 160  # samples per 10 ms frame at 16 kHz (contract v1)
@@ -55,17 +56,27 @@ class Channel:
         self.inbox: queue.Queue[tuple[dict[str, Any], dict[str, np.ndarray]] | None] = queue.Queue(maxsize=4)
         self.cancelled: set[Any] = set()
         self._lock = threading.Lock()
-        threading.Thread(target=self._read, args=(inp,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(inp,), daemon=True)
+        self._reader.start()
 
     def _read(self, inp: IO[bytes]) -> None:
+        """Read until shutdown or the end of the pipe, so that at exit no thread is left inside a read
+        of stdin (the interpreter aborts when it finalizes a stream another thread holds)."""
         try:
             while True:
                 header, arrays = read_message(inp)
                 if header.get("type") == "cancel":
                     self.cancelled.add(header.get("id"))
                 self.inbox.put((header, arrays))
+                if header.get("type") == "shutdown":
+                    return
         except (ProtocolError, OSError, ValueError):
             self.inbox.put(None)  # pipe closed or garbage: shut down
+
+    def reader_done(self, timeout: float) -> bool:
+        """Wait for the reader to stop (it does on shutdown or the end of the pipe)."""
+        self._reader.join(timeout)
+        return not self._reader.is_alive()
 
     def send(self, header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
         with self._lock:
@@ -243,24 +254,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS)
     ap.add_argument("--parent-pid", type=int, default=None)
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the caller cancels
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the protocol pipe
-    channel = Channel(sys.stdin.buffer, out)
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
     t0 = time.perf_counter()
     try:
-        import onnxruntime as ort
-
-        model = find_model(args.model)
-        data = verify(model)
-        providers = choose_providers(ort.get_available_providers(), args.device)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(data, sess_options=options, providers=providers)
-    except (ModelError, ImportError, OSError, RuntimeError) as exc:
-        channel.send({"type": "error", "code": "startup", "message": str(exc)})
-        return 2
+        model, session = load_session(args.model, args.device)
+    except ModelError as exc:
+        write_message(out, {"type": "error", "code": "startup", "message": str(exc)})
+        return 2  # no reader thread was started: nothing holds stdin at exit
+    channel = Channel(sys.stdin.buffer, out)
     used = session.get_providers()
     channel.send({"type": "ready", "providers": used, "device": _DEVICE_NAMES.get(used[0], used[0]),
                   "model": str(model.path), "sha256": model.sha256, "pid": os.getpid(),
@@ -269,7 +274,35 @@ def main(argv: list[str] | None = None) -> int:
         Worker(session, channel, args.chunk_seconds).serve()
     except (BrokenPipeError, SystemExit):
         pass
+    if not channel.reader_done(timeout=2.0):
+        # the caller left without closing our input: end here rather than let the interpreter
+        # finalize stdin under the reader thread
+        sys.stderr.flush()
+        os._exit(0)
     return 0
+
+
+def load_session(path: str | None, device: str) -> tuple[ModelInfo, Any]:
+    """The model, checked against its card, in an onnxruntime session; ModelError says what went wrong."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ModelError(f"onnxruntime is not installed for {sys.executable} ({exc}); reinstall Oris") from None
+    model = find_model(path)
+    try:
+        data = verify(model)
+    except OSError as exc:
+        raise ModelError(f"cannot read the model {model.path}: {exc.strerror or exc}; reinstall Oris") from None
+    providers = choose_providers(ort.get_available_providers(), device)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(data, sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime's own errors (InvalidProtobuf, Fail, ...) are not RuntimeErrors
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise ModelError(f"onnxruntime could not load the model {model.path} ({type(exc).__name__}: {detail}); "
+                         "the file is damaged or not an Oris model; reinstall Oris") from None
+    return model, session
 
 
 if __name__ == "__main__":

@@ -1,0 +1,162 @@
+"""Output safety, one rule for every command. No bpy.
+
+- An output is never one of the command's inputs (audio, transcript, .blend, manifest, model),
+  compared after symlinks and relative paths are resolved, hard links included.
+- Every output is checked before any work starts: its folder can be written (a missing folder is
+  created when the file is written), it is not a folder, and no two outputs are the same file.
+- Files are written atomically: a temporary file in the same folder, then a rename, so an
+  interrupted or failed write never leaves half a file in place of a good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class OutputError(ValueError):
+    """An output that cannot or must not be written; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A path with what it is to the user: 'the audio', '-o', 'row 3 output'."""
+
+    label: str
+    path: Path
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(os.path.abspath(path))
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when a and b name one file: the same resolved path, or hard links to one inode."""
+    if _real(a) == _real(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.EROFS:
+        return "the file system is read-only"
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    return exc.strerror or str(exc)
+
+
+def _nearest_existing(folder: Path) -> Path:
+    folder = Path(os.path.abspath(folder))
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def check_writable(out: Labelled, regular_only: bool = False) -> None:
+    """Refuse an output that is a folder, sits below a file, or whose folder cannot be written."""
+    path = out.path
+    if path.is_dir():
+        raise OutputError(f"{out.label} {path} is a folder; give a file path")
+    if path.exists() and not path.is_file() and regular_only:
+        raise OutputError(f"{out.label} {path} is not a regular file; give a file path")
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir():
+        raise OutputError(f"{out.label} {path} cannot be written: {folder} is a file, not a folder")
+    if path.exists() and not path.is_file():
+        return  # a device or pipe (/dev/null, a FIFO): written as a stream, not replaced
+    try:  # a real probe: os.access says yes to root on read-only mounts
+        probe = folder / f".oris-probe-{secrets.token_hex(4)}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"{out.label} {path} cannot be written: {_reason(exc)} in {folder}; "
+                          "choose a folder you can write to") from None
+
+
+def check_outputs(outputs: Sequence[Labelled], inputs: Sequence[Labelled], regular_only: bool = False) -> None:
+    """The whole rule, before any work: no output is an input, each can be written, none collide."""
+    seen: dict[str, Labelled] = {}
+    for out in outputs:
+        for inp in inputs:
+            if same_file(out.path, inp.path):
+                raise OutputError(f"{out.label} {out.path} is an input ({inp.label} {inp.path}); Oris never "
+                                  "writes over an input, choose another output path")
+        key = _real(out.path)
+        if key in seen:
+            raise OutputError(f"{seen[key].label} and {out.label} are the same file {out.path}; "
+                              "give each its own output path")
+        seen[key] = out
+        check_writable(out, regular_only)
+
+
+@contextlib.contextmanager
+def _beside(path: Path) -> Iterator[Path]:
+    """A fresh temporary path in path's folder, renamed onto path when the block ends without error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.oris-{secrets.token_hex(4)}{path.suffix}"
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if path.is_file():
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _wrap(out: Labelled, action: Callable[[], None]) -> None:
+    try:
+        action()
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"could not write {out.label} {out.path}: {_reason(exc)}") from None
+
+
+def write_text(out: Labelled, text: str) -> None:
+    """Write text atomically; a device or pipe (/dev/null, a FIFO) is written as a stream."""
+    data = text.encode("utf-8")
+    path = out.path
+
+    def write() -> None:
+        if path.exists() and not path.is_file() and not path.is_dir():
+            with open(path, "wb") as stream:
+                stream.write(data)
+            return
+        with _beside(path) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with open(fd, "wb") as f:
+                f.write(data)
+
+    _wrap(out, write)
+
+
+def save_with(out: Labelled, save: Callable[[str], None]) -> None:
+    """Atomically write a file that `save(temporary_path)` writes (Blender's save of a .blend)."""
+    if out.path.exists() and not out.path.is_file():
+        raise OutputError(f"{out.label} {out.path} is not a regular file; give a file path")
+
+    def write() -> None:
+        with _beside(out.path) as tmp:
+            save(str(tmp))
+            if not tmp.is_file():
+                raise OutputError(f"could not write {out.label} {out.path}: nothing was saved")
+
+    _wrap(out, write)
