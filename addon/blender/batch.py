@@ -169,8 +169,12 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Row], CurveSettings, ModelI
     check_rows(rows, shared)
     summary = Labelled("--summary", Path(args.summary)) if args.summary else None
     if summary is not None:
-        check_outputs([summary], shared + [i for row in rows if not row.error for i in row.inputs()]
-                      + [Labelled(f"{row.label}'s output", row.output) for row in rows if not row.error])
+        readable = [row for row in rows if not row.error]
+        check_outputs([summary], shared + [i for row in readable for i in row.inputs()])
+        for row in readable:
+            if same_file(row.output, summary.path):
+                label = "-o" if row.where == COMMAND_LINE else f"{row.label}'s output"
+                raise OutputError(f"{label} and --summary are the same file {summary.path}; give each its own path")
     if not args.batch and rows[0].error:
         raise ManifestError(rows[0].error)
     return rows, settings, model, summary

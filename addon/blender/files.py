@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import bpy
@@ -23,7 +24,7 @@ def open_blend(path: Path) -> None:
     if not path.is_file():
         raise BlendError(f"blend file not found: {path}" if not path.exists() else f"{path} is not a .blend file")
     try:
-        bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+        bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)  # Blender resolves against its own start folder
     except RuntimeError as exc:
         raise BlendError(f"cannot open {path} as a .blend file: {_first_line(exc)}") from None
 
@@ -36,7 +37,7 @@ def save_blend(out: Labelled) -> None:
 
     def save(tmp: str) -> None:
         try:
-            bpy.ops.wm.save_as_mainfile(filepath=tmp, copy=True)
+            bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(tmp), copy=True)
         except RuntimeError as exc:
             raise OutputError(f"Blender could not save {out.label} {out.path}: {_first_line(exc)}") from None
 
