@@ -2,6 +2,8 @@
 speaks a clip, and at each p/b/m (the TTS voice's own phone timings) the preset's closed-mouth
 pose is reached, read back by evaluating the shape keys with frame_set."""
 
+import shutil
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -105,7 +107,9 @@ def test_custom_mapping_is_edited_saved_loaded_and_used(tmp_path):
 
     oris.register()
     try:
-        bpy.ops.wm.open_mainfile(filepath=str(DATA.parent.parent / "demo" / "heads" / "mh_talkinghead_head.blend"))
+        blend = tmp_path / "head.blend"
+        shutil.copy(DATA.parent.parent / "demo" / "heads" / "mh_talkinghead_head.blend", blend)
+        bpy.ops.wm.open_mainfile(filepath=str(blend))
         scene = bpy.context.scene
         ob = bpy.data.objects["MakeHuman_head"]
         ob.select_set(True)
@@ -117,6 +121,10 @@ def test_custom_mapping_is_edited_saved_loaded_and_used(tmp_path):
         for r in s.mapping:  # the artist's edit: their closed mouth is the ARKit mouthClose key
             if r.target == "PP":
                 r.key = "mouthClose"
+        before = blend.read_bytes()
+        with pytest.raises(RuntimeError, match="never writes over an input"):  # the open file is an input
+            bpy.ops.oris.mapping_save(filepath=str(blend))
+        assert blend.read_bytes() == before
         assert bpy.ops.oris.mapping_save(filepath=str(tmp_path / "mine.json")) == {"FINISHED"}
         s.mapping.clear()
         assert bpy.ops.oris.mapping_load(filepath=str(tmp_path / "mine.json")) == {"FINISHED"}

@@ -18,6 +18,7 @@ from ..core.align import Transcript
 from ..core.audio import AudioError
 from ..core.contact import ContactError, ContactSettings
 from ..core.curves import CurveSettings
+from ..core.outputs import Labelled, check_outputs, write_text
 from ..core.rigs import Preset, RigError, detect, preset_from_rows, preset_rows
 from ..engine.client import Cancelled, WorkerError
 from ..engine.model import ModelError, find_model
@@ -108,9 +109,15 @@ class ORIS_OT_mapping_save(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
+        props = context.scene.oris_lipsync
+        out = Labelled("the mapping file", Path(bpy.path.abspath(self.filepath)))
+        inputs = [Labelled("the open .blend file", Path(bpy.data.filepath))] if bpy.data.filepath else []
+        if props.audio_path:
+            inputs.append(Labelled("the audio", Path(bpy.path.abspath(props.audio_path))))
         try:
-            text = mapping_preset(context.scene.oris_lipsync).to_json()
-            Path(bpy.path.abspath(self.filepath)).write_text(text, encoding="utf-8")
+            text = mapping_preset(props).to_json()
+            check_outputs([out], inputs)
+            write_text(out, text)
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, f"cannot save the mapping: {exc}")
             return {"CANCELLED"}
