@@ -77,7 +77,7 @@ def save_png(pixels: np.ndarray, path: Path) -> None:
     bpy.data.images.remove(img)
 
 
-def lipsync_demo() -> None:
+def lipsync_demo() -> str:
     import bpy
 
     from oris.blender import lipsync
@@ -93,8 +93,8 @@ def lipsync_demo() -> None:
     with WorkerClient(device="auto") as worker:
         report = lipsync.run(scene, [head], str(AUDIO), worker, start_frame=1, extend_range=True,
                              transcript=Transcript(TEXT.read_text(encoding="utf-8")), card=find_model().card)
-    print(f"lip sync: {report.keys_written} keys ({report.keys_per_second:.0f}/s) on {', '.join(report.targets)}, "
-          f"frames {report.start_frame}-{report.end_frame:.0f}")
+    said = (f"lip sync: {report.keys_written} keys ({report.keys_per_second:.0f}/s) on {', '.join(report.targets)}, "
+            f"frames {report.start_frame}-{report.end_frame:.0f}")
     bpy.ops.wm.save_as_mainfile(filepath=str(REPO / "demo.blend"))
 
     face = measure_head(resolve_head(HeadSpec(head), "head"), bpy.context.evaluated_depsgraph_get(), 0.0)[1]
@@ -127,9 +127,10 @@ def lipsync_demo() -> None:
         x = int(t / duration * width)
         strip[24:36, max(0, x - 1):x + 2] = 0
     save_png(np.concatenate([row, strip], axis=0), DOCS / "demo_lipsync.png")
+    return said
 
 
-def kiss_demo() -> None:
+def kiss_demo() -> str:
     import bpy
     from scipy.spatial import cKDTree
 
@@ -141,7 +142,7 @@ def kiss_demo() -> None:
     pair = make_pair(MH_HEAD, ICT_HEAD, height_b=0.03)
     scene = bpy.context.scene
     report = run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=48))
-    print("contact:", report.brief())
+    said = f"contact: {report.brief()}"
     (REPO / "demo_kiss_report.json").write_text(report.to_json(), encoding="utf-8")
     scene.frame_start, scene.frame_end = int(report.plan["start_frame"]), int(report.plan["end_frame"])
     bpy.ops.wm.save_as_mainfile(filepath=str(REPO / "demo_kiss.blend"))
@@ -167,6 +168,7 @@ def kiss_demo() -> None:
         scene.frame_set(frame)
         tiles[i] = render(scene, eye, target, lens, (320, 300), DOCS / "_tile.png")
     save_png(np.concatenate(tiles, axis=1), DOCS / "demo_kiss.png")
+    return said
 
 
 def main() -> int:
@@ -176,9 +178,13 @@ def main() -> int:
     except ImportError:
         print("bpy is not installed: skipped the Blender parts (pip install '.[blender]' on Python 3.11 or 3.13)")
         return code
-    lipsync_demo()
-    kiss_demo()
+    from oris.blender.files import blender_quiet, hide_exit_report
+
+    with blender_quiet():  # Blender's own notes (region warnings, render timings) are not the demo's story
+        said = [lipsync_demo(), kiss_demo()]
+    print("\n".join(said))
     print("wrote demo.blend, demo_kiss.blend, docs/demo_lipsync.png and docs/demo_kiss.png")
+    hide_exit_report()
     return code
 
 

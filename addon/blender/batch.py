@@ -138,7 +138,7 @@ def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> None:
 def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: str, fit_range: bool,
                 card: dict, written: set[str]) -> lipsync.ApplyReport:
     key = os.path.realpath(row.output)
-    open_blend(row.output if key in written else row.blend)
+    opened = open_blend(row.output if key in written else row.blend)
     objects: list[Any] = []
     for name in row.objects:
         ob = bpy.data.objects.get(name)
@@ -156,6 +156,7 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
                          extend_range=fit_range, card=card)
     save_blend(Labelled(f"{row.label}'s output", row.output))
     written.add(key)
+    report.notes = opened + report.notes
     return report
 
 

@@ -60,9 +60,10 @@ def cmd_contact(args: argparse.Namespace, err: TextIO) -> int:
     except (OutputError, ContactError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
+    opened: list[str] = []
     try:
         if args.blend:
-            open_blend(Path(args.blend))
+            opened = open_blend(Path(args.blend))
         scene: Any = bpy.context.scene
         spec_a = _head(args.a, args.a_bone, args.a_lips, args.a_facing, "A")
         spec_b = _head(args.b, args.b_bone, args.b_lips, args.b_facing, "B")
@@ -79,7 +80,7 @@ def cmd_contact(args: argparse.Namespace, err: TextIO) -> int:
         err.write(f"error: {exc}\n")
         return EXIT_FAILED
     if not args.quiet:
-        for note in report.notes:
+        for note in opened + report.notes:
             err.write(f"note: {note}\n")
         err.write(f"contact: {report.brief()}; frames {report.plan['start_frame']:.0f}-{report.plan['end_frame']:.0f}, "
                   f"{report.plan['keys_written']} keys, {time.perf_counter() - t0:.2f} s -> {out.path}\n")

@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import bpy
@@ -20,13 +26,67 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0].removeprefix("Error: ").strip() if text else type(exc).__name__
 
 
-def open_blend(path: Path) -> None:
+def _flush_c_streams() -> None:
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(None).fflush(None)
+
+
+@contextlib.contextmanager
+def blender_quiet() -> Iterator[list[str]]:
+    """Blender's C code prints its own notes (Read blend, region warnings, Saved as, EGL errors) straight
+    to the process's stdout and stderr; catch them so that Oris's own lines stay readable, and hand them
+    back (as the yielded list, filled when the block ends). ORIS_BLENDER_LOG=1 lets them through."""
+    lines: list[str] = []
+    if os.environ.get("ORIS_BLENDER_LOG") or os.name != "posix":
+        yield lines
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _flush_c_streams()
+    with tempfile.TemporaryFile() as capture:
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(capture.fileno(), 1)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _flush_c_streams()
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+            capture.seek(0)
+            lines.extend(capture.read().decode("utf-8", "replace").splitlines())
+
+
+def hide_exit_report() -> None:
+    """Blender reports its unfreed memory blocks on stdout as the process ends: not the user's concern."""
+    if os.name == "posix" and not os.environ.get("ORIS_BLENDER_LOG"):
+        sys.stdout.flush()
+        _flush_c_streams()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+
+
+def open_blend(path: Path) -> list[str]:
+    """Open the file; return the notes a user should see (a file saved by a newer Blender loses data here)."""
     if not path.is_file():
         raise BlendError(f"blend file not found: {path}" if not path.exists() else f"{path} is not a .blend file")
     try:
-        bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)  # Blender resolves against its own start folder
+        with blender_quiet() as log:  # Blender resolves relative paths against its own start folder: give it ours
+            bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
     except RuntimeError as exc:
         raise BlendError(f"cannot open {path} as a .blend file: {_first_line(exc)}") from None
+    notes = []
+    for line in log:
+        newer = re.search(r"written by newer Blender binary \((\d+)\.(\d+)\)", line)
+        if newer:
+            saved_by = f"{int(newer.group(1)) // 100}.{int(newer.group(1)) % 100}"
+            notes.append(f"{path.name} was saved by Blender {saved_by}, newer than this Blender "
+                         f"{bpy.app.version_string}; data that this version does not know is lost in the output")
+    return notes
 
 
 def save_blend(out: Labelled) -> None:
@@ -37,7 +97,8 @@ def save_blend(out: Labelled) -> None:
 
     def save(tmp: str) -> None:
         try:
-            bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(tmp), copy=True)
+            with blender_quiet():
+                bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(tmp), copy=True)
         except RuntimeError as exc:
             raise OutputError(f"Blender could not save {out.label} {out.path}: {_first_line(exc)}") from None
 
