@@ -87,6 +87,9 @@ def _add_animation_options(p: argparse.ArgumentParser) -> None:
     text = p.add_mutually_exclusive_group()
     text.add_argument("--text", help="the transcript: the result follows its phones")
     text.add_argument("--text-file", help="a file holding the transcript (like Rhubarb's dialog file)")
+    text.add_argument("--audio-only", action="store_true",
+                      help="no transcript and no speech recognition: the fastest mode (by default, without a "
+                           "transcript, the worker recognizes the words)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="inference device")
     p.add_argument("--timeout", type=_positive_seconds, default=120.0, help="seconds without word from the worker before giving up")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -213,7 +216,8 @@ def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
                 decoded = decode_file(audio_path)
                 bar = ProgressBar(err, show, Path(audio_path).name)
                 try:
-                    result = analyze(decoded.samples, worker, args.fps, settings, transcript, bar, cancel)
+                    result = analyze(decoded.samples, worker, args.fps, settings, transcript, bar, cancel,
+                                     recognize=not args.audio_only)
                 finally:
                     bar.done()
             except AudioError as exc:
@@ -241,6 +245,9 @@ def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
             }
             if result.words:
                 extra["words"] = result.words
+            if result.heard:  # what the recognizer heard, for a pipeline to review
+                extra["recognized_text"] = result.recognized_text
+                extra["recognized"] = [{k: h[k] for k in ("start", "end", "text", "trusted", "used")} for h in result.heard]
             text = render(args.format, result.animation, audio_path, extra)
             if out is None:
                 sys.stdout.write(text)

@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 
 from .core.align import AlignmentError, Transcript, align_transcript
-from .core.curves import Animation, CurveSettings, animate, cues_from_posteriors, cues_from_segments
+from .core.curves import (
+    Animation,
+    Cue,
+    CurveSettings,
+    animate,
+    cues_from_posteriors,
+    cues_from_segments,
+    remove_flicker,
+    splice,
+)
 from .engine.client import Posteriors, WorkerClient
 
 
@@ -24,8 +33,14 @@ class LipSyncResult:
     animation: Animation
     posteriors: Posteriors
     words: list[dict[str, Any]] = field(default_factory=list)
-    mode: str = "audio"  # or "transcript"
+    mode: str = "audio"  # or "transcript", or "recognized" (the recognizer's words, aligned)
     warnings: list[str] = field(default_factory=list)
+    heard: list[dict[str, Any]] = field(default_factory=list)  # recognized windows: start, end, text, used
+
+    @property
+    def recognized_text(self) -> str:
+        """The words the recognizer heard where they were used: what an artist would review and correct."""
+        return " ".join(h["text"] for h in self.heard if h.get("used")).strip()
 
 
 def decoding_settings(card: dict[str, Any], base: CurveSettings) -> CurveSettings:
@@ -42,11 +57,56 @@ def decoding_settings(card: dict[str, Any], base: CurveSettings) -> CurveSetting
 
 def analyze(samples: np.ndarray, worker: WorkerClient, fps: float, settings: CurveSettings,
             transcript: Transcript | None = None, on_progress: Callable[[float], None] | None = None,
-            cancel: threading.Event | None = None) -> LipSyncResult:
-    """16 kHz mono float32 audio -> viseme cues and per-frame weights at `fps`."""
+            cancel: threading.Event | None = None, recognize: bool = False) -> LipSyncResult:
+    """16 kHz mono float32 audio -> viseme cues and per-frame weights at `fps`. Without a transcript and
+    with `recognize`, the worker's speech recognizer supplies the words."""
     duration = len(samples) / 16000.0
-    posteriors = worker.infer(samples, on_progress=on_progress, cancel=cancel)
+    listen = recognize and transcript is None
+    posteriors = worker.infer(samples, on_progress=on_progress, cancel=cancel, recognize=listen)
+    if listen:
+        return animate_recognized(posteriors, duration, fps, settings)
     return animate_posteriors(posteriors, duration, fps, settings, transcript)
+
+
+def _span(start: float, end: float) -> str:
+    return f"{start:.1f}-{end:.1f} s"
+
+
+def animate_recognized(posteriors: Posteriors, duration: float, fps: float, settings: CurveSettings) -> LipSyncResult:
+    """The recognizer's words, window by window, aligned like a transcript; a window whose words cannot be
+    trusted (no speech, unsure, repetitive, or not matching the audio) keeps the audio-only cues."""
+    rate = posteriors.frame_rate
+    audio_cues = cues_from_posteriors(posteriors.visemes, settings, rate)
+    spans: list[tuple[float, float]] = []
+    inside: list[Cue] = []
+    words: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    heard = [dict(h, used=False) for h in posteriors.heard]
+    for h in heard:
+        lo, hi = int(round(h["start"] * rate)), min(len(posteriors.phones), int(round(h["end"] * rate)) + 1)
+        if not h["text"]:
+            continue
+        if not h["trusted"]:
+            warnings.append(f"{_span(h['start'], h['end'])}: the recognizer was unsure of what it heard "
+                            f"({h['text'][:60]!r}); used the audio alone there")
+            continue
+        try:
+            aligned = align_transcript(Transcript(h["text"]), posteriors.phones[lo:hi], rate, settings.mismatch_gap,
+                                       settings.mismatch_agreement)
+        except AlignmentError as exc:
+            warnings.append(f"{_span(h['start'], h['end'])}: the recognized words {h['text'][:60]!r} were not used "
+                            f"({exc}); used the audio alone there")
+            continue
+        offset = lo / rate
+        h["used"] = True
+        spans.append((offset, hi / rate))
+        inside += cues_from_segments([(s + offset, e + offset, v) for s, e, v in aligned.viseme_segments], settings)
+        words += [{**w, "start": round(w["start"] + offset, 3), "end": round(w["end"] + offset, 3)} for w in aligned.words]
+        warnings += aligned.warnings
+    if not spans:
+        return LipSyncResult(animate(audio_cues, duration, fps, settings), posteriors, [], "audio", warnings, heard)
+    cues = remove_flicker(splice(audio_cues, spans, inside), settings.min_seconds, settings.hold_pause_seconds)
+    return LipSyncResult(animate(cues, duration, fps, settings), posteriors, words, "recognized", warnings, heard)
 
 
 def animate_posteriors(posteriors: Posteriors, duration: float, fps: float, settings: CurveSettings,

@@ -136,7 +136,7 @@ def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> None:
 
 
 def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: str, fit_range: bool,
-                card: dict, written: set[str]) -> lipsync.ApplyReport:
+                card: dict, written: set[str], recognize: bool = True) -> lipsync.ApplyReport:
     key = os.path.realpath(row.output)
     opened = open_blend(row.output if key in written else row.blend)
     objects: list[Any] = []
@@ -153,7 +153,7 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
     report = lipsync.run(scene, objects, str(row.audio), worker, preset=preset,
                          start_frame=row.start_frame if row.start_frame is not None else scene.frame_start,
                          settings=settings, transcript=Transcript(text) if text else None,
-                         extend_range=fit_range, card=card)
+                         extend_range=fit_range, card=card, recognize=recognize)
     save_blend(Labelled(f"{row.label}'s output", row.output))
     written.add(key)
     report.notes = opened + report.notes
@@ -208,7 +208,8 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
                 continue
             t0 = time.perf_counter()
             try:
-                report = process_row(row, worker, settings, args.preset, args.fit_range, model.card, written)
+                report = process_row(row, worker, settings, args.preset, args.fit_range, model.card, written,
+                                     recognize=not args.audio_only)
             except KeyboardInterrupt:
                 cancelled = True
                 err.write(f"[{row.number}/{len(rows)}] cancelled\n")

@@ -52,11 +52,13 @@ class LipSyncJob:
     add_sound: bool
     extend_range: bool
     tolerance: float
+    recognize: bool = True
     notes: list[str] = field(default_factory=list)
 
     def analyze(self, worker: WorkerClient, on_progress: Callable[[float], None] | None = None,
                 cancel: threading.Event | None = None) -> LipSyncResult:
-        return analyze(self.audio.samples, worker, self.fps, self.settings, self.transcript, on_progress, cancel)
+        return analyze(self.audio.samples, worker, self.fps, self.settings, self.transcript, on_progress, cancel,
+                       recognize=self.recognize)
 
     def apply(self, result: LipSyncResult) -> ApplyReport:
         name = strip_name_for(self.audio_path)
@@ -73,7 +75,7 @@ class LipSyncJob:
 def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "auto", custom: Preset | None = None,
             start_frame: int | None = None, settings: CurveSettings | None = None, transcript: Transcript | None = None,
             add_sound: bool = True, extend_range: bool = False, tolerance: float = DEFAULT_TOLERANCE,
-            card: dict[str, Any] | None = None) -> LipSyncJob:
+            card: dict[str, Any] | None = None, recognize: bool = True) -> LipSyncJob:
     """Validate the rig and decode the audio; raises RigError, EditError or AudioError with a user-facing message."""
     targets, notes = resolve_targets(objects, preset, custom)  # cheap checks first
     audio = decode_with_aud(bpy.path.abspath(audio_path))
@@ -85,7 +87,7 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
                         f"({-MAX_FRAME} to {MAX_FRAME}); choose an earlier start frame (--start-frame, or the "
                         "manifest's start_frame)")
     return LipSyncJob(scene, audio_path, audio, targets, start, scene_fps(scene), settings, transcript,
-                      add_sound, extend_range, tolerance, notes)
+                      add_sound, extend_range, tolerance, recognize, notes)
 
 
 def place_sound(scene: Any, audio_path: str, name: str, start_frame: int) -> Any:

@@ -120,7 +120,12 @@ def closures_from_posteriors(pp: np.ndarray, rate: float, threshold: float, min_
 
 
 def overlay(cues: list[Cue], spans: list[tuple[float, float]], viseme: int) -> list[Cue]:
-    """Put a cue of `viseme` over each (sorted, disjoint) span, cutting what they cover. One pass."""
+    """Put a cue of `viseme` over each (sorted, disjoint) span, cutting what they cover."""
+    return splice(cues, spans, [Cue(s, e, viseme) for s, e in spans])
+
+
+def splice(cues: list[Cue], spans: list[tuple[float, float]], inside: list[Cue]) -> list[Cue]:
+    """Replace what `cues` say within each (sorted, disjoint) span by the `inside` cues. One pass."""
     out: list[Cue] = []
     k = 0
     for c in cues:
@@ -135,8 +140,7 @@ def overlay(cues: list[Cue], spans: list[tuple[float, float]], viseme: int) -> l
             j += 1
         if start < c.end:
             out.append(replace(c, start=start))
-    out += [Cue(s, e, viseme) for s, e in spans]
-    return sorted(out, key=lambda c: (c.start, c.end))
+    return sorted(out + inside, key=lambda c: (c.start, c.end))
 
 
 def merge_adjacent(cues: list[Cue]) -> list[Cue]:

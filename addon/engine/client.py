@@ -53,6 +53,7 @@ class Posteriors:
     visemes: np.ndarray  # [frames, 15] logits
     phones: np.ndarray  # [frames, P] logits
     frame_rate: float = 100.0
+    heard: tuple[dict[str, Any], ...] = ()  # the recognizer's windows, when words were asked for
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,9 @@ class WorkerClient:
     # -- requests --------------------------------------------------------
     def infer(self, audio: np.ndarray | Iterable[np.ndarray], total_samples: int | None = None,
               on_progress: Callable[[float], None] | None = None,
-              cancel: threading.Event | None = None) -> Posteriors:
-        """Run the model over 16 kHz mono float32 audio (an array, or blocks with total_samples)."""
+              cancel: threading.Event | None = None, recognize: bool = False) -> Posteriors:
+        """Run the model over 16 kHz mono float32 audio (an array, or blocks with total_samples);
+        with recognize, the speech recognizer's words too (Posteriors.heard)."""
         if isinstance(audio, np.ndarray):
             total_samples = len(audio)
             blocks: Iterable[np.ndarray] = (audio[i : i + self.block] for i in range(0, len(audio), self.block))
@@ -183,12 +185,12 @@ class WorkerClient:
             raise WorkerError("the worker is busy with another request; wait for it or cancel it")
         try:
             self.start()
-            return self._request(blocks, int(total_samples), on_progress, cancel)
+            return self._request(blocks, int(total_samples), on_progress, cancel, recognize)
         finally:
             self._busy.release()
 
     def _request(self, blocks: Iterable[np.ndarray], total: int, on_progress: Callable[[float], None] | None,
-                 cancel: threading.Event | None) -> Posteriors:
+                 cancel: threading.Event | None, recognize: bool) -> Posteriors:
         proc = self._proc
         assert proc is not None and proc.stdin is not None
         stdin = proc.stdin
@@ -199,7 +201,8 @@ class WorkerClient:
         def send() -> None:
             try:
                 with self._write_lock:
-                    write_message(stdin, {"type": "infer", "id": req_id, "samples": total, "sample_rate": SAMPLE_RATE})
+                    write_message(stdin, {"type": "infer", "id": req_id, "samples": total, "sample_rate": SAMPLE_RATE,
+                                          **({"recognize": True} if recognize else {})})
                 sent = 0
                 for block in blocks:
                     if stop_sending.is_set():
@@ -224,6 +227,7 @@ class WorkerClient:
         sender.start()
         visemes: list[np.ndarray] = []
         phones: list[np.ndarray] = []
+        heard: list[dict[str, Any]] = []
         cancel_sent = False
         last_event = time.monotonic()
         while True:
@@ -242,12 +246,14 @@ class WorkerClient:
             kind = header.get("type")
             if kind == "progress" and on_progress is not None:
                 on_progress(header["done"] / max(1, header["total"]))
+            elif kind == "heard":
+                heard.append({k: v for k, v in header.items() if k not in ("v", "type", "id", "arrays")})
             elif kind == "result":
                 visemes.append(np.array(arrays["visemes"]))
                 phones.append(np.array(arrays["phones"]))
                 if header.get("final"):
                     sender.join(timeout=1)
-                    return Posteriors(np.concatenate(visemes), np.concatenate(phones))
+                    return Posteriors(np.concatenate(visemes), np.concatenate(phones), heard=tuple(heard))
             elif kind == "cancelled":
                 if send_error:
                     raise send_error[0]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 MODEL_FILE = "oris_visemes.onnx"
+RECOGNIZER_CARD = "oris_whisper.json"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -62,11 +63,29 @@ def file_sha256(path: Path) -> str:
 
 def verify(model: ModelInfo) -> bytes:
     """Read the model once, check it against the card's sha256, and return its bytes."""
-    data = model.path.read_bytes()
+    return read_checked(model.path, model.sha256, "model")
+
+
+def find_recognizer() -> Path:
+    """The speech recognizer's card (its ONNX files and vocabulary lie beside it)."""
+    env = os.environ.get("ORIS_RECOGNIZER")
+    candidates = [Path(env)] if env else [_PACKAGE_DIR / "models" / RECOGNIZER_CARD,
+                                          _PACKAGE_DIR.parent / "models" / RECOGNIZER_CARD]
+    for card in candidates:
+        if card.is_file():
+            return card
+    raise ModelError(f"no speech recognizer found (looked at {', '.join(map(str, candidates))}); reinstall Oris, "
+                     "or use --audio-only or a transcript (--text, --text-file)")
+
+
+def read_checked(path: Path, sha256: str, what: str = "recognizer file") -> bytes:
+    """A model file's bytes, checked against the sha256 its card records."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}; reinstall Oris") from None
     actual = hashlib.sha256(data).hexdigest()
-    if actual != model.sha256:
-        raise ModelError(
-            f"model {model.path} does not match its card (sha256 {actual[:12]}..., card says "
-            f"{model.sha256[:12]}...): the file is damaged or was replaced; reinstall Oris"
-        )
+    if actual != sha256:
+        raise ModelError(f"{what} {path} does not match its card (sha256 {actual[:12]}..., card says {sha256[:12]}...): "
+                         "the file is damaged or was replaced; reinstall Oris")
     return data

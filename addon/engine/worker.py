@@ -15,13 +15,15 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
 
-from .model import ModelError, ModelInfo, find_model, verify
+from .model import ModelError, ModelInfo, find_model, find_recognizer, read_checked, verify
 from .protocol import ProtocolError, read_message, write_message
+from .recognizer import Listener, Recognizer, RecognizerError
 
 HOP = 160  # samples per 10 ms frame at 16 kHz (contract v1)
 CONTEXT_FRAMES = 100  # 1 s of context each side of a chunk for the bidirectional model
@@ -183,10 +185,21 @@ class Stream:
 
 
 class Worker:
-    def __init__(self, session: Any, channel: Channel, chunk_seconds: float) -> None:
+    def __init__(self, session: Any, channel: Channel, chunk_seconds: float,
+                 load_recognizer: Callable[[], Recognizer] | None = None) -> None:
         self.session = session
         self.channel = channel
         self.chunk_frames = max(100, int(chunk_seconds * 100))
+        self._load_recognizer = load_recognizer
+        self._recognizer: Recognizer | None = None
+
+    def recognizer(self) -> Recognizer:
+        """Whisper, loaded on the first request that asks for words (audio-only users never pay for it)."""
+        if self._recognizer is None:
+            if self._load_recognizer is None:
+                raise RecognizerError("this worker has no speech recognizer")
+            self._recognizer = self._load_recognizer()
+        return self._recognizer
 
     def serve(self) -> None:
         while True:
@@ -212,11 +225,27 @@ class Worker:
             return
         chunk_frames = int(float(header.get("chunk_seconds", 0)) * 100) or self.chunk_frames
         stream = Stream(req_id, total, max(100, chunk_frames))
-        while stream.emitted < stream.total_frames:
+        listener: Listener | None = None
+        if header.get("recognize"):
+            try:
+                listener = Listener(self.recognizer(), total)
+            except (RecognizerError, ModelError) as exc:
+                self.channel.send({"type": "error", "id": req_id, "code": "recognizer", "message": str(exc)})
+                self._drain(req_id, total)
+                return
+        held_back: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
+        while stream.emitted < stream.total_frames or (listener is not None and not listener.finished):
             if req_id in self.channel.cancelled:
                 self.channel.cancelled.discard(req_id)
                 self.channel.send({"type": "cancelled", "id": req_id})
                 return
+            if listener is not None and listener.ready(final=stream.received >= stream.total):
+                # one window of words between viseme batches: cancel stays within one window's time
+                self.channel.send({"type": "heard", "id": req_id, **listener.next_window().to_dict()})
+                self._progress(req_id, stream, listener)
+                continue
+            if stream.emitted >= stream.total_frames:
+                continue
             # a full batch: with windows run 8 at a time, a request costs 2.0-2.4 bare passes of the model
             # over its audio instead of 3.0 (benchmarks/engine.py, 2 CPU cores); memory stays bounded
             batch, complete = stream.ready_windows(BATCH_WINDOWS)
@@ -227,17 +256,47 @@ class Worker:
                 msg, arrays = item
                 if msg.get("type") == "audio" and msg.get("id") == req_id:
                     stream.add(arrays["audio"])
+                    if listener is not None:
+                        listener.add(arrays["audio"])
                 elif msg.get("type") == "shutdown":
                     raise SystemExit(0)
                 continue
             visemes_batch, phones_batch = self.session.run(None, {"audio": np.stack([w[1] for w in batch])})
             for (first, _), window_visemes, window_phones in zip(batch, visemes_batch, phones_batch):
                 (visemes, phones), final = stream.accumulate(first, [window_visemes, window_phones])
-                self.channel.send({"type": "progress", "id": req_id, "done": stream.emitted,
-                                   "total": stream.total_frames})
-                self.channel.send({"type": "result", "id": req_id, "frames": len(visemes), "final": final},
-                                  {"visemes": visemes, "phones": phones})
+                self._progress(req_id, stream, listener)
+                result = ({"type": "result", "id": req_id, "frames": len(visemes), "final": final},
+                          {"visemes": visemes, "phones": phones})
+                if final and listener is not None and not listener.finished:
+                    held_back = result  # the final result closes the request: every heard window comes first
+                else:
+                    self.channel.send(*result)
+        if held_back is not None:
+            self.channel.send(*held_back)
         self.channel.cancelled.discard(req_id)
+
+    def _progress(self, req_id: Any, stream: Stream, listener: Listener | None) -> None:
+        """Frames of visemes and, when recognizing, of words (which take most of the time), as one count."""
+        done, total = stream.emitted, stream.total_frames
+        if listener is not None:
+            done, total = done + 3 * listener.done_frames, total + 3 * stream.total_frames
+        self.channel.send({"type": "progress", "id": req_id, "done": done, "total": total})
+
+    def _drain(self, req_id: Any, total: int) -> None:
+        """Read and drop the rest of a refused request's audio, so the next request starts clean."""
+        received = 0
+        while received < total:
+            item = self.channel.inbox.get()
+            if item is None:
+                raise SystemExit(0)
+            msg, arrays = item
+            if msg.get("type") == "audio" and msg.get("id") == req_id:
+                received += len(arrays["audio"])
+            elif msg.get("type") == "shutdown":
+                raise SystemExit(0)
+            elif msg.get("type") == "cancel" and msg.get("id") == req_id:
+                self.channel.cancelled.discard(req_id)
+                return
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -270,8 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     channel.send({"type": "ready", "providers": used, "device": _DEVICE_NAMES.get(used[0], used[0]),
                   "model": str(model.path), "sha256": model.sha256, "pid": os.getpid(),
                   "startup_seconds": round(time.perf_counter() - t0, 3)})
+    def load_recognizer() -> Recognizer:
+        return Recognizer(find_recognizer(), lambda data: make_session(data, used, "the speech recognizer"), read_checked)
+
     try:
-        Worker(session, channel, args.chunk_seconds).serve()
+        Worker(session, channel, args.chunk_seconds, load_recognizer).serve()
     except (BrokenPipeError, SystemExit):
         pass
     if not channel.reader_done(timeout=2.0):
@@ -294,15 +356,21 @@ def load_session(path: str | None, device: str) -> tuple[ModelInfo, Any]:
     except OSError as exc:
         raise ModelError(f"cannot read the model {model.path}: {exc.strerror or exc}; reinstall Oris") from None
     providers = choose_providers(ort.get_available_providers(), device)
+    return model, make_session(data, providers, f"the model {model.path}")
+
+
+def make_session(data: bytes, providers: list[str], what: str) -> Any:
+    """An onnxruntime session on these providers; ModelError when onnxruntime cannot load the graph."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(data, sess_options=options, providers=providers)
+        return ort.InferenceSession(data, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime's own errors (InvalidProtobuf, Fail, ...) are not RuntimeErrors
         detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        raise ModelError(f"onnxruntime could not load the model {model.path} ({type(exc).__name__}: {detail}); "
+        raise ModelError(f"onnxruntime could not load {what} ({type(exc).__name__}: {detail}); "
                          "the file is damaged or not an Oris model; reinstall Oris") from None
-    return model, session
 
 
 if __name__ == "__main__":

@@ -484,7 +484,9 @@ def build(out_dir: Path, voices_per_prompt: int, workers: int, espeak_per_prompt
     utt2spk = dict(line.split() for line in (so / "utt2spk").read_text().splitlines() if line.strip())
     speakers = sorted(set(utt2spk.values()))
     heldout_speakers = set(speakers[::HELDOUT_SPEAKER_EVERY])
-    jobs = [(u, str(so / "audio" / f"{u}.flac"), texts[u].strip()) for u in sorted(texts)]
+    # the FLAC half: the utterances this recipe was built on (the Opus half, added later, is not used yet)
+    jobs = [(u, str(so / "audio" / f"{u}.flac"), texts[u].strip()) for u in sorted(texts)
+            if (so / "audio" / f"{u}.flac").is_file()]
     with mp.Pool(workers, initializer=_aligner_init, initargs=(str(so / "lexicon.txt"),)) as pool:
         aligned = pool.map(align_real, jobs, chunksize=8)
         realigned = pool.map(realign_tts, held, chunksize=8)
