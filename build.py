@@ -59,7 +59,8 @@ def stage(wheels: list[Path]) -> None:
     shutil.copytree(ROOT / "addon", STAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     models = STAGE / "models"
     models.mkdir()
-    for name in ("oris_visemes.onnx", "oris_visemes.json", "MODEL_CARD.md"):
+    for name in ("oris_visemes.onnx", "oris_visemes.json", "MODEL_CARD.md", "oris_whisper.json",
+                 "oris_whisper_encoder.onnx", "oris_whisper_decoder.onnx", "oris_whisper_vocab.txt.gz"):
         shutil.copy2(ROOT / "models" / name, models / name)
     (STAGE / "wheels").mkdir()
     for wheel in wheels:

@@ -307,3 +307,39 @@ def test_an_active_action_on_the_same_keys_is_refused_and_one_on_other_keys_play
         scene.frame_set(f)
         opened = max(opened, key.key_blocks["viseme_aa"].value)
     assert opened > 0.5
+
+
+def test_recognized_words_are_kept_in_a_text_to_correct_and_use_as_the_transcript():
+    """The artist's loop: recognize, read the words in the Text Editor, fix a misheard word, run again."""
+    import oris
+
+    from .conftest import DATA
+
+    oris.register()
+    try:
+        scene, ob = open_head("mh_talkinghead_head.blend")
+        ob.select_set(True)
+        bpy.context.view_layer.objects.active = ob
+        s = scene.oris_lipsync
+        s.audio_path, s.transcript_source = str(DATA / "bilabials_slt.flac"), "RECOGNIZE"
+        assert bpy.ops.oris.lipsync() == {"FINISHED"}
+        assert s.status.endswith("recognized mode"), s.status
+        text = bpy.data.texts["bilabials_slt.flac words"]
+        assert s.recognized_text == text
+        heard = text.as_string().split()
+        assert "maple" in heard and "puppy" in heard, heard
+        text.clear()
+        text.write("Bob " + " ".join(heard[1:]))  # whatever it heard first, the artist knows it was "Bob"
+        assert bpy.ops.oris.use_words() == {"FINISHED"}
+        assert s.status.endswith("transcript mode") and s.transcript_block == text, s.status
+        key, closed = ob.data.shape_keys, 0.0
+        start = scene.frame_current
+        for f in range(start, start + 12):  # "Bob": the lips close at its b's, within the first half second
+            scene.frame_set(f)
+            closed = max(closed, key.key_blocks["viseme_PP"].value)
+        assert closed > 0.9, closed
+        s.transcript_source = "RECOGNIZE"  # a new run replaces Oris's own text, and only that
+        assert bpy.ops.oris.lipsync() == {"FINISHED"}
+        assert [t.name for t in bpy.data.texts] == ["bilabials_slt.flac words"]
+    finally:
+        oris.unregister()

@@ -130,7 +130,7 @@ def test_custom_mapping_is_edited_saved_loaded_and_used(tmp_path):
         assert bpy.ops.oris.mapping_load(filepath=str(tmp_path / "mine.json")) == {"FINISHED"}
         assert s.preset == "custom"
         assert ("PP", "mouthClose", 1.0) in [(r.target, r.key, r.weight) for r in s.mapping]
-        s.audio_path, s.transcript = str(DATA / "bilabials_slt.flac"), BILABIAL_TEXT
+        s.audio_path, s.transcript, s.transcript_source = str(DATA / "bilabials_slt.flac"), BILABIAL_TEXT, "TEXT"
         assert bpy.ops.oris.lipsync() == {"FINISHED"}
         key = ob.data.shape_keys
         strip = key.animation_data.nla_tracks["Oris"].strips[0]

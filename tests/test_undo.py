@@ -42,7 +42,7 @@ def test_undo_removes_a_lip_sync(registered):
     ob.select_set(True)
     bpy.context.view_layer.objects.active = ob
     s = bpy.context.scene.oris_lipsync
-    s.audio_path, s.transcript = str(DATA / "bilabials_slt.flac"), BILABIAL_TEXT
+    s.audio_path, s.transcript, s.transcript_source = str(DATA / "bilabials_slt.flac"), BILABIAL_TEXT, "TEXT"
     _undo_to_before(bpy.ops.oris.lipsync, operators.ORIS_OT_lipsync)
     face = bpy.data.objects["Face"]
     assert face.data.shape_keys.animation_data is None

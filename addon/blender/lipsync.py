@@ -69,7 +69,28 @@ class LipSyncJob:
             self.scene.frame_start = min(self.scene.frame_start, self.start_frame)
             self.scene.frame_end = max(self.scene.frame_end, int(report.end_frame))
         report.notes = self.notes + self.audio.warnings + result.warnings
+        report.mode = result.mode
+        if result.heard:
+            report.words_text = keep_recognized_words(result, name)
+            report.notes.append(f"the recognized words are in the text {report.words_text!r}: correct them in the "
+                                "Text Editor and press Use as Transcript (command line: --text-file)")
         return report
+
+
+WORDS_SUFFIX = " words"
+
+
+def keep_recognized_words(result: LipSyncResult, clip_name: str) -> str:
+    """The recognized words as a Text datablock named after the clip, where the artist can read and correct
+    them; an earlier run's text of that name is replaced, a text of the artist's own is never touched."""
+    name = clip_name + WORDS_SUFFIX
+    text = bpy.data.texts.get(name)
+    if text is None or not text.get("oris_recognized"):
+        text = bpy.data.texts.new(name)
+        text["oris_recognized"] = True
+    text.clear()
+    text.write(result.recognized_text + "\n")
+    return str(text.name)
 
 
 def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "auto", custom: Preset | None = None,

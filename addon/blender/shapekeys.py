@@ -49,6 +49,8 @@ class ApplyReport:
     tolerance: float
     write_seconds: float
     notes: list[str] = field(default_factory=list)
+    mode: str = ""  # audio, transcript or recognized
+    words_text: str = ""  # the Text datablock holding the recognized words
 
 
 def shape_key_names(key: Any) -> list[str]:

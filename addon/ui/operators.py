@@ -15,7 +15,7 @@ from ..blender import lipsync, session
 from ..blender.contact import HeadSpec, run_contact
 from ..blender.shapekeys import EditError, shape_key_names
 from ..core.align import Transcript
-from ..core.audio import AudioError
+from ..core.audio import AudioError, read_text_input
 from ..core.contact import ContactError, ContactSettings
 from ..core.curves import CurveSettings
 from ..core.outputs import Labelled, check_outputs, write_text
@@ -45,8 +45,26 @@ def _job(context: bpy.types.Context) -> lipsync.LipSyncJob:
     return lipsync.prepare(
         context.scene, _targets(context), s.audio_path, preset="auto" if s.preset == "custom" else s.preset,
         custom=custom, start_frame=None if s.use_current_frame else s.start_frame, settings=settings,
-        transcript=Transcript(s.transcript) if s.transcript.strip() else None, extend_range=s.extend_range,
-        card=find_model().card)
+        transcript=_transcript(s), extend_range=s.extend_range, card=find_model().card,
+        recognize=s.transcript_source == "RECOGNIZE")
+
+
+def _transcript(s: Any) -> Transcript | None:
+    """The words from the chosen source; None to recognize them or to use the audio alone."""
+    source = s.transcript_source
+    if source == "TEXT":
+        if not s.transcript.strip():
+            raise AudioError("type the words spoken, or choose another source of words")
+        return Transcript(s.transcript)
+    if source == "TEXT_BLOCK":
+        if s.transcript_block is None:
+            raise AudioError("choose the text datablock holding the words, or another source of words")
+        return Transcript(s.transcript_block.as_string())
+    if source == "FILE":
+        if not s.transcript_file:
+            raise AudioError("choose the transcript file, or another source of words")
+        return Transcript(read_text_input(bpy.path.abspath(s.transcript_file), "the transcript file"))
+    return None
 
 
 def mapping_preset(s: Any) -> Preset:
@@ -188,7 +206,9 @@ class ORIS_OT_lipsync(bpy.types.Operator):
             _running.release()
         s = context.scene.oris_lipsync
         s.status = (f"{report.keys_written} keys ({report.keys_per_second:.0f}/s) on {', '.join(report.targets)}, "
-                    f"frames {report.start_frame}-{report.end_frame:.0f}")
+                    f"frames {report.start_frame}-{report.end_frame:.0f}, {report.mode} mode")
+        if report.words_text:
+            s.recognized_text = bpy.data.texts.get(report.words_text)
         for note in report.notes:
             self.report({"WARNING"}, note)
         self.report({"INFO"}, f"Oris: {s.status}")
@@ -265,6 +285,22 @@ class ORIS_OT_lipsync(bpy.types.Operator):
             self._timer = None
         context.window_manager.progress_end()
         _running.release()
+
+
+class ORIS_OT_use_words(bpy.types.Operator):
+    bl_idname = "oris.use_words"
+    bl_label = "Use as Transcript"
+    bl_description = ("Run the lip sync again with the recognized words, as corrected in the Text Editor, as the "
+                      "transcript (the quick fix for a misheard word)")
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        s = context.scene.oris_lipsync
+        if s.recognized_text is None:
+            self.report({"ERROR"}, "no recognized words yet: generate the lip sync with Words set to Recognize first")
+            return {"CANCELLED"}
+        s.transcript_source, s.transcript_block = "TEXT_BLOCK", s.recognized_text
+        return bpy.ops.oris.lipsync("INVOKE_DEFAULT")
 
 
 class ORIS_OT_detect(bpy.types.Operator):
@@ -364,5 +400,5 @@ class ORIS_OT_contact_worst_frame(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (ORIS_OT_lipsync, ORIS_OT_detect, ORIS_OT_mapping_from_detected, ORIS_OT_mapping_row, ORIS_OT_mapping_save,
+CLASSES = (ORIS_OT_lipsync, ORIS_OT_use_words, ORIS_OT_detect, ORIS_OT_mapping_from_detected, ORIS_OT_mapping_row, ORIS_OT_mapping_save,
            ORIS_OT_mapping_load, ORIS_OT_contact, ORIS_OT_contact_lip_from_selection, ORIS_OT_contact_worst_frame)

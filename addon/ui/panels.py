@@ -34,7 +34,14 @@ class ORIS_PT_lipsync(bpy.types.Panel):
         s = context.scene.oris_lipsync
         layout = self.layout
         layout.prop(s, "audio_path")
-        layout.prop(s, "transcript")
+        layout.prop(s, "transcript_source")
+        field = {"TEXT": "transcript", "TEXT_BLOCK": "transcript_block", "FILE": "transcript_file"}.get(s.transcript_source)
+        if field:
+            layout.prop(s, field)
+        if s.recognized_text is not None:
+            row = layout.row(align=True)
+            row.label(text=f"Heard: {s.recognized_text.name}", icon="TEXT")
+            row.operator("oris.use_words", icon="FILE_REFRESH")
         box = layout.box()
         box.label(text="Targets: " + (", ".join(ob.name for ob in context.selected_objects if ob.type == "MESH") or "select the face mesh(es)"))
         row = box.row(align=True)

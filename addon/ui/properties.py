@@ -35,7 +35,18 @@ class OrisMappingRow(bpy.types.PropertyGroup):
 
 class OrisLipSyncSettings(bpy.types.PropertyGroup):
     audio_path: StringProperty(name="Audio", subtype="FILE_PATH", description="Speech: wav, flac, ogg, mp3")
-    transcript: StringProperty(name="Transcript", description="Optional: the words spoken, for transcript-guided timing")
+    transcript_source: EnumProperty(name="Words", default="RECOGNIZE", items=[
+        ("RECOGNIZE", "Recognize", "The worker's speech recognizer hears the words; they are kept in a text to correct"),
+        ("TEXT", "Typed", "The words typed below"),
+        ("TEXT_BLOCK", "Text Block", "A text datablock: a transcript, or the corrected words of an earlier run"),
+        ("FILE", "File", "A transcript file"),
+        ("NONE", "Audio Only", "No words: the fastest, and the least accurate at closures"),
+    ], description="Where the words come from: they place the closures and the mouth shapes")
+    transcript: StringProperty(name="Transcript", description="The words spoken, for transcript-guided timing")
+    transcript_block: PointerProperty(name="Text", type=bpy.types.Text, description="The text datablock holding the words")
+    transcript_file: StringProperty(name="File", subtype="FILE_PATH", description="A text file holding the words")
+    recognized_text: PointerProperty(name="Recognized", type=bpy.types.Text,
+                                     description="The words the last run recognized, to read and correct")
     preset: EnumProperty(name="Preset", items=_preset_items)
     mapping: CollectionProperty(type=OrisMappingRow, description="The custom mapping: viseme -> shape key, weight")
     mapping_index: IntProperty(name="Row")
