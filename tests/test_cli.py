@@ -238,3 +238,21 @@ def test_without_a_transcript_the_recognizer_supplies_the_words():
     missed, _total = _missed_closures(doc)
     # every closure after the first word: tiny.en hears "Bob" as "God" here, and no model can close what it did not hear
     assert all(start < 0.5 for _phone, start in missed), f"no closed mouth at {missed}"
+
+
+@pytest.mark.parametrize("clip", ["german_espeak.flac", "spanish_espeak.flac", "music.flac"])
+def test_no_invented_words_on_other_languages_music_or_silence(tmp_path, clip):
+    """Where the recognizer's words cannot be trusted, the result is exactly the audio-only one, and says so."""
+    path = DATA / clip
+    if clip == "music.flac":  # and a stretch of silence after the music
+        music, rate = sf.read(path, dtype="float32")
+        path = tmp_path / "music_then_silence.wav"
+        sf.write(path, np.concatenate([music, np.zeros(rate * 3, np.float32)]), rate)
+    heard = oris("visemes", path, "--fps", 24)
+    plain = oris("visemes", path, "--fps", 24, "--audio-only")
+    assert heard.returncode == 0 and plain.returncode == 0, heard.stderr
+    doc, ref = json.loads(heard.stdout), json.loads(plain.stdout)
+    assert doc["mode"] == "audio" and not doc.get("words") and ref["mode"] == "audio"
+    assert not any(r["used"] for r in doc["recognized"])
+    assert doc["frames"] == ref["frames"]
+    assert "used the audio alone there" in heard.stderr

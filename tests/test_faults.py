@@ -468,3 +468,30 @@ def test_contact_writes_the_blend_and_the_report_into_a_missing_folder(pair_blen
     check(result, 0, r"^$", inputs)
     assert json.loads((tmp_path / "reports" / "r.json").read_text())["passed"]
     assert (tmp_path / "new" / "out.blend").stat().st_size > 100000
+
+
+@pytest.fixture
+def recognizer_copy(work) -> dict[str, str]:
+    folder = work / "recognizer"
+    folder.mkdir()
+    for path in (REPO / "models").glob("oris_whisper*"):
+        shutil.copy(path, folder / path.name)
+    return {"ORIS_RECOGNIZER": str(folder / "oris_whisper.json")}
+
+
+@pytest.mark.parametrize("damage", ["bytes", "card-matches"])
+def test_a_damaged_recognizer_is_a_clear_error_and_nothing_is_written(work, recognizer_copy, damage):
+    card_path = Path(recognizer_copy["ORIS_RECOGNIZER"])
+    decoder = card_path.parent / "oris_whisper_decoder.onnx"
+    decoder.write_bytes(decoder.read_bytes()[:100000])
+    if damage == "card-matches":
+        card = json.loads(card_path.read_text())
+        card["files"]["decoder"]["sha256"] = sha(decoder)
+        card_path.write_text(json.dumps(card))
+    why = "does not match its card" if damage == "bytes" else r"onnxruntime could not load the speech recognizer"
+    inputs = digests(work / "line.wav", decoder)
+    result = run("visemes", work / "line.wav", "-o", work / "x.json", env=recognizer_copy)
+    check(result, 3, rf"^error: .*line.wav: the speech recognizer cannot run: .*{why}.*--audio-only", inputs)
+    assert not (work / "x.json").exists()
+    check(run("visemes", work / "line.wav", "-o", work / "x.json", "--audio-only", env=recognizer_copy), 0,
+          r"line.wav: .* audio mode", inputs)

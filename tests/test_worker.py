@@ -196,3 +196,30 @@ def test_missing_python_is_a_clear_error():
     with WorkerClient(python="/nonexistent/python3") as client:
         with pytest.raises(WorkerError, match="could not start the worker"):
             client.start()
+
+
+def test_recognition_goes_in_windows_of_at_most_30_s_with_progress_and_cancel_between_them(speech_16k):
+    audio = np.tile(speech_16k, 4)  # about 82 s: three windows
+    progress = []
+    with WorkerClient(device="cpu") as client:
+        post = client.infer(audio, on_progress=progress.append, recognize=True)
+        spans = [(h["start"], h["end"]) for h in post.heard]
+        assert spans[0][0] == 0 and spans[-1][1] == pytest.approx(len(audio) / 16000, abs=1e-3)
+        assert all(b[0] == a[1] for a, b in zip(spans, spans[1:])), "windows tile the audio"
+        assert all(0 < e - s <= 30.0 for s, e in spans) and len(spans) in (3, 4)
+        assert progress == sorted(progress) and progress[-1] == 1.0
+        assert all(h["text"] for h in post.heard)
+        plain = client.infer(audio)
+        assert np.allclose(post.visemes, plain.visemes), "recognition leaves the visemes as they are"
+        cancel = threading.Event()
+        started = []
+
+        def on_progress(fraction):
+            started.append(time.monotonic())
+            if fraction > 0.05:
+                cancel.set()
+
+        with pytest.raises(Cancelled):
+            client.infer(np.tile(speech_16k, 12), on_progress=on_progress, cancel=cancel, recognize=True)
+        assert time.monotonic() - started[-1] < 3.0, "cancel is honoured within a window"
+        assert client.infer(speech_16k[:16000], recognize=True).visemes.shape[0] == 101

@@ -189,6 +189,8 @@ class Recognizer:
             if token == self.eot:
                 break
             out.append(token)
+            if len(out) % 32 == 0 and compression_ratio(self.decode_text(out)) > COMPRESSION_THRESHOLD:
+                break  # a decoding loop ("I'm not sure if ... I'm not sure if ..."): it will not be trusted anyway
             position = len(tokens) + len(out) - 1
             logits, cache = self.decoder.run(None, {"tokens": np.array([[token]], np.int64),
                                                     "positions": np.array([position], np.int64),

@@ -230,7 +230,9 @@ class Worker:
             try:
                 listener = Listener(self.recognizer(), total)
             except (RecognizerError, ModelError) as exc:
-                self.channel.send({"type": "error", "id": req_id, "code": "recognizer", "message": str(exc)})
+                self.channel.send({"type": "error", "id": req_id, "code": "recognizer",
+                                   "message": f"the speech recognizer cannot run: {exc}; until then, --audio-only or a "
+                                              "transcript (--text, --text-file) works without it"})
                 self._drain(req_id, total)
                 return
         held_back: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
@@ -279,7 +281,8 @@ class Worker:
         """Frames of visemes and, when recognizing, of words (which take most of the time), as one count."""
         done, total = stream.emitted, stream.total_frames
         if listener is not None:
-            done, total = done + 3 * listener.done_frames, total + 3 * stream.total_frames
+            heard = stream.total_frames if listener.finished else listener.done_frames
+            done, total = done + 3 * heard, total + 3 * stream.total_frames
         self.channel.send({"type": "progress", "id": req_id, "done": done, "total": total})
 
     def _drain(self, req_id: Any, total: int) -> None:

@@ -12,6 +12,7 @@ from labels import LabelledSet  # noqa: E402
 from addon.engine.client import Posteriors, WorkerClient  # noqa: E402
 
 
-def posteriors_for(ds: LabelledSet, model: str | None = None) -> list[Posteriors]:
+def posteriors_for(ds: LabelledSet, model: str | None = None, recognize: bool = False) -> list[Posteriors]:
+    """The worker's output for each utterance; with recognize, the recognizer's words too (Posteriors.heard)."""
     with WorkerClient(device="cpu", model=model) as worker:
-        return [worker.infer(ds.float_audio(i)) for i in range(len(ds))]
+        return [worker.infer(ds.float_audio(i), recognize=recognize) for i in range(len(ds))]
