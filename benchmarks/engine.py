@@ -1,10 +1,12 @@
-"""Speed and memory of the speech-to-viseme engine, with the targets of issue 2.
+"""Speed and memory of the speech-to-viseme engine, with the targets of issues 2 and 13.
 
-    python benchmarks/engine.py [--quick]
+    python benchmarks/engine.py [--quick] [--device cpu|gpu]
 
 Prints: worker start-to-ready; inference on 60 s of audio (worker request and the bare
-model) as a real-time factor; the whole CLI on a 60 s clip (process start and model load
-included); the worker's peak memory (VmHWM) for 1 min, 10 min and 1 h of streamed audio.
+model) as a real-time factor; the same with speech recognition, on a 60 s line and over a
+batch of 3-8 s lines; the worker's start with both models loaded; the whole CLI on a 60 s clip
+(process start and model load included), audio-only and recognizing; the worker's peak memory
+(VmHWM) for 1 min, 10 min and 1 h of streamed audio, audio-only and recognizing.
 """
 
 from __future__ import annotations
@@ -47,15 +49,17 @@ def row(name: str, value: str, target: str, ok: bool) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="skip the 1-hour memory run")
+    ap.add_argument("--quick", action="store_true", help="skip the 1-hour memory runs")
+    ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="the execution provider to measure")
     args = ap.parse_args()
-    print(f"machine: {os.cpu_count()} cores; model {find_model().path.name}")
+    device = args.device
+    print(f"machine: {os.cpu_count()} cores; model {find_model().path.name}; device {device}")
     minute = speech(60.0)
 
     starts = []
     for _ in range(5):
         t = time.perf_counter()
-        with WorkerClient(device="cpu") as w:
+        with WorkerClient(device=device) as w:
             w.start()
             starts.append(time.perf_counter() - t)
     row("worker start to ready (median of 5)", f"{statistics.median(starts):.3f} s", "<= 1.5 s", statistics.median(starts) <= 1.5)
@@ -65,7 +69,7 @@ def main() -> int:
     session = ort.InferenceSession(str(find_model().path), providers=["CPUExecutionProvider"])
     session.run(None, {"audio": minute[None, :16000]})
     times, bare = [], []
-    with WorkerClient(device="cpu") as w:
+    with WorkerClient(device=device) as w:
         w.start()
         w.infer(minute[:16000])
         for _ in range(5):  # alternated, so that both see the same machine load
@@ -82,27 +86,65 @@ def main() -> int:
     # the worker runs overlapping windows (3x the audio), batched; this ratio is the machine-independent figure
     row("  worker request / bare model pass", f"{req / statistics.median(bare):.2f}x", "", True)
 
+    recognition(minute, device)
+
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "minute.wav"
         sf.write(clip, minute, 16000)
-        cli = []
-        for _ in range(3):
-            t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "oris", "visemes", str(clip), "-o", str(Path(tmp) / "o.json"), "-q"], check=True)
-            cli.append(time.perf_counter() - t)
-    row("whole CLI on a 60 s clip (median of 3)", f"{statistics.median(cli):.2f} s", "<= 3 s", statistics.median(cli) <= 3.0)
+        for label, extra, target in (("audio only", ["--audio-only"], 3.0), ("recognizing", [], 8.0)):
+            cli = []
+            for _ in range(3):
+                t = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "oris", "visemes", str(clip), "-o", str(Path(tmp) / "o.json"), "-q",
+                                "--device", device, *extra], check=True)
+                cli.append(time.perf_counter() - t)
+            row(f"whole CLI on a 60 s clip, {label} (median of 3)", f"{statistics.median(cli):.2f} s",
+                f"<= {target:g} s", statistics.median(cli) <= target)
 
     lengths = [60.0, 600.0] + ([] if args.quick else [3600.0])
-    for seconds in lengths:
-        audio = speech(seconds)
-        with WorkerClient(device="cpu") as w:
-            pid = w.start().pid
-            t = time.perf_counter()
-            w.infer(audio)
-            took = time.perf_counter() - t
-            mb = peak_rss_mb(pid)
-        row(f"worker peak memory, {seconds / 60:.0f} min of audio (RTF {took / seconds:.4f})", f"{mb:.0f} MB", "<= 500 MB", mb <= 500)
+    for recognize, limit in ((False, 500), (True, 900)):
+        for seconds in lengths:
+            audio = speech(seconds)
+            with WorkerClient(device=device) as w:
+                pid = w.start().pid
+                t = time.perf_counter()
+                w.infer(audio, recognize=recognize)
+                took = time.perf_counter() - t
+                mb = peak_rss_mb(pid)
+            what = "recognizing" if recognize else "audio only"
+            row(f"worker peak memory, {seconds / 60:.0f} min, {what} (RTF {took / seconds:.4f})", f"{mb:.0f} MB",
+                f"<= {limit} MB", mb <= limit)
     return 0
+
+
+def recognition(minute: np.ndarray, device: str) -> None:
+    """Issue 13's speed targets: the worker recognizing the words as well as running the viseme model."""
+    starts = []
+    for _ in range(3):
+        t = time.perf_counter()
+        with WorkerClient(device=device) as w:
+            w.infer(np.zeros(8000, np.float32), recognize=True)  # the recognizer loads on the first request for words
+            starts.append(time.perf_counter() - t)
+    row("worker start, both models loaded (median of 3)", f"{statistics.median(starts):.2f} s", "<= 4 s",
+        statistics.median(starts) <= 4.0)
+    rng = np.random.default_rng(0)
+    lines, at = [], 0
+    while len(lines) < 24:  # 3-8 s lines cut from real speech
+        n = int(rng.uniform(3.0, 8.0) * 16000)
+        lines.append(minute[at : at + n] if at + n <= len(minute) else minute[:n])
+        at = (at + n) % len(minute)
+    with WorkerClient(device=device) as w:
+        w.infer(minute[:16000], recognize=True)
+        t = time.perf_counter()
+        w.infer(minute, recognize=True)
+        long = time.perf_counter() - t
+        t = time.perf_counter()
+        for line in lines:
+            w.infer(line, recognize=True)
+        short = time.perf_counter() - t
+    total = sum(len(x) for x in lines) / 16000
+    row("recognizing, 60 s line, warm worker (RTF)", f"{long / 60:.4f}", "<= 0.10", long / 60 <= 0.10)
+    row(f"recognizing, {len(lines)} lines of 3-8 s (RTF)", f"{short / total:.4f}", "<= 0.15", short / total <= 0.15)
 
 
 if __name__ == "__main__":

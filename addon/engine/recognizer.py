@@ -164,10 +164,11 @@ class Recognizer:
         return raw.decode("utf-8", errors="replace").strip()
 
     def window(self, audio: np.ndarray, start: float) -> Heard:
-        """Recognize one window (at most 30 s). The encoder sees the window's own length rounded up
-        to whole seconds, not Whisper's padded 30 s, so that short lines cost little."""
+        """Recognize one window (at most 30 s), zero-padded to 30 s as Whisper was trained: with a
+        shorter encoder input (measured on the held-out learners) it loses the end of speech and
+        repeats the last sentence until its token limit."""
         seconds = len(audio) / SAMPLE_RATE
-        frames = int(min(MAX_WINDOW_SECONDS, max(1.0, math.ceil(seconds))) * 100)
+        frames = int(MAX_WINDOW_SECONDS * 100)
         cross = self.encoder.run(None, {"mel": log_mel(audio, frames)[None]})[0]
         tokens = [self.sot, self.no_timestamps]
         cache = np.zeros((self.layers, 2, 1, 0, self.width), np.float32)
