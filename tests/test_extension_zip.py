@@ -23,6 +23,7 @@ bpy.context.scene.oris_lipsync.audio_path = audio
 assert bpy.ops.oris.lipsync() == {"FINISHED"}
 key = ob.data.shape_keys
 assert key.animation_data.nla_tracks["Oris"].strips[0].name == "speech.flac"
+assert "speech.flac words" in bpy.data.texts  # the bundled recognizer heard the words (Words: Recognize)
 peak = 0.0
 for f in range(1, 480, 2):
     bpy.context.scene.frame_set(f)
