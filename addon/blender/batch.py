@@ -228,7 +228,7 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
                 notes = f" ({'; '.join(report.notes)})" if report.notes else ""
                 err.write(f"[{row.number}/{len(rows)}] {row.audio.name} -> {row.output} : {report.keys_written} keys on "
                           f"{', '.join(report.targets)}, frames {report.start_frame}-{report.end_frame:.0f}, "
-                          f"{seconds:.2f} s{notes}\n")
+                          f"{report.mode} mode, {seconds:.2f} s{notes}\n")
     ok = sum(r.status == WRITTEN for r in results)
     failed = sum(r.status == FAILED for r in results)
     wall = time.perf_counter() - t_start
