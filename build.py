@@ -60,7 +60,7 @@ def stage(wheels: list[Path]) -> None:
     models = STAGE / "models"
     models.mkdir()
     for name in ("oris_visemes.onnx", "oris_visemes.json", "MODEL_CARD.md", "oris_whisper.json",
-                 "oris_whisper_encoder.onnx", "oris_whisper_decoder.onnx", "oris_whisper_vocab.txt.gz"):
+                 "oris_whisper_encoder.onnx", "oris_whisper_decoder.onnx", "oris_whisper_vocab.txt.gz", "WHISPER-LICENSE.txt"):
         shutil.copy2(ROOT / "models" / name, models / name)
     (STAGE / "wheels").mkdir()
     for wheel in wheels:

@@ -123,7 +123,7 @@ def test_inputs_with_the_same_stem_are_refused_before_any_work(work):
 
 def test_a_missing_output_folder_is_created(work):
     inputs = digests(work / "line.wav")
-    result = run("visemes", work / "line.wav", "-o", work / "new" / "deeper" / "line.json")
+    result = run("visemes", work / "line.wav", "-o", work / "new" / "deeper" / "line.json", "--audio-only")
     check(result, 0, r"line.wav: 4.00 s, .* -> .*new/deeper/line.json$", inputs)
     assert json.loads((work / "new" / "deeper" / "line.json").read_text())["version"] == 1
 
@@ -154,7 +154,7 @@ def test_an_unreadable_audio_file_says_permission_denied(work):
 def test_two_runs_at_once_on_one_output_leave_one_whole_file(work):
     inputs = digests(work / "line.flac")
     out = work / "same.json"
-    procs = [start("visemes", work / "line.flac", "-o", out, "-q") for _ in range(2)]
+    procs = [start("visemes", work / "line.flac", "-o", out, "-q", "--audio-only") for _ in range(2)]
     for proc in procs:
         check(finish(proc), 0, r"^$", inputs)
     assert len(json.loads(out.read_text())["frames"]) > 100
@@ -378,6 +378,7 @@ def test_a_batch_with_bad_rows_writes_the_good_ones_and_a_summary(work, blend):
     summary = json.loads((work / "summary.json").read_text())
     assert [r["status"] for r in summary] == ["failed"] * 8 + ["written"]
     assert summary[-1]["output"].endswith("good.blend") and summary[3]["where"] == "line 5"
+    assert summary[-1]["mode"] in ("recognized", "audio") and summary[0]["mode"] == ""
     assert sorted(p.name for p in work.glob("*.blend")) == ["folder.blend", "good.blend", "head.blend"]
 
 

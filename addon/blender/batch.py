@@ -222,7 +222,8 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
                 fail(row, f"unexpected {type(exc).__name__}: {exc}", time.perf_counter() - t0)
                 continue
             seconds = time.perf_counter() - t0
-            results.append(RowResult(row.number, row.where, WRITTEN, "", round(seconds, 3), str(row.output), _inputs(row)))
+            results.append(RowResult(row.number, row.where, WRITTEN, "", round(seconds, 3), str(row.output), _inputs(row),
+                                     report.mode))
             audio_seconds += (report.end_frame - report.start_frame) / lipsync.scene_fps(bpy.context.scene)
             if not args.quiet:
                 notes = f" ({'; '.join(report.notes)})" if report.notes else ""

@@ -135,6 +135,7 @@ class RowResult:
     seconds: float = 0.0
     output: str | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
+    mode: str = ""  # how the words were found: transcript, recognized or audio
 
 
 def summary_json(results: Sequence[RowResult]) -> str:
