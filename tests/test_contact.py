@@ -221,8 +221,13 @@ def test_a_plan_that_cannot_pass_leaves_the_file_as_it_was():
     before = [np.array(ob.matrix_world) for ob in (pair.a, pair.b)]
     weights = [kb.value for kb in pair.a.data.shape_keys.key_blocks]
     impossible = Limits(penetration_mm=-1.0)
-    with pytest.raises(ContactError, match="could not pass"):
+    with pytest.raises(ContactError, match="could not pass") as failed:
         run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(), limits=impossible)
+    report = json.loads(failed.value.report.to_json())  # the report of the failure, as --report writes it
+    assert report["passed"] is False and len(report["attempts"]) == 4 and report["failures"]
+    for attempt in report["attempts"]:
+        assert any(f.startswith("penetration outside the lips") for f in attempt["failures"])
+        assert attempt["first_failing_frames"]["penetration"] is not None
     _assert_untouched(pair.a, pair.b)
     for ob, m in zip((pair.a, pair.b), before):
         bpy.context.scene.frame_set(FC)

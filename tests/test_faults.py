@@ -496,3 +496,15 @@ def test_a_damaged_recognizer_is_a_clear_error_and_nothing_is_written(work, reco
     assert not (work / "x.json").exists()
     check(run("visemes", work / "line.wav", "-o", work / "x.json", "--audio-only", env=recognizer_copy), 0,
           r"line.wav: .* audio mode", inputs)
+
+
+@needs_bpy
+def test_a_contact_that_fails_still_writes_its_report_and_no_blend(pair_blend, tmp_path):
+    shutil.copy(pair_blend, tmp_path / "pair.blend")
+    inputs = digests(tmp_path / "pair.blend")
+    result = run("contact", "--blend", "pair.blend", "--a", "HeadA", "--b", "HeadB", "--tilt", "0", "-o", "out.blend",
+                 "--report", "r.json", cwd=tmp_path)
+    check(result, 1, r"^error: no tilt lets the lips meet with the noses clear: .*--tilt-side on the command line", inputs)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["passed"] is False and "no tilt lets the lips meet" in report["failures"][0]
+    assert not (tmp_path / "out.blend").exists()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from oris.core.rigs import PRESETS, Preset, RigError, best_match, detect, match_preset
+from oris.core.rigs import PRESETS, Preset, RigError, best_match, detect, match_preset, why_chosen
 from oris.core.visemes import VISEMES
 
 ARKIT_52 = [
@@ -72,3 +72,33 @@ def test_custom_preset_json_round_trip():
     assert m.coverage == 1.0
     with pytest.raises(ValueError, match="not an Oris preset"):
         Preset.from_json("{}")
+
+
+OCULUS_15 = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U")
+
+
+@pytest.mark.parametrize("name", [
+    "AA_VI_{i:02d}_{v}",  # Rocketbox, beside its ARKit keys prefixed AK_nn_
+    "V_{v}", "Viseme_{v}", "mouth_{v}", "VIS_{v}", "VIS_{v_upper}", "visemes.{v_lower}", "Mouth_Viseme_{i}_{v}",
+])
+def test_a_rigs_own_oculus_set_behind_any_prefix_is_driven_before_arkit_composites(name):
+    keys = [name.format(i=i, v=v, v_upper=v.upper(), v_lower=v.lower()) for i, v in enumerate(OCULUS_15)]
+    keys += [f"AK_{i:02d}_{k[0].upper()}{k[1:]}" for i, k in enumerate(ARKIT_52)]
+    best = detect(keys)[0]
+    assert best.preset.name == "oculus" and best.coverage == 1.0, best.report()
+    pp = best.mapping["viseme_PP"]
+    assert pp == name.format(i=1, v="PP", v_upper="PP", v_lower="pp")
+    assert best.mapping["viseme_I"].lower().endswith("i") and best.mapping["viseme_aa"].lower().endswith("aa")
+
+
+def test_a_stray_key_does_not_make_a_viseme_set():
+    keys = ARKIT_52 + ["Body_E", "Hat_O"]
+    assert detect(keys)[0].preset.name == "arkit"
+
+
+def test_the_choice_is_explained_when_two_conventions_fit():
+    keys = [f"AA_VI_{i:02d}_{v}" for i, v in enumerate(OCULUS_15)] + ARKIT_52
+    text = why_chosen(keys)
+    assert text.startswith("Oculus") and "matched 15 of 15" in text
+    assert "chosen over ARKit 52 blend shapes (100% of its keys): a rig's own viseme shapes" in text
+    assert "chosen over" not in why_chosen(ARKIT_52)

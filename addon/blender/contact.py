@@ -101,7 +101,8 @@ def _find_head_bone(arm: Any) -> str:
     heads = [n for n in names if n.lower().rsplit(":", 1)[-1].rsplit("_", 1)[-1] == "head"]
     if heads:
         return heads[0]
-    raise ContactError(f"{arm.name}: no head bone found (looked for {', '.join(HEAD_BONE_NAMES[:3])}); pick the bone")
+    raise ContactError(f"{arm.name}: no head bone found (looked for {', '.join(HEAD_BONE_NAMES[:3])}); pick the bone "
+                       "(--a-bone/--b-bone on the command line)")
 
 
 def resolve_head(spec: HeadSpec, label: str) -> Head:
@@ -627,6 +628,29 @@ def _velocity_jump(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], rest
 
 # -------------------------------------------------------------------------------- running
 
+def first_failing_frames(frames: list[dict[str, Any]], plan: ContactPlan, limits: Limits) -> dict[str, int | None]:
+    """For each per-frame check, the first frame that breaks it (None: none does), so a report says where to look."""
+    hold = [p for p in plan.phases if p.name == "hold"]
+    in_hold = [m for m in frames if hold and hold[0].start <= m["frame"] <= hold[-1].end]
+
+    def first(rows: list[dict[str, Any]], broken: Callable[[dict[str, Any]], bool]) -> int | None:
+        return next((int(m["frame"]) for m in rows if broken(m)), None)
+
+    return {
+        "penetration": first(frames, lambda m: m["penetration_mm"] > limits.penetration_mm),
+        "compression": first(frames, lambda m: m["compression_mm"] > limits.compression_mm),
+        "lip_gap_in_hold": first(in_hold, lambda m: m["lip_gap_mm"] is None or m["lip_gap_mm"] > limits.lip_gap_mm),
+    }
+
+
+class ContactFailed(ContactError):
+    """No plan passed; `report` holds every attempt with its failures (written as the --report JSON too)."""
+
+    def __init__(self, message: str, report: ContactReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 @dataclass
 class ContactReport:
     passed: bool
@@ -843,6 +867,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
                          "lip_points": [plan.rest_a.tolist(), plan.rest_b.tolist()],
                          "keys_written": written.keys_written, "curves": written.curves, "action": written.action.name}
             attempts.append({"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees, "failures": fails,
+                             "first_failing_frames": first_failing_frames(result["frames"], plan, limits),
                              "summary": result["summary"]})
             if not fails:
                 _forget(detached)
@@ -857,9 +882,12 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
                 pitches = (0.0, -6.0, 6.0)
         busy = _other_face_animation(heads, plan.start_frame, plan.end_frame)
         hint = (f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
-                if busy else ". Try a larger tilt, a lower pucker strength, or lip point overrides")
-        raise ContactError("the contact could not pass its checks after 4 plans: "
-                           + "; ".join(attempts[-1]["failures"]) + hint)
+                if busy else ". Try a larger tilt, a lower pucker strength, or lip point overrides (--tilt, --pucker, "
+                "--a-lips/--b-lips on the command line)")
+        report = ContactReport(False, attempts[-1]["failures"], plan_info, result["summary"], result["frames"], attempts,
+                               plan.notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
+        raise ContactFailed("the contact could not pass its checks after 4 plans: "
+                            + "; ".join(attempts[-1]["failures"]) + hint, report)
     finally:
         if not done:  # failed or stopped: the earlier contact animation and the values it wrote come back
             _reattach(detached)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -11,7 +12,7 @@ import bpy
 
 from ..core.contact import ContactError, ContactSettings
 from ..core.outputs import Labelled, OutputError, check_outputs, write_text
-from .contact import HeadSpec, run_contact
+from .contact import ContactFailed, HeadSpec, run_contact
 from .files import BlendError, open_blend, save_blend
 from .shapekeys import EditError
 
@@ -69,8 +70,23 @@ def cmd_contact(args: argparse.Namespace, err: TextIO) -> int:
         spec_b = _head(args.b, args.b_bone, args.b_lips, args.b_facing, "B")
         t0 = time.perf_counter()
         report = run_contact(scene, spec_a, spec_b, settings)
+    except ContactFailed as exc:  # the report says what each attempt broke, and where: keep it
+        err.write(f"error: {exc}\n")
+        if report_out is not None:
+            try:
+                write_text(report_out, exc.report.to_json())
+                err.write(f"the report of every attempt is in {report_out.path}; {out.path} was not written\n")
+            except OutputError as write_error:
+                err.write(f"error: {write_error}\n")
+        return EXIT_FAILED
     except (ContactError, EditError, BlendError, RuntimeError, ValueError) as exc:
         err.write(f"error: {exc}\n")
+        if report_out is not None and not isinstance(exc, BlendError):  # refused before any plan: say so there too
+            try:
+                write_text(report_out, json.dumps({"version": 1, "passed": False, "failures": [str(exc)], "attempts": []},
+                                                  indent=1) + "\n")
+            except OutputError as write_error:
+                err.write(f"error: {write_error}\n")
         return EXIT_FAILED
     try:  # the .blend first: a report never describes a file that is not there
         save_blend(out)

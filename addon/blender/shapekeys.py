@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.curves import Animation
 from ..core.keys import DEFAULT_TOLERANCE, reduce_curve
-from ..core.rigs import Match, Preset, RigError, best_match
+from ..core.rigs import Match, Preset, RigError, best_match, why_chosen
 from .actions import active_action_paths, new_action, place_strip, remove_oris_strip, write_keys
 
 TRACK_NAME = "Oris"
@@ -87,6 +87,10 @@ def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | N
             notes.append(f"{ob.name}: skipped (no shape keys)")
     main = max(keyed, key=lambda ob: len(ob.data.shape_keys.key_blocks))
     chosen = best_match(shape_key_names(main.data.shape_keys), preset, custom=custom).preset
+    if preset == "auto" and custom is None:
+        choice = why_chosen(shape_key_names(main.data.shape_keys))
+        if "chosen over" in choice:  # worth a word only when another convention also fits the rig
+            notes.append(f"preset {choice}")
     targets: dict[str, KeyTarget] = {}
     for ob in keyed:
         key = ob.data.shape_keys

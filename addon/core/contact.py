@@ -113,12 +113,14 @@ def measure_face(verts: np.ndarray, pucker: np.ndarray | None = None, blink: np.
     else:
         hint = np.asarray(up_hint if up_hint is not None else (0.0, 0.0, 1.0), np.float64)
         if abs(np.dot(unit(hint), fwd)) > 0.95:
-            raise ContactError(f"{name}: the up direction is parallel to the facing; set a facing axis")
+            raise ContactError(f"{name}: the up direction is parallel to the facing; set a facing axis "
+                               "(--a-facing/--b-facing on the command line)")
         up = unit(hint - np.dot(hint, fwd) * fwd)
         scale = float(np.ptp(verts, axis=0).max()) / 0.25  # an adult head is about 25 cm tall
         notes.append(f"{name}: no blink keys; size taken from the head's extent")
     if scale <= 0:
-        raise ContactError(f"{name}: the eyes are below the lips; check the facing or the lip point")
+        raise ContactError(f"{name}: the eyes are below the lips; check the facing or the lip point "
+                           "(--a-facing/--b-facing, --a-lips/--b-lips on the command line)")
     rel = verts - lip
     along, height, side = rel @ fwd, rel @ up, rel @ np.cross(fwd, up)
     if has_pucker and lip_point is None:
@@ -331,7 +333,8 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
         return imp.lips_first and imp.other - imp.lips >= margin and imp.nose - imp.lips >= nose_margin
 
     if min_roll > 60.0:
-        raise ContactError("no roll up to 60 degrees passes the checks; set a lip point override or the facing axis")
+        raise ContactError("no roll up to 60 degrees passes the checks; set a lip point override or the facing axis "
+                           "(--a-lips/--b-lips, --a-facing/--b-facing on the command line)")
     if settings.tilt_degrees is not None:
         rolls = [max(settings.tilt_degrees, min_roll)]
     else:
@@ -359,7 +362,8 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
         gap = (min(imp.other, imp.nose) - imp.lips) / MM / scale
         what = (f"at best ({best[0]:g} degrees of roll) the {part} comes within {gap:.1f} mm of the lips' contact"
                 if gap >= 0 else f"at best ({best[0]:g} degrees of roll) the {part} touches {-gap:.0f} mm before the lips")
-    advice = "Set a lip point override, lower the pucker strength, or try the other tilt side"
+    advice = ("Set a lip point override, lower the pucker strength, or try the other tilt side "
+              "(--a-lips/--b-lips, --pucker, --tilt-side on the command line)")
     if imp.other_at is not None and imp.other <= imp.lips:
         below = float(np.dot(face_a.lip - np.asarray(imp.other_at), face_a.up)) / MM / face_a.scale
         if abs(below) > 60:  # far from the face: a body, a shoulder, hair, a prop

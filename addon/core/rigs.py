@@ -215,7 +215,9 @@ class Match:
 
 def match_preset(preset: Preset, rig_keys: Iterable[str]) -> Match:
     """Pair each of the preset's keys (poses and extras) with a rig key: exact canonical name
-    first, then the rig key whose shortest token tail equals it (a prefix was added)."""
+    first, then the rig key whose shortest token tail equals it (a prefix was added). A preset whose
+    keys share a prefix (viseme_*, vrc.v_*) also finds its set behind another prefix (AA_VI_01_PP,
+    V_PP, VIS_PP, mouth_PP), and the better of the two readings is kept."""
     rig_keys = list(rig_keys)
     canon = {k: _canon(k) for k in rig_keys}
     wanted = sorted(set(preset.keys) | {k for p in preset.extras.values() for k in p})
@@ -229,8 +231,33 @@ def match_preset(preset: Preset, rig_keys: Iterable[str]) -> Match:
         tails = [k for k in rig_keys if target in _suffixes(k)]
         if tails:
             mapping[key] = min(tails, key=len)
+    prefixed = _behind_a_prefix(preset, rig_keys)
+    if sum(k in prefixed for k in preset.keys) > sum(k in mapping for k in preset.keys):
+        mapping = {**{k: v for k, v in mapping.items() if k not in preset.keys}, **prefixed}
     missing = [k for k in preset.keys if k not in mapping]
     return Match(preset, mapping, missing)
+
+
+def _behind_a_prefix(preset: Preset, rig_keys: list[str]) -> dict[str, str]:
+    """The preset's keys found as one consistent family of rig keys that differ from the preset's own
+    names only in their prefix: index numbers and vendor tokens (AA_VI_07_SS for viseme_SS)."""
+    tokens = {k: name_tokens(k) for k in preset.keys}
+    shared = 0
+    while all(len(t) > shared + 1 and t[shared] == next(iter(tokens.values()))[shared] for t in tokens.values()):
+        shared += 1
+    if not shared:
+        return {}
+    core = {"".join(t[shared:]): key for key, t in tokens.items()}
+    families: dict[str, dict[str, str]] = {}
+    for rig_key in rig_keys:
+        rig_tokens = name_tokens(rig_key)
+        for split in range(len(rig_tokens) - 1, 0, -1):
+            found = core.get("".join(rig_tokens[split:]))
+            if found is not None:
+                family = " ".join(t for t in rig_tokens[:split] if not t.isdigit())
+                families.setdefault(family, {}).setdefault(found, rig_key)
+                break
+    return max(families.values(), key=len, default={})
 
 
 def detect(rig_keys: Iterable[str], presets: Iterable[Preset] | None = None) -> list[Match]:
@@ -240,6 +267,19 @@ def detect(rig_keys: Iterable[str], presets: Iterable[Preset] | None = None) -> 
     matches = [match_preset(p, keys) for p in (presets or PRESETS.values())]
     order = {p: i for i, p in enumerate(PRESETS)}
     return sorted(matches, key=lambda m: (-round(m.coverage, 3), order.get(m.preset.name, 99)))
+
+
+def why_chosen(rig_keys: Iterable[str]) -> str:
+    """Which preset auto-detection picks and, when another also fits the rig, why this one."""
+    matches = detect(rig_keys)
+    best = matches[0]
+    text = best.report()
+    rival = next((m for m in matches[1:] if m.coverage >= 0.6), None)
+    if rival is not None:
+        why = ("more of its keys are on the rig" if round(best.coverage, 3) > round(rival.coverage, 3)
+               else "a rig's own viseme shapes are driven before poses built from expression keys")
+        text += f"; chosen over {rival.preset.label} ({rival.coverage:.0%} of its keys): {why}"
+    return text
 
 
 class RigError(ValueError):
