@@ -64,7 +64,7 @@ def test_every_format_parses_back(tmp_path, fmt):
 
 
 def test_stdout_when_no_output_file():
-    result = oris("visemes", DEMO_AUDIO, "-f", "rhubarb-tsv", "-q")
+    result = oris("visemes", DEMO_AUDIO, "-f", "rhubarb-tsv", "-q", "--audio-only")
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout.splitlines()[-1].endswith("\tX")
 
