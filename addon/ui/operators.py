@@ -19,7 +19,7 @@ from ..core.audio import AudioError, read_text_input
 from ..core.contact import ContactError, ContactSettings
 from ..core.curves import CurveSettings
 from ..core.outputs import Labelled, check_outputs, write_text
-from ..core.rigs import Preset, RigError, detect, preset_from_rows, preset_rows
+from ..core.rigs import Preset, RigError, detect, preset_from_rows, preset_rows, why_chosen
 from ..engine.client import Cancelled, WorkerError
 from ..engine.model import ModelError, find_model
 from .preferences import preferences
@@ -314,9 +314,7 @@ class ORIS_OT_detect(bpy.types.Operator):
         if not keyed:
             s.detection = "no selected mesh has shape keys"
             return {"CANCELLED"}
-        names = sorted({n for ob in keyed for n in shape_key_names(ob.data.shape_keys)})
-        best = detect(names)[0]
-        s.detection = best.report()
+        s.detection = why_chosen(sorted({n for ob in keyed for n in shape_key_names(ob.data.shape_keys)}))
         self.report({"INFO"}, s.detection)
         return {"FINISHED"}
 
