@@ -31,10 +31,24 @@ CARD_FILE = "oris_whisper.json"
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
 COMPRESSION_THRESHOLD = 2.4  # text that zlib squeezes this much is a decoding loop
+# Words are trusted above this mean log-probability: stricter than Whisper's -1, which let English-sounding
+# guesses at other languages through. Chosen by models/recipe/tune_recognizer.py on training-split learners and
+# espeak-ng readings in French, Italian, Dutch and Portuguese (not the held-out speakers, not the German and
+# Spanish readings of the evaluation): the least strict value at which no foreign reading's words were used.
+TRUST_LOGPROB = -0.8
 
 
 class RecognizerError(RuntimeError):
     """The recognizer's files are missing, damaged or cannot be loaded; the message says what to do."""
+
+
+def trust(text: str, avg_logprob: float, no_speech_prob: float, compression: float,
+          min_logprob: float = TRUST_LOGPROB) -> bool:
+    """Whether a window's words can be used: some text, no decoding loop, not silence, and confident enough."""
+    if not text.strip() or compression > COMPRESSION_THRESHOLD:
+        return False
+    silence = no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD
+    return not silence and avg_logprob > min_logprob
 
 
 @dataclass
@@ -50,10 +64,7 @@ class Heard:
 
     @property
     def trusted(self) -> bool:
-        if not self.text.strip() or self.compression_ratio > COMPRESSION_THRESHOLD:
-            return False
-        return not (self.no_speech_prob > NO_SPEECH_THRESHOLD and self.avg_logprob < LOGPROB_THRESHOLD) \
-            and self.avg_logprob > LOGPROB_THRESHOLD
+        return trust(self.text, self.avg_logprob, self.no_speech_prob, self.compression_ratio)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "trusted": self.trusted}
