@@ -221,5 +221,5 @@ def test_recognition_goes_in_windows_of_at_most_30_s_with_progress_and_cancel_be
 
         with pytest.raises(Cancelled):
             client.infer(np.tile(speech_16k, 12), on_progress=on_progress, cancel=cancel, recognize=True)
-        assert time.monotonic() - started[-1] < 3.0, "cancel is honoured within a window"
+        assert time.monotonic() - started[-1] < 8.0, "cancel is honoured within a window, not at the end of 4 minutes"
         assert client.infer(speech_16k[:16000], recognize=True).visemes.shape[0] == 101
