@@ -508,3 +508,17 @@ def test_a_contact_that_fails_still_writes_its_report_and_no_blend(pair_blend, t
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["passed"] is False and "no tilt lets the lips meet" in report["failures"][0]
     assert not (tmp_path / "out.blend").exists()
+
+
+def test_after_a_recognizer_error_the_same_worker_serves_the_next_request(recognizer_copy, monkeypatch, speech_16k):
+    from oris.engine.client import WorkerClient, WorkerError
+
+    card_path = Path(recognizer_copy["ORIS_RECOGNIZER"])
+    (card_path.parent / "oris_whisper_encoder.onnx").write_bytes(b"not a model")
+    monkeypatch.setenv("ORIS_RECOGNIZER", str(card_path))
+    with WorkerClient(device="cpu") as client:
+        pid = client.start().pid
+        with pytest.raises(WorkerError, match="the speech recognizer cannot run: .* does not match its card"):
+            client.infer(np.tile(speech_16k, 3), recognize=True)  # long enough that audio is still on its way
+        post = client.infer(speech_16k[:16000])
+        assert client.info.pid == pid and post.visemes.shape[0] == 101

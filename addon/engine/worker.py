@@ -233,8 +233,7 @@ class Worker:
                 self.channel.send({"type": "error", "id": req_id, "code": "recognizer",
                                    "message": f"the speech recognizer cannot run: {exc}; until then, --audio-only or a "
                                               "transcript (--text, --text-file) works without it"})
-                self._drain(req_id, total)
-                return
+                return  # the rest of its audio arrives as stray audio, which serve() drops
         held_back: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
         while stream.emitted < stream.total_frames or (listener is not None and not listener.finished):
             if req_id in self.channel.cancelled:
@@ -284,22 +283,6 @@ class Worker:
             heard = stream.total_frames if listener.finished else listener.done_frames
             done, total = done + 3 * heard, total + 3 * stream.total_frames
         self.channel.send({"type": "progress", "id": req_id, "done": done, "total": total})
-
-    def _drain(self, req_id: Any, total: int) -> None:
-        """Read and drop the rest of a refused request's audio, so the next request starts clean."""
-        received = 0
-        while received < total:
-            item = self.channel.inbox.get()
-            if item is None:
-                raise SystemExit(0)
-            msg, arrays = item
-            if msg.get("type") == "audio" and msg.get("id") == req_id:
-                received += len(arrays["audio"])
-            elif msg.get("type") == "shutdown":
-                raise SystemExit(0)
-            elif msg.get("type") == "cancel" and msg.get("id") == req_id:
-                self.channel.cancelled.discard(req_id)
-                return
 
 
 def _watch_parent(parent_pid: int) -> None:
