@@ -96,7 +96,7 @@ def main() -> int:
             for _ in range(3):
                 t = time.perf_counter()
                 subprocess.run([sys.executable, "-m", "oris", "visemes", str(clip), "-o", str(Path(tmp) / "o.json"), "-q",
-                                "--device", device, *extra], check=True)
+                                "--device", device, *extra], check=True, stderr=subprocess.DEVNULL)
                 cli.append(time.perf_counter() - t)
             row(f"whole CLI on a 60 s clip, {label} (median of 3)", f"{statistics.median(cli):.2f} s",
                 f"<= {target:g} s", statistics.median(cli) <= target)
