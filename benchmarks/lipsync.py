@@ -70,7 +70,7 @@ def main() -> int:
                 report = lipsync.run(scene, meshes, str(long_clip), worker, start_frame=1, card=card, recognize=recognize)
                 totals.append(time.perf_counter() - t0)
                 writes.append(report.write_seconds)
-            print(f"60 s line, {report.mode} mode, {len(meshes)} meshes, {verts:,} vertices, {report.keys_written} keys "
+            print(f"60 s line, {'recognizing' if recognize else 'audio only'} (result: {report.mode} mode), {len(meshes)} meshes, {verts:,} vertices, {report.keys_written} keys "
                   f"({report.keys_per_second:.0f} per second of audio), medians of 3")
             line("end to end, worker warm", statistics.median(totals), "s", target)
             line("writing the keys", 1000 * statistics.median(writes), "ms", 50.0)

@@ -28,7 +28,7 @@ from ..core.audio import AudioError, read_text_input
 from ..core.batch import FAILED, NOT_RUN, WRITTEN, ManifestError, Record, RowResult, read_manifest, summary_json
 from ..core.curves import CurveSettings
 from ..core.keys import parse_frame
-from ..core.outputs import Labelled, OutputError, check_outputs, same_file, write_text
+from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, refuse_if_input, same_file, write_text
 from ..core.rigs import RigError
 from ..engine.client import Cancelled, WorkerClient, WorkerError
 from ..engine.model import ModelError, ModelInfo, find_model
@@ -119,12 +119,13 @@ def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> None:
     """The output rule for every row before any work: its output is no input of any row, can be
     written, and is shared only with rows that build on the same .blend. A row that breaks it fails alone."""
     readable = [row for row in rows if not row.error]
+    everyone = InputIndex(shared_inputs + [i for row in readable for i in row.inputs()])
     first_writer: dict[str, Row] = {}
     for row in readable:
-        inputs = row.inputs(row) + shared_inputs + [i for other in readable if other is not row for i in other.inputs()]
         out = Labelled("-o" if row.where == COMMAND_LINE else "its output", row.output)
         try:
-            check_outputs([out], inputs, regular_only=True)
+            refuse_if_input(out, InputIndex(row.inputs(row)))  # its own inputs first, so the message says "its audio"
+            check_outputs([out], everyone, regular_only=True)
         except OutputError as exc:
             row.error = str(exc)
             continue

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -160,23 +161,29 @@ _SIDE = {"l": "left", "left": "left", "r": "right", "right": "right"}
 
 def name_tokens(name: str) -> list[str]:
     """Split a shape-key name into lower-case tokens; sides become 'left'/'right'."""
+    return list(_tokens(name))
+
+
+@lru_cache(maxsize=65536)  # detection asks for the same few hundred names again and again
+def _tokens(name: str) -> tuple[str, ...]:
     parts = re.split(r"[\s_.\-:|]+", name)
     tokens: list[str] = []
     for part in parts:
         tokens += [t.lower() for t in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", part) if t]
     if len(tokens) > 1 and tokens[-1] in _SIDE:  # a lone "R" is a shape name, not a side
         tokens[-1] = _SIDE[tokens[-1]]
-    return tokens
+    return tuple(tokens)
 
 
 def _canon(name: str) -> str:
-    return "".join(name_tokens(name))
+    return "".join(_tokens(name))
 
 
-def _suffixes(name: str) -> list[str]:
-    """The name and each shorter tail of its tokens (so prefixes like AK_25_ are tolerated), longest first."""
-    tokens = name_tokens(name)
-    return ["".join(tokens[i:]) for i in range(len(tokens))]
+@lru_cache(maxsize=65536)
+def _suffixes(name: str) -> frozenset[str]:
+    """The name and each shorter tail of its tokens (so prefixes like AK_25_ are tolerated)."""
+    tokens = _tokens(name)
+    return frozenset("".join(tokens[i:]) for i in range(len(tokens)))
 
 
 @dataclass
