@@ -254,7 +254,7 @@ def test_after_a_worker_fault_the_next_input_gets_a_new_worker(work, fault):
     time.sleep(0.5)
     os.kill(pid, signal.SIGKILL if fault == "killed" else signal.SIGSTOP)
     result = finish(proc)  # the CLI kills a hung worker itself
-    why = r"stopped during request \(signal 9\)" if fault == "killed" else r"did not answer within 3 s"
+    why = r"stopped during (start|request) \(signal 9\)" if fault == "killed" else r"did not answer within 3 s"
     check(result, 1, rf"^error: .*long.flac: the worker .*{why}", inputs)
     assert (work / "out" / "line.json").exists() and not (work / "out" / "long.json").exists()
 
