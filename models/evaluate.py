@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -116,7 +117,7 @@ def non_english(settings: CurveSettings) -> dict[str, dict[str, float]]:
     clips: dict[str, list[tuple[np.ndarray, list[tuple[float, float, int]]]]] = {
         lang: [_espeak_reading(espeak, t, lang) for t in texts] for lang, texts in FOREIGN.items()}
     rng = np.random.default_rng(0)
-    music, _ = __import__("soundfile").read(ROOT / "tests" / "data" / "music.flac", dtype="float32")
+    music, _ = sf.read(ROOT / "tests" / "data" / "music.flac", dtype="float32")
     noise = (rng.standard_normal(16000 * 8) * 0.05).astype(np.float32)
     clips["music_noise_silence"] = [(music, []), (noise, []), (np.zeros(16000 * 5, np.float32), [])]
     out = {}

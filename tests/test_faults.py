@@ -522,3 +522,12 @@ def test_after_a_recognizer_error_the_same_worker_serves_the_next_request(recogn
             client.infer(np.tile(speech_16k, 3), recognize=True)  # long enough that audio is still on its way
         post = client.infer(speech_16k[:16000])
         assert client.info.pid == pid and post.visemes.shape[0] == 101
+
+
+@needs_bpy
+def test_the_summary_never_writes_over_an_input_of_a_refused_row(work, blend):
+    (work / "m.csv").write_text("blend,object,audio,start_frame,output\n"
+                                "head.blend,MakeHuman_head,line.wav,1,line.wav\n")  # refused: its output is its audio
+    inputs = digests(work / "line.wav", blend, work / "m.csv")
+    result = run("lipsync", "--batch", work / "m.csv", "--summary", work / "line.wav")
+    check(result, 2, r"^error: --summary .*line.wav is an input \(row 1 \(line 2\)'s audio ", inputs)

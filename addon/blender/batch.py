@@ -115,9 +115,10 @@ def rows_from_args(args: argparse.Namespace) -> list[Row]:
                 Path(args.text_file) if args.text_file else None)]
 
 
-def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> None:
+def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> InputIndex:
     """The output rule for every row before any work: its output is no input of any row, can be
-    written, and is shared only with rows that build on the same .blend. A row that breaks it fails alone."""
+    written, and is shared only with rows that build on the same .blend. A row that breaks it fails alone.
+    Returns the index of every input, for the batch's other outputs."""
     readable = [row for row in rows if not row.error]
     everyone = InputIndex(shared_inputs + [i for row in readable for i in row.inputs()])
     first_writer: dict[str, Row] = {}
@@ -134,6 +135,7 @@ def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> None:
         if earlier is not row and not same_file(earlier.blend, row.blend):
             row.error = (f"its output {row.output} is written by {earlier.label} from {earlier.blend}; rows build "
                          "on one output only from the same .blend; give this row its own output")
+    return everyone
 
 
 def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: str, fit_range: bool,
@@ -168,15 +170,15 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Row], CurveSettings, ModelI
     shared = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
     if args.batch:
         shared.append(Labelled("the manifest", Path(args.batch)))
-    check_rows(rows, shared)
+    everyone = check_rows(rows, shared)
     summary = Labelled("--summary", Path(args.summary)) if args.summary else None
-    if summary is not None:
-        readable = [row for row in rows if not row.error]
-        check_outputs([summary], shared + [i for row in readable for i in row.inputs()])
-        for row in readable:
-            if same_file(row.output, summary.path):
-                label = "-o" if row.where == COMMAND_LINE else f"{row.label}'s output"
-                raise OutputError(f"{label} and --summary are the same file {summary.path}; give each its own path")
+    if summary is not None:  # every input, also of a row refused for its output, is safe from the summary
+        check_outputs([summary], everyone)
+        outputs = InputIndex(Labelled("-o" if row.where == COMMAND_LINE else f"{row.label}'s output", row.output)
+                             for row in rows if not row.error)
+        writer = outputs.find(summary.path)
+        if writer is not None:
+            raise OutputError(f"{writer.label} and --summary are the same file {summary.path}; give each its own path")
     if not args.batch and rows[0].error:
         raise ManifestError(rows[0].error)
     return rows, settings, model, summary

@@ -47,22 +47,22 @@ def sanitize(mono: np.ndarray, warnings: list[str]) -> np.ndarray:
     return mono
 
 
-def check_path(path: str, what: str = "audio file") -> None:
+def check_path(path: str) -> None:
     """Refuse a missing, folder, unreadable or empty path with a message that says which."""
     if not os.path.exists(path):
-        raise AudioError(f"{what} not found: {path}")
+        raise AudioError(f"audio file not found: {path}")
     if os.path.isdir(path):
-        raise AudioError(f"{path} is a folder, not an {what}" if what[0] in "aeiou" else f"{path} is a folder, not a {what}")
+        raise AudioError(f"{path} is a folder, not an audio file")
     try:
         with open(path, "rb"):
             pass
     except PermissionError:
-        raise AudioError(f"cannot read the {what} {path}: permission denied; check its permissions "
+        raise AudioError(f"cannot read the audio file {path}: permission denied; check its permissions "
                          f"(e.g. chmod a+r {path})") from None
     except OSError as exc:
-        raise AudioError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+        raise AudioError(f"cannot read the audio file {path}: {exc.strerror or exc}") from None
     if os.path.getsize(path) == 0:
-        raise AudioError(f"{what} {path} is empty (0 bytes)")
+        raise AudioError(f"audio file {path} is empty (0 bytes)")
 
 
 def check_rate(path: str, rate: int) -> None:
@@ -106,7 +106,8 @@ def truncation_warnings(path: str, seconds: float) -> list[str]:
 def read_text_input(path: str, what: str) -> str:
     """A transcript or other text input, as text; AudioError with the reason when it cannot be read."""
     try:
-        return open(path, encoding="utf-8", errors="replace").read()
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
     except IsADirectoryError:
         raise AudioError(f"cannot read {what}: {path} is a folder") from None
     except FileNotFoundError:

@@ -26,7 +26,6 @@ HOP = 160
 N_FFT = 400
 MAX_WINDOW_SECONDS = 30.0
 MAX_TOKENS = 224  # Whisper's own limit per 30 s window
-CARD_FILE = "oris_whisper.json"
 # Whisper's rule for a window with nothing to say: likely silence and unsure of its words
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
@@ -118,7 +117,7 @@ def quiet_cut(audio: np.ndarray, limit: int, search: int) -> int:
     return lo + int(np.argmin(energy)) * block + block // 2
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's byte-level alphabet: each byte as a printable character, inverted."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
@@ -156,18 +155,17 @@ class Recognizer:
         self.encoder = make_session(read_checked(folder / files["encoder"]["file"], files["encoder"]["sha256"]))
         self.decoder = make_session(read_checked(folder / files["decoder"]["file"], files["decoder"]["sha256"]))
         vocab = read_checked(folder / files["vocabulary"]["file"], files["vocabulary"]["sha256"])
-        self.tokens = gzip.decompress(vocab).decode("utf-8").split("\n")
+        self.tokens = gzip.decompress(vocab).decode("utf-8").splitlines()  # id = line number
         t = self.card["tokens"]
         self.eot, self.sot, self.no_speech = t["endoftext"], t["startoftranscript"], t["nospeech"]
         self.no_timestamps = t["notimestamps"]
-        n_vocab = len([tok for tok in self.tokens if tok])
-        self.suppress = np.zeros(max(n_vocab, t["timestamp_begin"] + 1), bool)
+        # the cache's shape says how deep and wide the decoder is: [layers, 2 (keys, values), 1, past, width]
+        self.layers, _kv, _batch, _past, self.width = self.decoder.get_inputs()[2].shape
+        self.suppress = np.zeros(len(self.tokens), bool)
         self.suppress[self.card["suppress"]] = True
         self.suppress[self.eot + 1 :] = True  # special and timestamp tokens: words only, then the end
         self.suppress_begin = self.suppress.copy()
         self.suppress_begin[self.card["suppress_at_begin"]] = True
-        self.layers = 4
-        self.width = 384
 
     def decode_text(self, ids: list[int]) -> str:
         table = _byte_decoder()
@@ -194,8 +192,7 @@ class Recognizer:
         limit = min(MAX_TOKENS, int(self.card.get("decoder_positions", 448)) - len(tokens) - 1)
         while len(out) < limit:
             lp = _log_softmax(step_logits.astype(np.float64))
-            mask = self.suppress_begin if not out else self.suppress
-            lp[: len(mask)][mask] = -np.inf
+            lp[self.suppress_begin if not out else self.suppress] = -np.inf
             token = int(np.argmax(lp))
             total_logprob += float(lp[token])
             if token == self.eot:
