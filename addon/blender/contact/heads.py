@@ -1,0 +1,128 @@
+"""Stage 1: what the user picked becomes a head: its controller (an object, or an armature and its head
+bone), the face meshes that follow it, and their shape keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from ...core.contact import (
+    ContactError,
+)
+from ..shapekeys import check_editable
+
+HEAD_BONE_NAMES = ("head", "Head", "mixamorig:Head", "DEF-head", "ORG-head", "CC_Base_Head", "J_Bip_C_Head")
+
+
+@dataclass
+class HeadSpec:
+    """What the user picked for one side, with optional overrides."""
+
+    obj: Any
+    bone: str = ""  # for an armature: its head bone ("" = find it)
+    lip_object: Any = None  # an empty (or any object) at the lip contact point
+    lip_group: str = ""  # or a vertex group at the lips
+    lip_vertex: int = -1  # or one vertex (index in the first mesh)
+    facing: str = "AUTO"  # or the controller's local axis the face looks along: -Y, +Y, -X, +X, -Z, +Z
+
+
+@dataclass
+class Head:
+    name: str
+    controller: Any  # the object whose transform is keyed (an armature when bone is set)
+    bone: str
+    meshes: list[tuple[Any, np.ndarray | None]]  # (mesh object, vertex subset or None for all)
+    keys: list[Any]  # Key datablocks of those meshes
+    spec: HeadSpec
+
+    @property
+    def path_prefix(self) -> str:
+        return f'pose.bones["{bpy.utils.escape_identifier(self.bone)}"].' if self.bone else ""
+
+    def world_matrix(self) -> Matrix:
+        if self.bone:
+            return self.controller.matrix_world @ self.controller.pose.bones[self.bone].matrix
+        return self.controller.matrix_world.copy()
+
+    def basis(self) -> Matrix:
+        return (self.controller.pose.bones[self.bone] if self.bone else self.controller).matrix_basis.copy()
+
+    @property
+    def rotation_mode(self) -> str:
+        return (self.controller.pose.bones[self.bone] if self.bone else self.controller).rotation_mode
+
+
+# ------------------------------------------------------------------------------ resolving
+
+def _bone_subtree(arm: Any, bone: str) -> set[str]:
+    root = arm.data.bones[bone]
+    return {root.name, *(b.name for b in root.children_recursive)}
+
+
+def _find_head_bone(arm: Any) -> str:
+    names = [b.name for b in arm.data.bones]
+    for wanted in HEAD_BONE_NAMES:
+        if wanted in names:
+            return wanted
+    heads = [n for n in names if n.lower().rsplit(":", 1)[-1].rsplit("_", 1)[-1] == "head"]
+    if heads:
+        return heads[0]
+    raise ContactError(f"{arm.name}: no head bone found (looked for {', '.join(HEAD_BONE_NAMES[:3])}); pick the bone "
+                       "(--a-bone/--b-bone on the command line)")
+
+
+def resolve_head(spec: HeadSpec, label: str) -> Head:
+    ob = spec.obj
+    if ob is None:
+        raise ContactError(f"choose head {label}")
+    check_editable(ob)
+    if ob.type == "ARMATURE":
+        bone = spec.bone or _find_head_bone(ob)
+        if bone not in ob.pose.bones:
+            raise ContactError(f"{ob.name} has no bone {bone!r}")
+        subtree = _bone_subtree(ob, bone)
+        meshes: list[tuple[Any, np.ndarray | None]] = []
+        for child in bpy.data.objects:
+            if child.type != "MESH":
+                continue
+            if child.parent == ob and child.parent_type == "BONE" and child.parent_bone in subtree:
+                meshes.append((child, None))
+            elif any(m.type == "ARMATURE" and getattr(m, "object", None) == ob for m in child.modifiers):
+                subset = _bone_weighted(child, subtree)
+                if subset is not None and len(subset):
+                    meshes.append((child, subset))
+        if not meshes:
+            raise ContactError(f"{ob.name}: no mesh follows bone {bone!r} (parented to it or weighted to it)")
+    elif ob.type in ("MESH", "EMPTY") or any(c.type == "MESH" for c in ob.children_recursive):
+        bone = ""
+        meshes = [(m, None) for m in ([ob] if ob.type == "MESH" else []) + [c for c in ob.children_recursive if c.type == "MESH"]]
+        if not meshes:
+            raise ContactError(f"{ob.name}: an empty with no meshes under it; pick the head mesh or its parent")
+    else:
+        raise ContactError(f"{ob.name} is a {ob.type.lower()}, not a head: pick a mesh, its parent, or an armature")
+    if abs(np.linalg.det(np.array(ob.matrix_world)[:3, :3])) < 1e-18:
+        raise ContactError(f"{ob.name} has zero scale; fix its scale first")
+    for m, _ in meshes:
+        check_editable(m)
+        if abs(np.linalg.det(np.array(m.matrix_world)[:3, :3])) < 1e-18:
+            raise ContactError(f"{m.name} has zero scale; fix its scale first")
+    keys = list({id(m.data.shape_keys): m.data.shape_keys for m, _ in meshes if m.data.shape_keys}.values())
+    return Head(ob.name + (f":{bone}" if bone else ""), ob, bone, meshes, keys, spec)
+
+
+def _bone_weighted(ob: Any, bones: set[str]) -> np.ndarray | None:
+    """Vertices weighted mostly (>= 0.5) to the head bone and its children."""
+    groups = {g.index for g in ob.vertex_groups if g.name in bones}
+    if not groups:
+        return None
+    weight = np.zeros(len(ob.data.vertices))
+    for v in ob.data.vertices:
+        for g in v.groups:
+            if g.group in groups:
+                weight[v.index] += g.weight
+    return np.flatnonzero(weight >= 0.5)
+

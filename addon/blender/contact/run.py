@@ -1,0 +1,152 @@
+"""Running it: plan, key, validate, replan on failure, and leave nothing behind when no plan passes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bpy
+
+from ...core.contact import (
+    ContactError,
+    ContactSettings,
+    Limits,
+    judge,
+    plan_contact,
+)
+from .collider import BVHCollider, check_apart
+from .geometry import measure_head
+from .heads import HeadSpec, resolve_head
+from .keying import key_heads, remove_written
+from .state import (
+    check_own_keys,
+    detach_previous,
+    forget,
+    other_face_animation,
+    pause_subdivision,
+    reattach,
+    restore,
+    snapshot,
+)
+from .validation import FrameProbe, first_failing_frames, validate
+
+
+class ContactFailed(ContactError):
+    """No plan passed; `report` holds every attempt with its failures (written as the --report JSON too)."""
+
+    def __init__(self, message: str, report: ContactReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class ContactReport:
+    passed: bool
+    failures: list[str]
+    plan: dict[str, Any]
+    summary: dict[str, Any]
+    frames: list[dict[str, Any]]
+    attempts: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"version": 1, "passed": self.passed, "failures": self.failures, "plan": self.plan,
+                           "summary": self.summary, "attempts": self.attempts, "notes": self.notes,
+                           "timings": self.timings, "frames": self.frames}, indent=1, default=float)
+
+    def brief(self) -> str:
+        s = self.summary
+        return (f"contact at frame {s['first_contact_frame']} (planned {s['planned_contact_frame']}), "
+                f"roll {self.plan['roll_degrees']:g} deg, penetration {s['max_penetration_mm']:.2f} mm, "
+                f"nose clearance {s['nose_clearance_mm']:.1f} mm, lips within 1 mm on {100 * s['hold_gap_ok_share']:.0f}% of the hold")
+
+
+
+def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: ContactSettings,
+                limits: Limits | None = None, on_progress: Callable[[float], None] | None = None) -> ContactReport:
+    """Plan, key and validate; replan on failure; leave nothing behind when it cannot pass."""
+    settings = settings.validated()
+    limits = limits or Limits(compression_mm=settings.compression_limit_mm, nose_clearance_mm=settings.nose_clearance_mm)
+    if spec_a.obj is not None and spec_a.obj == spec_b.obj and spec_a.bone == spec_b.bone:
+        raise ContactError("heads A and B are the same; pick two different heads")
+    view_layer = bpy.context.view_layer
+    if view_layer is not None:
+        view_layer.update()  # world matrices of objects changed since the last redraw
+    heads = (resolve_head(spec_a, "A"), resolve_head(spec_b, "B"))
+    check_own_keys(heads)
+    fps = scene.render.fps / scene.render.fps_base
+    frame_before = scene.frame_current
+    smoothing = pause_subdivision(heads)
+    saved = snapshot(heads)
+    detached = detach_previous(heads)
+    done = False
+    t0 = time.perf_counter()
+    try:
+        # plan from where the heads stand when the approach begins
+        approach = max(2.0, round(settings.approach_seconds * fps))
+        start = int(settings.contact_frame - approach - (round(0.25 * approach) if settings.anticipation else 0))
+        scene.frame_set(start)
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        sides = [measure_head(h, depsgraph, settings.pucker_strength) for h in heads]
+        geos = (sides[0][0], sides[1][0])
+        faces = (sides[0][1], sides[1][1])
+        shape_poses: dict[str, dict[Any, dict[str, float]]] = {"pucker": {}, "blink": {}}
+        for side in sides:
+            for role in shape_poses:
+                shape_poses[role].update(side[2][role])
+        shape_poses["pucker"] = {k: {n: w for n, w in p.items()} for k, p in shape_poses["pucker"].items()}
+        collider = BVHCollider(sides[0][3], geos[0].tris, faces[0], sides[1][3], geos[1].tris, faces[1])
+        check_apart(collider, (heads[0].name, heads[1].name))
+        rests = tuple((h.world_matrix(), h.basis()) for h in heads)
+        probe = FrameProbe(heads, faces, geos)
+        measured = time.perf_counter() - t0
+        attempts: list[dict[str, Any]] = []
+        min_roll = 0.0  # then more roll, then other pitches
+        pitches: tuple[float, ...] = (0.0,)
+        for attempt in range(4):
+            t1 = time.perf_counter()
+            plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches)
+            written = key_heads(plan, heads, rests, settings, shape_poses)  # type: ignore[arg-type]
+            planned = time.perf_counter() - t1 + (measured if attempt == 0 else 0.0)
+            t2 = time.perf_counter()
+            result = validate(scene, plan, heads, probe, limits, on_progress)
+            fails = judge(result["summary"], limits)
+            plan_info = {"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees,
+                         "contact_frame": plan.contact_frame, "start_frame": plan.start_frame, "end_frame": plan.end_frame,
+                         "leader": settings.leader, "tilt_side": settings.tilt_side,
+                         "impact_distance": plan.impact.lips, "scale": plan.scale, "axis": plan.axis.tolist(),
+                         "lip_points": [plan.rest_a.tolist(), plan.rest_b.tolist()],
+                         "keys_written": written.keys_written, "curves": written.curves, "action": written.action.name}
+            attempts.append({"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees, "failures": fails,
+                             "first_failing_frames": first_failing_frames(result["frames"], plan, limits),
+                             "summary": result["summary"]})
+            if not fails:
+                forget(detached)
+                done = True
+                notes = plan.notes + [f"{m.id_data.name}: {m.name} measured as its cage" for m in smoothing]
+                return ContactReport(True, [], plan_info, result["summary"], result["frames"], attempts,
+                                     notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
+            remove_written(written)
+            restore(saved)
+            min_roll = plan.roll_degrees + 5.0
+            if attempt >= 1:
+                pitches = (0.0, -6.0, 6.0)
+        busy = other_face_animation(heads, plan.start_frame, plan.end_frame)
+        hint = (f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
+                if busy else ". Try a larger tilt, a lower pucker strength, or lip point overrides (--tilt, --pucker, "
+                "--a-lips/--b-lips on the command line)")
+        report = ContactReport(False, attempts[-1]["failures"], plan_info, result["summary"], result["frames"], attempts,
+                               plan.notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
+        raise ContactFailed("the contact could not pass its checks after 4 plans: "
+                            + "; ".join(attempts[-1]["failures"]) + hint, report)
+    finally:
+        if not done:  # failed or stopped: the earlier contact animation and the values it wrote come back
+            reattach(detached)
+            restore(saved)
+        for modifier in smoothing:
+            modifier.show_viewport = True
+        scene.frame_set(frame_before)

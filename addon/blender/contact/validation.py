@@ -1,0 +1,223 @@
+"""Stage 5: every frame of the keyed animation measured on the evaluated meshes (not from the plan)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import bpy
+import numpy as np
+from mathutils import Vector
+from mathutils.bvhtree import BVHTree as _BVHTree
+
+from ...core.contact import (
+    MM,
+    ContactPlan,
+    Face,
+    Limits,
+    minimum_jerk,
+)
+from .geometry import Geometry, head_geometry
+from .heads import Head
+
+BVHTree: Any = _BVHTree  # the stubs type its constructors as returning None
+
+# ---------------------------------------------------------------------------- validation
+
+def _adjacency(tris: np.ndarray, n: int) -> list[np.ndarray]:
+    edges = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
+    edges = np.concatenate([edges, edges[:, ::-1]])
+    order = np.argsort(edges[:, 0], kind="stable")
+    edges = edges[order]
+    splits = np.searchsorted(edges[:, 0], np.arange(n + 1))
+    return [edges[splits[i]:splits[i + 1], 1] for i in range(n)]
+
+
+class FrameProbe:
+    """Measures one frame from the evaluated meshes of both heads."""
+
+    def __init__(self, heads: tuple[Head, Head], faces: tuple[Face, Face], geos: tuple[Geometry, Geometry]) -> None:
+        self.heads, self.faces = heads, faces
+        self.tris = (geos[0].tris, geos[1].tris)
+        self.adj = (_adjacency(geos[0].tris, len(geos[0].verts)), _adjacency(geos[1].tris, len(geos[1].verts)))
+        self.lip_tri = tuple(f.lip_mask[t].any(axis=1) for f, t in zip(faces, self.tris))
+        self.track = tuple(int(np.argmin(np.linalg.norm(g.verts - f.lip, axis=1))) for g, f in zip(geos, faces))
+
+    def _local_tree(self, verts: np.ndarray, tris: np.ndarray, keep: np.ndarray) -> tuple[Any, np.ndarray]:
+        """A BVH of only the triangles near the other head (the rest cannot touch it)."""
+        tri_ids = np.flatnonzero(keep[tris].any(axis=1))
+        used, local = np.unique(tris[tri_ids], return_inverse=True)
+        return BVHTree.FromPolygons(verts[used].tolist(), local.reshape(-1, 3).tolist(), all_triangles=True), tri_ids
+
+    def measure(self, depsgraph: Any, with_nose: bool = False) -> dict[str, Any]:
+        geos = [head_geometry(h, depsgraph) for h in self.heads]
+        va, vb = geos[0].verts, geos[1].verts
+        scale = min(f.scale for f in self.faces)
+        lips = (va[self.track[0]], vb[self.track[1]])
+        out: dict[str, Any] = {"lips": [lips[0].tolist(), lips[1].tolist()], "penetration_mm": 0.0,
+                               "compression_mm": 0.0, "lip_gap_mm": None, "contact": False}
+        pad = 0.01 * scale
+        lo = np.maximum(va.min(axis=0), vb.min(axis=0)) - pad
+        hi = np.minimum(va.max(axis=0), vb.max(axis=0)) + pad
+        if np.any(lo > hi):  # not even the bounding boxes meet
+            out["lip_gap_mm"] = float(np.linalg.norm(lips[1] - lips[0]) / MM / scale)
+            return out
+        near = [np.all((v >= lo) & (v <= hi), axis=1) for v in (va, vb)]
+        trees = []
+        for v, t, keep in zip((va, vb), self.tris, near):
+            trees.append(self._local_tree(v, t, keep))
+        pairs = trees[0][0].overlap(trees[1][0])
+        deepest, squeeze = 0.0, 0.0
+        for side in (0, 1):
+            verts, other_tree = (va, vb)[side], trees[1 - side][0]
+            own_tris = trees[side][1]
+            seeds = {int(v) for pair in pairs for v in self.tris[side][own_tris[pair[side]]]}
+            seen: set[int] = set()
+            frontier = list(seeds)
+            while frontier:  # flood out from the crossing triangles while vertices stay inside
+                nxt: list[int] = []
+                for vi in frontier:
+                    if vi in seen:
+                        continue
+                    seen.add(vi)
+                    hit, normal, _i, dist = other_tree.find_nearest(Vector(verts[vi]))
+                    if hit is None or (Vector(verts[vi]) - hit).dot(normal) >= 0:
+                        continue
+                    if self.faces[side].lip_mask[vi]:
+                        squeeze = max(squeeze, dist)
+                    else:
+                        deepest = max(deepest, dist)
+                    nxt.extend(int(n) for n in self.adj[side][vi] if n not in seen)
+                frontier = nxt
+        out["penetration_mm"] = deepest / MM / scale
+        out["compression_mm"] = squeeze / MM / scale
+        gap = np.inf
+        for side in (0, 1):
+            verts, face, other_tree = (va, vb)[side], self.faces[side], trees[1 - side][0]
+            cand = np.flatnonzero(face.lip_mask & near[side])
+            if len(cand) == 0:
+                continue
+            cand = cand[np.argsort(np.linalg.norm(verts[cand] - lips[1 - side], axis=1))[:64]]
+            for vi in cand:
+                hit, _n, _i, dist = other_tree.find_nearest(Vector(verts[vi]))
+                if hit is not None:
+                    gap = min(gap, dist)
+        touching = squeeze > 0 or any(self.lip_tri[0][trees[0][1][p[0]]] and self.lip_tri[1][trees[1][1][p[1]]] for p in pairs)
+        out["lip_gap_mm"] = 0.0 if touching else float(gap / MM / scale)
+        out["contact"] = bool(touching or gap <= 0.1 * MM * scale)
+        if with_nose:
+            clearance = np.inf
+            for side in (0, 1):
+                verts, face = (va, vb)[side], self.faces[side]
+                full = BVHTree.FromPolygons((vb, va)[side].tolist(), self.tris[1 - side].tolist(), all_triangles=True)
+                for vi in np.flatnonzero(face.nose_mask):
+                    hit, normal, _i, dist = full.find_nearest(Vector(verts[vi]))
+                    if hit is not None:
+                        inside = (Vector(verts[vi]) - hit).dot(normal) < 0
+                        clearance = min(clearance, -dist if inside else dist)
+            out["nose_clearance_mm"] = float(clearance / MM / scale)
+        return out
+
+
+def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: FrameProbe, limits: Limits,
+             on_frame: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """Step every frame of the animation, measure the evaluated meshes, and summarise."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    first, last = int(np.floor(plan.start_frame)), int(np.ceil(plan.end_frame))
+    hold = [p for p in plan.phases if p.name == "hold"]
+    hold_start, hold_end = hold[0].start, hold[-1].end
+    fc = int(round(plan.contact_frame))
+    frames, seconds = [], []
+    lip_world: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    rigid = {}
+    for f in range(first, last + 1):
+        t0 = time.perf_counter()
+        scene.frame_set(f)
+        m = probe.measure(depsgraph, with_nose=(f == fc))
+        seconds.append(time.perf_counter() - t0)
+        m["frame"] = f
+        frames.append(m)
+        lip_world[f] = (np.array(m["lips"][0]), np.array(m["lips"][1]))
+        rigid[f] = tuple(np.array(h.world_matrix()) for h in heads)
+        if on_frame:
+            on_frame((f - first + 1) / (last - first + 1))
+    worst = max(frames, key=lambda m: (m["penetration_mm"], m["compression_mm"]))
+    hold_frames = [m for m in frames if hold_start <= m["frame"] <= hold_end]
+    first_contact = next((m["frame"] for m in frames if m["contact"]), None)
+    ref = lip_world.get(fc)
+    slide = 0.0
+    if ref is not None:
+        base = (ref[1] - ref[0]) - np.dot(ref[1] - ref[0], plan.axis) * plan.axis
+        for m in hold_frames:
+            a, b = lip_world[m["frame"]]
+            v = (b - a) - np.dot(b - a, plan.axis) * plan.axis
+            slide = max(slide, float(np.linalg.norm(v - base)))
+    # the heads' rigid motion, read back from Blender: lip points carried by the controllers
+    rest = rigid[first]
+    def lip_track(f: int) -> np.ndarray:
+        return np.array([(rigid[f][i] @ np.linalg.inv(rest[i]) @ np.append(p, 1.0))[:3]
+                         for i, p in enumerate((plan.rest_a, plan.rest_b))])
+    approach = next(p for p in plan.phases if p.name == "approach")
+    a0, a1 = int(np.ceil(approach.start)), int(np.floor(approach.end))
+    g0 = float(np.linalg.norm(np.diff(lip_track(a0), axis=0)))
+    g1 = float(np.linalg.norm(np.diff(lip_track(a1), axis=0)))
+    dev = 0.0
+    for f in range(a0, a1 + 1):
+        g = float(np.linalg.norm(np.diff(lip_track(f), axis=0)))
+        want = float(minimum_jerk((f - approach.start) / (approach.end - approach.start)))
+        if abs(g0 - g1) > 1e-12:
+            dev = max(dev, abs((g0 - g) / (g0 - g1) - want))
+    jump = _velocity_jump(scene, plan, heads, rest)
+    summary = {
+        "max_penetration_mm": float(worst["penetration_mm"]), "worst_frame": int(worst["frame"]),
+        "hold_gap_ok_share": float(np.mean([m["lip_gap_mm"] is not None and m["lip_gap_mm"] <= limits.lip_gap_mm
+                                            for m in hold_frames])) if hold_frames else 0.0,
+        "max_compression_mm": float(max(m["compression_mm"] for m in frames)),
+        "nose_clearance_mm": float(next((m.get("nose_clearance_mm", np.inf) for m in frames if m["frame"] == fc), np.inf)),
+        "first_contact_frame": first_contact, "planned_contact_frame": fc,
+        "max_slide_mm": slide / MM / plan.scale, "velocity_jump": jump, "minimum_jerk_deviation": dev,
+        "validation_ms_per_frame": 1000.0 * float(np.mean(seconds)),
+    }
+    for m in frames:
+        m.pop("lips", None)
+    return {"summary": summary, "frames": frames}
+
+
+def _velocity_jump(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], rest: tuple[np.ndarray, ...]) -> float:
+    """Largest change of lip-point velocity across a key, against the peak speed (from Blender's
+    own evaluation of the keyed channels at sub-frames)."""
+    eps = 0.02
+    def lips_at(frame: float) -> np.ndarray:
+        scene.frame_set(int(np.floor(frame)), subframe=float(frame - np.floor(frame)))
+        return np.array([(np.array(h.world_matrix()) @ np.linalg.inv(r) @ np.append(p, 1.0))[:3]
+                         for h, r, p in zip(heads, rest, (plan.rest_a, plan.rest_b))])
+    speeds, jumps = [], []
+    for k in plan.key_frames():
+        before, at, after = lips_at(k - eps), lips_at(k), lips_at(k + eps)
+        v_in, v_out = (at - before) / eps, (after - at) / eps
+        jumps.append(np.linalg.norm(v_out - v_in, axis=1).max())
+    samples = np.arange(plan.start_frame, plan.end_frame, 0.5)
+    track = np.array([lips_at(float(f)) for f in samples])
+    speeds = np.linalg.norm(np.diff(track, axis=0), axis=2) / 0.5
+    peak = float(speeds.max()) if speeds.size else 0.0
+    scene.frame_set(int(plan.contact_frame))
+    return float(max(jumps) / peak) if peak > 0 else 0.0
+
+
+# -------------------------------------------------------------------------------- running
+
+def first_failing_frames(frames: list[dict[str, Any]], plan: ContactPlan, limits: Limits) -> dict[str, int | None]:
+    """For each per-frame check, the first frame that breaks it (None: none does), so a report says where to look."""
+    hold = [p for p in plan.phases if p.name == "hold"]
+    in_hold = [m for m in frames if hold and hold[0].start <= m["frame"] <= hold[-1].end]
+
+    def first(rows: list[dict[str, Any]], broken: Callable[[dict[str, Any]], bool]) -> int | None:
+        return next((int(m["frame"]) for m in rows if broken(m)), None)
+
+    return {
+        "penetration": first(frames, lambda m: m["penetration_mm"] > limits.penetration_mm),
+        "compression": first(frames, lambda m: m["compression_mm"] > limits.compression_mm),
+        "lip_gap_in_hold": first(in_hold, lambda m: m["lip_gap_mm"] is None or m["lip_gap_mm"] > limits.lip_gap_mm),
+    }
+
