@@ -81,7 +81,8 @@ def lipsync_demo() -> str:
     import bpy
 
     from oris.blender import lipsync
-    from oris.blender.contact import HeadSpec, measure_head, resolve_head
+    from oris.blender.contact.geometry import measure_head
+    from oris.blender.contact.heads import HeadSpec, resolve_head
     from oris.core.align import Transcript
     from oris.engine.client import WorkerClient
     from oris.engine.model import find_model
