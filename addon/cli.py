@@ -22,6 +22,7 @@ from .core.curves import CurveSettings
 from .core.formats import FORMATS, render
 from .core.keys import parse_frame
 from .core.outputs import Labelled, OutputError, check_outputs, write_text
+from .core.rigs import EXISTING_ANIMATION
 from .engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
 from .engine.model import ModelError, ModelInfo, find_model
 from .lipsync import analyze, decoding_settings
@@ -102,6 +103,12 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message}; see `{self.prog} --help`\n")
 
 
+def _add_existing_option(p: argparse.ArgumentParser, channels: str) -> None:
+    p.add_argument("--existing-animation", choices=EXISTING_ANIMATION, default="keep",
+                   help=f"an action already keying {channels}: keep it playing below Oris's NLA track (default), "
+                        "mute it, or refuse to run")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(prog="oris", description="Oris facial animation tools.")
     parser.add_argument("--version", action="version", version=f"oris {__version__}")
@@ -121,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     lip.add_argument("--preset", default="auto", help="rig preset (default: auto-detect)")
     lip.add_argument("--start-frame", type=_frame, default=None, help="first frame (default: the scene's start)")
     lip.add_argument("--fit-range", action="store_true", help="grow the scene's frame range to cover the clip")
-    lip.add_argument("--batch", help="CSV or JSON manifest: rows of blend, object, audio[, start_frame, output, text, text_file]")
+    _add_existing_option(lip, "the mouth's shape keys")
+    lip.add_argument("--batch", help="CSV or JSON manifest: rows of blend, object, audio[, start_frame, output, text, "
+                     "text_file, existing_animation]")
     lip.add_argument("-o", "--output", help="output .blend (one line) or folder (batch, or a path ending in /); "
                                             "no input is ever overwritten")
     lip.add_argument("--summary", help="write a JSON list of the rows with their status, reason, seconds and output")
@@ -148,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--pucker", type=_fraction, default=0.6, help="pucker strength, 0-1")
     con.add_argument("--compression-mm", type=float, default=1.0, help="allowed lip compression at human scale")
     con.add_argument("--anticipation", action="store_true", help="the leader draws back a little first")
+    _add_existing_option(con, "the heads' transforms or the pucker and blink keys")
     con.add_argument("--report", help="write the validation report (JSON) here")
     con.add_argument("-o", "--output", required=True, help="output .blend (the input file is never overwritten)")
     con.add_argument("-q", "--quiet", action="store_true")

@@ -287,26 +287,57 @@ def _own_action(key, name: str, keyed: list[str]):
     return action
 
 
-def test_an_active_action_on_the_same_keys_is_refused_and_one_on_other_keys_plays_along(worker, card):
+def test_a_captured_take_on_the_mouth_keys_is_kept_below_the_lip_sync_or_muted_or_refused(worker, card):
+    take = ["viseme_aa", "mouthSmileLeft", "eyeBlinkLeft"]  # a visemes key, another mouth key, an eye key
     scene, ob = open_head("mh_talkinghead_head.blend")
     key = ob.data.shape_keys
-    _own_action(key, "Talk", ["viseme_aa", "eyeBlinkLeft"])
-    with pytest.raises(EditError, match="own action 'Talk' keys viseme_aa, which would play over the lip sync.*Push Down"):
-        bl.run(scene, [ob], str(DEMO_AUDIO), worker, card=card)
-    assert not key.animation_data.nla_tracks and [a.name for a in bpy.data.actions] == ["Talk"]
+    _own_action(key, "Take 001", take)
+    with pytest.raises(EditError, match="action 'Take 001' keys mouthSmileLeft, viseme_aa, which would play over the "
+                                        "lip sync; run with --existing-animation keep"):
+        bl.run(scene, [ob], str(DEMO_AUDIO), worker, card=card, existing_animation="refuse")
+    assert not key.animation_data.nla_tracks and [a.name for a in bpy.data.actions] == ["Take 001"]
 
-    scene, ob = open_head("mh_talkinghead_head.blend")
-    key = ob.data.shape_keys
-    _own_action(key, "Blink", ["eyeBlinkLeft"])
-    report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card)
-    assert key.animation_data.action.name == "Blink"  # the artist's action stays where it was
+    report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card)  # keep, the default
+    ad = key.animation_data
+    assert ad.action is None and [t.name for t in ad.nla_tracks] == ["Take 001", "Oris"]  # the take below Oris
+    assert any("moved to the NLA track 'Take 001'" in n and "Ctrl+Z" in n for n in report.notes)
     scene.frame_set(30)
-    assert key.key_blocks["eyeBlinkLeft"].value == pytest.approx(1.0)
+    assert key.key_blocks["eyeBlinkLeft"].value == pytest.approx(1.0)  # the take's eyes play on
+    assert key.key_blocks["mouthSmileLeft"].value == pytest.approx(0.0)  # its mouth does not leak in
     opened = 0.0
     for f in range(1, int(report.end_frame), 5):
         scene.frame_set(f)
         opened = max(opened, key.key_blocks["viseme_aa"].value)
     assert opened > 0.5
+
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    key = ob.data.shape_keys
+    _own_action(key, "Take 001", take)
+    report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card, existing_animation="mute")
+    assert key.animation_data.nla_tracks["Take 001"].mute
+    scene.frame_set(30)
+    assert key.key_blocks["eyeBlinkLeft"].value == pytest.approx(0.0)
+
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    key = ob.data.shape_keys
+    _own_action(key, "Blink", ["eyeBlinkLeft"])  # no mouth key: nothing to move
+    report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card)
+    assert key.animation_data.action.name == "Blink" and not any("moved" in n for n in report.notes)
+
+
+def test_keys_that_rest_above_zero_stay_at_rest_unless_driven(worker, card):
+    scene, ob = open_head("mh_talkinghead_head.blend")
+    key = ob.data.shape_keys
+    key.key_blocks["mouthSmileLeft"].value = 0.3  # a glTF's default weight
+    key.key_blocks["browInnerUp"].value = 0.4  # not a mouth key: left alone
+    report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card)
+    for f in (1, 40, int(report.end_frame)):
+        scene.frame_set(f)
+        assert key.key_blocks["mouthSmileLeft"].value == pytest.approx(0.3)
+        assert key.key_blocks["browInnerUp"].value == pytest.approx(0.4)
+    bl.run(scene, [ob], str(DATA / "bilabials_slt.flac"), worker, start_frame=400, card=card)  # a second clip
+    scene.frame_set(420)
+    assert key.key_blocks["mouthSmileLeft"].value == pytest.approx(0.3)  # remembered, not read back as keyed
 
 
 def test_recognized_words_are_kept_in_a_text_to_correct_and_use_as_the_transcript():

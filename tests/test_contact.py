@@ -338,17 +338,35 @@ def test_command_line_writes_the_blend_and_the_report(tmp_path):
     assert main(["contact", "--blend", str(src), "--a", "HeadA", "--b", "Nope", "-o", str(out)]) == 1
 
 
-def test_other_face_animation_during_the_contact_is_named_when_it_breaks_the_checks():
+def test_a_take_on_the_faces_is_kept_below_and_its_mouth_held_over_the_contact():
     reset()
     pair = make_pair()
     key = pair.a.data.shape_keys
     jaw = key.key_blocks["jawOpen"]
-    for frame, value in ((40, 0.0), (52, 1.0), (70, 0.0)):  # the mouth opens wide while kissing
+    for frame, value in ((40, 0.0), (52, 1.0), (70, 0.0)):  # the mouth would open wide while kissing
         jaw.value = value
         jaw.keyframe_insert("value", frame=frame)
+    take = key.animation_data.action
+    with pytest.raises(EditError, match="keys jawOpen, which would play over the contact; run with --existing-animation"):
+        run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b),
+                    ContactSettings(contact_frame=FC, existing_animation="refuse"))
+    assert key.animation_data.action == take
+    report = run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    assert report.passed and any(f"the action {take.name!r}" in n for n in report.notes)
+    assert key.animation_data.action is None and key.animation_data.nla_tracks[0].strips[0].action == take
+    bpy.context.scene.frame_set(52)
+    assert jaw.value == pytest.approx(0.0, abs=1e-6)  # held where it was when the approach began
+
+
+def test_other_face_animation_that_plays_over_the_contact_is_named_when_it_breaks_the_checks():
+    reset()
+    pair = make_pair()
+    jaw = pair.a.data.shape_keys.key_blocks["jawOpen"]
+    driver = jaw.driver_add("value").driver  # a driver plays over every NLA strip
+    driver.type, driver.expression = "SCRIPTED", "min(1.0, max(0.0, (frame - 40) / 12))"
     with pytest.raises(ContactError, match="Other animation plays on the faces"):
         run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
-    assert key.animation_data.action is not None  # the user's keys are still there
+    assert pair.a.data.shape_keys.animation_data.drivers[0].driver.expression.startswith("min")
 
 
 def _lip_travel(ob, start: int, frame: int) -> float:
@@ -448,13 +466,20 @@ def test_heads_with_subdivision_are_measured_on_their_cage():
     assert all(m.show_viewport for h in (pair.a, pair.b) for m in h.modifiers)
 
 
-def test_a_head_with_its_own_transform_keys_is_refused_with_a_way_out():
+def test_a_head_with_its_own_transform_keys_is_kept_below_or_refused_with_a_way_out():
     reset()
     pair = make_pair()
     pair.b.keyframe_insert("location", frame=1)
-    with pytest.raises(ContactError, match="own keys on location.*Push Down"):
-        run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    pair.b.keyframe_insert("location", frame=200)
+    settings = ContactSettings(contact_frame=FC, existing_animation="refuse")
+    with pytest.raises(EditError, match="HeadB: the action .* keys location, which would play over the contact; "
+                                        "run with --existing-animation keep"):
+        run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), settings)
     assert [a.name for a in bpy.data.actions if a.name.startswith("Oris")] == []
+    taken = pair.b.animation_data.action
+    report = run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=FC))
+    tracks = [t.name for t in pair.b.animation_data.nla_tracks]
+    assert report.passed and pair.b.animation_data.action is None and tracks == [taken.name, TRACK_NAME]
 
 
 @pytest.mark.parametrize("bone_name", ["mixamorig:Head", "DEF-head"])

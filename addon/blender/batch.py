@@ -32,12 +32,12 @@ from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, ref
 from ..core.rigs import RigError
 from ..engine.client import Cancelled, WorkerClient, WorkerError
 from ..engine.model import ModelError, ModelInfo, find_model
-from . import lipsync
+from . import existing, lipsync
 from .files import BlendError, open_blend, save_blend
 from .shapekeys import EditError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
-COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text", "text_file")
+COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text", "text_file", "existing_animation")
 REQUIRED = ("blend", "object", "audio")
 COMMAND_LINE = "the command line"
 # what a row can fail with and say so in one line; anything else is reported with its type
@@ -55,6 +55,7 @@ class Row:
     output: Path = Path()
     text: str | None = None
     text_file: Path | None = None
+    existing_animation: str | None = None  # None: the command line's --existing-animation
     error: str = ""
 
     @property
@@ -87,6 +88,11 @@ def _row_from_record(record: Record, base: Path, out_dir: Path | None) -> Row:
         row.start_frame = parse_frame(f["start_frame"]) if f.get("start_frame") else None
     except ValueError as exc:
         row.error = str(exc)
+    if f.get("existing_animation"):
+        row.existing_animation = f["existing_animation"].strip().lower()
+        if row.existing_animation not in existing.CHOICES:
+            row.error = row.error or (f"existing_animation {f['existing_animation']!r} is none of "
+                                      f"{', '.join(existing.CHOICES)}")
     if f.get("output"):
         row.output = base / f["output"]
     elif out_dir is not None:
@@ -139,7 +145,8 @@ def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> InputIndex:
 
 
 def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: str, fit_range: bool,
-                card: dict, written: set[str], recognize: bool = True) -> lipsync.ApplyReport:
+                card: dict, written: set[str], recognize: bool = True,
+                existing_animation: str = "keep") -> lipsync.ApplyReport:
     key = os.path.realpath(row.output)
     opened = open_blend(row.output if key in written else row.blend)
     objects: list[Any] = []
@@ -156,7 +163,8 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
     report = lipsync.run(scene, objects, str(row.audio), worker, preset=preset,
                          start_frame=row.start_frame if row.start_frame is not None else scene.frame_start,
                          settings=settings, transcript=Transcript(text) if text else None,
-                         extend_range=fit_range, card=card, recognize=recognize)
+                         extend_range=fit_range, card=card, recognize=recognize,
+                         existing_animation=row.existing_animation or existing_animation)
     save_blend(Labelled(f"{row.label}'s output", row.output))
     written.add(key)
     report.notes = opened + report.notes
@@ -212,7 +220,7 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
             t0 = time.perf_counter()
             try:
                 report = process_row(row, worker, settings, args.preset, args.fit_range, model.card, written,
-                                     recognize=not args.audio_only)
+                                     recognize=not args.audio_only, existing_animation=args.existing_animation)
             except KeyboardInterrupt:
                 cancelled = True
                 err.write(f"[{row.number}/{len(rows)}] cancelled\n")
@@ -259,5 +267,7 @@ def _inputs(row: Row) -> dict[str, Any]:
         found["start_frame"] = row.start_frame
     if row.text_file is not None:
         found["text_file"] = str(row.text_file)
+    if row.existing_animation is not None:
+        found["existing_animation"] = row.existing_animation
     return found
 

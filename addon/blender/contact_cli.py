@@ -42,6 +42,7 @@ def settings_from_args(args: argparse.Namespace) -> ContactSettings:
         release_seconds=args.release, leader=args.leader, tilt_side=args.tilt_side.upper(),
         tilt_degrees=None if args.tilt == "auto" else float(args.tilt), eye_strength=args.eyes,
         pucker_strength=args.pucker, compression_limit_mm=args.compression_mm, anticipation=args.anticipation,
+        existing_animation=args.existing_animation,
     ).validated()
 
 

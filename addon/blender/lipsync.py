@@ -53,6 +53,7 @@ class LipSyncJob:
     extend_range: bool
     tolerance: float
     recognize: bool = True
+    existing_animation: str = "keep"
     notes: list[str] = field(default_factory=list)
 
     def analyze(self, worker: WorkerClient, on_progress: Callable[[float], None] | None = None,
@@ -62,13 +63,14 @@ class LipSyncJob:
 
     def apply(self, result: LipSyncResult) -> ApplyReport:
         name = strip_name_for(self.audio_path)
-        report = apply_animation(result.animation, self.targets, name, self.start_frame, self.tolerance)
+        report = apply_animation(result.animation, self.targets, name, self.start_frame, self.tolerance,
+                                 self.existing_animation)
         if self.add_sound:
             place_sound(self.scene, self.audio_path, name, self.start_frame)
         if self.extend_range:
             self.scene.frame_start = min(self.scene.frame_start, self.start_frame)
             self.scene.frame_end = max(self.scene.frame_end, int(report.end_frame))
-        report.notes = self.notes + self.audio.warnings + result.warnings
+        report.notes = self.notes + report.notes + self.audio.warnings + result.warnings
         report.mode = result.mode
         if result.heard:
             report.words_text = keep_recognized_words(result, name)
@@ -96,9 +98,10 @@ def keep_recognized_words(result: LipSyncResult, clip_name: str) -> str:
 def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "auto", custom: Preset | None = None,
             start_frame: int | None = None, settings: CurveSettings | None = None, transcript: Transcript | None = None,
             add_sound: bool = True, extend_range: bool = False, tolerance: float = DEFAULT_TOLERANCE,
-            card: dict[str, Any] | None = None, recognize: bool = True) -> LipSyncJob:
-    """Validate the rig and decode the audio; raises RigError, EditError or AudioError with a user-facing message."""
-    targets, notes = resolve_targets(objects, preset, custom)  # cheap checks first
+            card: dict[str, Any] | None = None, recognize: bool = True, existing_animation: str = "keep") -> LipSyncJob:
+    """Validate the rig and decode the audio; raises RigError, EditError or AudioError with a user-facing message.
+    existing_animation: keep, mute or refuse other animation on the mouth's shape keys (blender.existing)."""
+    targets, notes = resolve_targets(objects, preset, custom, existing_animation)  # cheap checks first
     audio = decode_with_aud(bpy.path.abspath(audio_path))
     settings = decoding_settings(card or {}, settings or CurveSettings())
     start = scene.frame_current if start_frame is None else int(start_frame)
@@ -108,7 +111,7 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
                         f"({-MAX_FRAME} to {MAX_FRAME}); choose an earlier start frame (--start-frame, or the "
                         "manifest's start_frame)")
     return LipSyncJob(scene, audio_path, audio, targets, start, scene_fps(scene), settings, transcript,
-                      add_sound, extend_range, tolerance, recognize, notes)
+                      add_sound, extend_range, tolerance, recognize, existing_animation, notes)
 
 
 def place_sound(scene: Any, audio_path: str, name: str, start_frame: int) -> Any:

@@ -13,18 +13,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import bpy
 import numpy as np
 
 from ..core.curves import Animation
 from ..core.keys import DEFAULT_TOLERANCE, reduce_curve
-from ..core.rigs import Match, Preset, RigError, best_match, why_chosen
-from .actions import active_action_paths, new_action, place_strip, remove_oris_strip, write_keys
+from ..core.rigs import Match, Preset, RigError, best_match, mouth_keys, rest_values, why_chosen
+from . import existing
+from .actions import (
+    EditError,
+    animated_paths,
+    new_action,
+    place_strip,
+    remove_oris_strip,
+    write_keys,
+)
 
 TRACK_NAME = "Oris"
-
-
-class EditError(RuntimeError):
-    """The target cannot be edited (linked or overridden data); the message says what to do."""
 
 
 @dataclass
@@ -34,6 +39,19 @@ class KeyTarget:
     key: Any  # bpy.types.Key
     objects: list[str]
     match: Match
+
+    @property
+    def held(self) -> list[str]:
+        """Every mouth and jaw key of the rig: the driven ones and those held at rest."""
+        return mouth_keys(shape_key_names(self.key), self.match)
+
+    @property
+    def paths(self) -> set[str]:
+        return {value_path(name) for name in self.held}
+
+
+def value_path(name: str) -> str:
+    return f'key_blocks["{bpy.utils.escape_identifier(name)}"].value'
 
 
 @dataclass
@@ -72,7 +90,8 @@ def check_editable(ob: Any, key: Any = None) -> None:
                             "make the override editable (Object > Library Override > Make Editable) first")
 
 
-def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | None = None) -> tuple[list[KeyTarget], list[str]]:
+def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | None = None,
+                    existing_animation: str = "keep") -> tuple[list[KeyTarget], list[str]]:
     """Match every mesh's Key datablock; one preset for the face (detected on the mesh with the most keys)."""
     notes: list[str] = []
     meshes = [ob for ob in objects if ob is not None and ob.type == "MESH"]
@@ -106,29 +125,39 @@ def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | N
     if not targets:
         raise RigError("none of the selected meshes carries keys of the detected preset")
     for target in targets.values():
-        _check_no_active_action_over(target)
+        existing.check(target.key, target.paths, existing_animation, ", ".join(target.objects), "lip sync")
     return list(targets.values()), notes
 
 
-def _check_no_active_action_over(target: KeyTarget) -> None:
-    """The shape keys' own active Action plays on top of the Oris strip: refuse when it keys the
-    same shape keys, since the lip sync would not show (and must not be written over it)."""
-    written = {f'key_blocks["{name}"].value' for name in target.match.pose_matrix()[1]}
-    clash = sorted({p for p in active_action_paths(target.key) if p in written})
-    if clash:
-        names = ", ".join(p.split('"')[1] for p in clash[:4]) + (" and more" if len(clash) > 4 else "")
-        raise EditError(f"{', '.join(target.objects)}: the shape keys' own action "
-                        f"{target.key.animation_data.action.name!r} keys {names}, which would play over the lip sync; "
-                        "push it down to the NLA (Shape Key Editor > Push Down) or clear those keys first")
+REST_PROPERTY = "oris_rest_values"  # on the Key: the rest value of each key Oris holds, kept across runs
+
+
+def held_rest_values(target: KeyTarget) -> dict[str, float]:
+    """The rest value of every mouth key of the target (remembered on the Key the first time)."""
+    key = target.key
+    names = target.held
+    remembered = dict(key.get(REST_PROPERTY, {}))
+    animated = {n for n in names if value_path(n) in animated_paths(key)}
+    blocks = {n: key.key_blocks[n] for n in names}
+    rest = rest_values(names, {n: b.value for n, b in blocks.items()}, animated, remembered,
+                       {n: (b.slider_min, b.slider_max) for n, b in blocks.items()})
+    key[REST_PROPERTY] = {**remembered, **rest}
+    return rest
 
 
 def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, start_frame: int,
-                    tolerance: float = DEFAULT_TOLERANCE) -> ApplyReport:
-    """Key the animation (frames at the scene rate, frame k at start_frame + k) onto every target."""
+                    tolerance: float = DEFAULT_TOLERANCE, existing_animation: str = "keep") -> ApplyReport:
+    """Key the animation (frames at the scene rate, frame k at start_frame + k) onto every target, and
+    every other mouth and jaw key of the rig at its rest value, so no other animation's mouth leaks in."""
     t0 = time.perf_counter()
     n = len(anim.frames)
+    notes: list[str] = []
+    target_rest: dict[int, dict[str, float]] = {}
     for target in targets:
         remove_oris_strip(target.key, strip_name, TRACK_NAME)
+        rest = held_rest_values(target)  # before other animation moves: it reads what animates each key
+        notes += existing.make_way(target.key, target.paths, existing_animation, ", ".join(target.objects))
+        target_rest[id(target)] = rest
     action, layer_strip = new_action(f"Oris {strip_name}")
     keys_written = curves = 0
     end = start_frame + max(n - 1, 1)
@@ -137,14 +166,15 @@ def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, 
         bag = layer_strip.channelbag(slot, ensure=True)
         matrix, names = target.match.pose_matrix()
         values = np.clip(anim.frames @ matrix, 0.0, None)
-        for col, name in enumerate(names):
+        held = {name: values[:, col] for col, name in enumerate(names)}
+        held |= {name: np.full(n, value) for name, value in target_rest[id(target)].items() if name not in held}
+        for name, curve in held.items():
             block = target.key.key_blocks[name]
-            curve = np.clip(values[:, col], block.slider_min, block.slider_max)
-            keys = reduce_curve(curve, tolerance, start=float(start_frame))
-            write_keys(bag, f'key_blocks["{name}"].value', keys)
+            keys = reduce_curve(np.clip(curve, block.slider_min, block.slider_max), tolerance, start=float(start_frame))
+            write_keys(bag, value_path(name), keys)
             keys_written += len(keys)
             curves += 1
         place_strip(target.key, action, slot, TRACK_NAME, strip_name, start_frame, end)
     seconds = anim.duration if anim.duration > 0 else 1.0
     return ApplyReport(action.name, strip_name, start_frame, end, [t.key.name for t in targets], keys_written, curves,
-                       keys_written / seconds, tolerance, time.perf_counter() - t0)
+                       keys_written / seconds, tolerance, time.perf_counter() - t0, notes)

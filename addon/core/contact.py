@@ -19,6 +19,8 @@ from typing import Protocol
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from .rigs import EXISTING_ANIMATION
+
 HUMAN_EYE_TO_MOUTH = 0.065  # metres from the eye line to the lips on an adult face: defines "human scale"
 MM = 0.001
 
@@ -186,6 +188,7 @@ class ContactSettings:
     nose_clearance_mm: float = 2.0
     sway_degrees: float = 1.5  # the moving hold: the pair sways together about the contact point
     anticipation: bool = False  # the leader draws back a little before moving in
+    existing_animation: str = "keep"  # other animation on the keyed channels: keep (below), mute or refuse
 
     def validated(self) -> ContactSettings:
         if self.leader not in ("A", "B"):
@@ -200,6 +203,8 @@ class ContactSettings:
             raise ContactError("tilt must be between 0 and 60 degrees")
         if not 0 <= self.press_mm <= self.compression_limit_mm:
             raise ContactError("the press must not exceed the compression limit")
+        if self.existing_animation not in EXISTING_ANIMATION:
+            raise ContactError(f"existing animation must be one of {', '.join(EXISTING_ANIMATION)}")
         return self
 
 

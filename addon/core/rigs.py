@@ -312,3 +312,34 @@ def best_match(rig_keys: Iterable[str], preset_name: str = "auto", min_coverage:
         raise RigError(f"no preset matches this rig's shape keys (best: {match.report()}). "
                        f"Expected keys such as {expected}; found {found}. Pick a preset or make a custom mapping.")
     return match
+
+
+# what lip sync and contact do with other animation on the channels they key (blender/existing.py)
+EXISTING_ANIMATION = ("keep", "mute", "refuse")
+MOUTH_TOKENS = frozenset({"mouth", "jaw", "lip", "lips", "tongue", "viseme", "visemes", "teeth"})
+
+
+def mouth_keys(rig_keys: Iterable[str], match: Match) -> list[str]:
+    """Every rig key that shapes the mouth: those the match drives, those of any other convention the
+    rig also carries (its viseme poses), and keys named for the mouth, jaw, lips or tongue (jawForward,
+    mouthFrownLeft). Lip sync holds all of them, so another animation's mouth cannot leak into it."""
+    keys = list(rig_keys)
+    found = set(match.pose_matrix()[1])
+    for other in detect(keys):
+        if other.coverage >= 0.6:
+            found |= set(other.pose_matrix()[1])
+    found |= {k for k in keys if MOUTH_TOKENS.intersection(_tokens(k))}
+    return [k for k in keys if k in found]
+
+
+def rest_values(names: Iterable[str], stored: dict[str, float], animated: set[str], remembered: dict[str, float],
+                ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """The value each key rests at: what Oris remembered on an earlier run, else the value stored in the
+    file where nothing animates the key (a glTF's default weights), else its basis value 0, each within
+    the key's slider range (animation writes into the stored value, so an animated key's is no rest)."""
+    out = {}
+    for name in names:
+        lo, hi = ranges[name]
+        value = remembered.get(name, 0.0 if name in animated else stored[name])
+        out[name] = float(min(max(value, lo), hi))
+    return out

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...core.contact import (
     ContactError,
+    ContactSettings,
     Face,
     measure_face,
 )
@@ -60,11 +61,30 @@ def head_geometry(head: Head, depsgraph: Any) -> Geometry:
     return Geometry(np.concatenate(verts), np.concatenate(tris), spans)
 
 
-def shape_offsets(head: Head, geo: Geometry, role: str) -> tuple[np.ndarray | None, dict[Any, dict[str, float]]]:
-    """World offsets of the preset's role pose (pucker, blink) at full weight, and the keys it uses."""
-    total = np.zeros_like(geo.verts)
+# a role's keys on one Key datablock: shape key name -> (weight in the pose, its value when the approach begins)
+RoleKeys = dict[str, tuple[float, float]]
+
+
+@dataclass
+class ShapeRole:
+    """The preset's pose for a role (pucker, blink) on a head's meshes, in world space."""
+
+    full: np.ndarray | None  # offsets at full weight: which way the lips push, where they are
+    keyed: np.ndarray  # offsets at the strength Oris keys, from the keys' own values: clamp(rest + s * w) - rest
+    keys: dict[Any, RoleKeys]  # Key datablock -> its keys of the role
+
+
+def keyed_value(rest: float, weight: float, strength: float, block: Any) -> float:
+    """What Oris keys on a shape key for a role at a strength: added to its rest value, within its range."""
+    return float(min(max(rest + strength * weight, block.slider_min), block.slider_max))
+
+
+def shape_offsets(head: Head, geo: Geometry, role: str, strength: float) -> ShapeRole:
+    """World offsets of the preset's role pose at full weight and as keyed at `strength` on top of each key's
+    present value (a glTF's default weights rest above 0), and the keys it uses with those rest values."""
+    full, keyed = np.zeros_like(geo.verts), np.zeros_like(geo.verts)
     found = False
-    poses: dict[Any, dict[str, float]] = {}
+    keys: dict[Any, RoleKeys] = {}
     row = 0
     for ob, idx in geo.spans:
         key = ob.data.shape_keys
@@ -72,24 +92,27 @@ def shape_offsets(head: Head, geo: Geometry, role: str) -> tuple[np.ndarray | No
             names = [kb.name for kb in key.key_blocks]
             pose = detect(names)[0].extra_pose(role)
             if pose:
-                poses[key] = pose
+                keys[key] = {name: (w, float(key.key_blocks[name].value)) for name, w in pose.items()}
                 n = len(ob.data.vertices)
-                local = np.zeros((n, 3))
-                for name, w in pose.items():
+                local_full, local_keyed = np.zeros((n, 3)), np.zeros((n, 3))
+                for name, (w, rest) in keys[key].items():
                     kb = key.key_blocks[name]
                     a, b = np.empty(n * 3, np.float32), np.empty(n * 3, np.float32)
                     kb.data.foreach_get("co", a)
                     kb.relative_key.data.foreach_get("co", b)
-                    local += w * (a - b).reshape(-1, 3)
+                    unit = (a - b).reshape(-1, 3)
+                    local_full += w * unit
+                    local_keyed += (keyed_value(rest, w, strength, kb) - rest) * unit
                 m = np.array(ob.matrix_world)[:3, :3]
                 if head.bone:  # armature-deformed: the head bone's pose turns the offsets too
                     pb = head.controller.pose.bones[head.bone]
                     m = np.array(head.controller.matrix_world)[:3, :3] @ np.array(pb.matrix @ pb.bone.matrix_local.inverted())[:3, :3] @ \
                         np.linalg.inv(np.array(head.controller.matrix_world)[:3, :3]) @ m
-                total[row:row + len(idx)] = local[idx] @ m.T
+                full[row:row + len(idx)] = local_full[idx] @ m.T
+                keyed[row:row + len(idx)] = local_keyed[idx] @ m.T
                 found = True
         row += len(idx)
-    return (total if found else None), poses
+    return ShapeRole(full if found else None, keyed, keys)
 
 
 def _override_point(head: Head, geo: Geometry) -> np.ndarray | None:
@@ -124,16 +147,18 @@ def _override_facing(head: Head) -> np.ndarray | None:
 
 
 
-def measure_head(head: Head, depsgraph: Any, pucker_strength: float) -> tuple[Geometry, Face, dict[str, dict[Any, dict[str, float]]], np.ndarray]:
+def measure_head(head: Head, depsgraph: Any, settings: ContactSettings) -> tuple[Geometry, Face, dict[str, ShapeRole], np.ndarray]:
+    """The head as measured when the approach begins, and as planned: puckered by exactly what will be keyed."""
     geo = head_geometry(head, depsgraph)
-    pucker, pucker_keys = shape_offsets(head, geo, "pucker")
-    blink, blink_keys = shape_offsets(head, geo, "blink")
-    planning = geo.verts + (pucker_strength * pucker if pucker is not None else 0.0)
+    roles = {"pucker": shape_offsets(head, geo, "pucker", settings.pucker_strength),
+             "blink": shape_offsets(head, geo, "blink", settings.eye_strength)}
+    planning = geo.verts + roles["pucker"].keyed
     up_hint = np.array(head.world_matrix())[:3, 1 if head.bone else 2]  # a bone points up the neck
-    face = measure_face(planning, pucker, blink, _override_point(head, geo), _override_facing(head), up_hint, head.name)
-    if pucker is None:
+    face = measure_face(planning, roles["pucker"].full, roles["blink"].full, _override_point(head, geo),
+                        _override_facing(head), up_hint, head.name)
+    if roles["pucker"].full is None:
         face.notes.append(f"{head.name}: no pucker key; the lips keep their shape")
-    if blink is None:
+    if roles["blink"].full is None:
         face.notes.append(f"{head.name}: no blink keys; the eyes stay open")
-    return geo, face, {"pucker": pucker_keys, "blink": blink_keys}, planning
+    return geo, face, roles, planning
 

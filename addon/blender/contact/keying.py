@@ -18,6 +18,8 @@ from ...core.contact import (
 )
 from ...core.keys import hermite_keys
 from ..actions import new_action, place_strip, remove_strips, write_keys
+from ..shapekeys import value_path
+from .geometry import RoleKeys, keyed_value
 from .heads import Head
 
 TRACK_NAME = "Oris Contact"
@@ -59,9 +61,11 @@ def _rotation_path(head: Head) -> str:
 
 
 def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[tuple[Matrix, Matrix], tuple[Matrix, Matrix]],
-              settings: ContactSettings, shape_poses: dict[str, dict[Any, dict[str, float]]]) -> Written:
+              settings: ContactSettings, roles: dict[str, dict[Any, RoleKeys]],
+              held: dict[Any, dict[str, float]] | None = None) -> Written:
     """One Action: a slot per controller (location and rotation keys at each phase's ends and
-    quarter points, with the slopes of the planned motion) and per Key datablock (blink, pucker)."""
+    quarter points, with the slopes of the planned motion) and per Key datablock (blink and pucker on
+    top of their rest values, and the `held` mouth keys at theirs)."""
     action, layer = new_action("Oris Contact")
     frames = np.array(plan.key_frames())
     bounds = {p.start for p in plan.phases} | {p.end for p in plan.phases}
@@ -100,23 +104,43 @@ def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[tuple[Ma
             write_keys(bag, head.path_prefix + path, hermite_keys(frames, vals[:, col], slo[:, col]), index, group)
             keys_written += len(frames)
             curves += 1
-    for track in face_shape_tracks(plan, settings):
-        for key, pose in shape_poses.get(track.role, {}).items():
-            if id(key) not in slots:
-                slots[id(key)] = action.slots.new(id_type="KEY", name=key.name)
-                ids.append(key)
-            bag = layer.channelbag(slots[id(key)], ensure=True)
+    tracks = face_shape_tracks(plan, settings)
+    start = min(plan.start_frame, min(p[0] for t in tracks for p in t.points))
+    end = max(plan.end_frame, max(p[0] for t in tracks for p in t.points))
+
+    def key_bag(key: Any) -> Any:
+        if id(key) not in slots:
+            slots[id(key)] = action.slots.new(id_type="KEY", name=key.name)
+            ids.append(key)
+        return layer.channelbag(slots[id(key)], ensure=True)
+
+    for track in tracks:
+        for key, role_keys in roles.get(track.role, {}).items():
+            bag = key_bag(key)
             x = np.array([p[0] for p in track.points])
-            for name, w in pose.items():
-                y = np.array([p[1] for p in track.points]) * w
-                write_keys(bag, f'key_blocks["{bpy.utils.escape_identifier(name)}"].value', hermite_keys(x, y, np.zeros(len(x))))
+            for name, (w, rest) in role_keys.items():
+                block = key.key_blocks[name]
+                y = np.array([keyed_value(rest, w, p[1], block) for p in track.points])
+                write_keys(bag, value_path(name), hermite_keys(x, y, np.zeros(len(x))))
                 keys_written += len(x)
                 curves += 1
-    start = min(plan.start_frame, min(p[0] for t in face_shape_tracks(plan, settings) for p in t.points))
-    end = max(plan.end_frame, max(p[0] for t in face_shape_tracks(plan, settings) for p in t.points))
-    # transforms hold their rest pose outside the strip; face shapes leave other animation alone there
-    strips = [place_strip(idb, action, slots[id(idb)], TRACK_NAME, STRIP_NAME, start, end,
-                          "HOLD" if isinstance(idb, bpy.types.Object) else "NOTHING") for idb in ids]
+    for key, held_values in (held or {}).items():
+        bag = key_bag(key)
+        for name, value in held_values.items():
+            write_keys(bag, value_path(name), hermite_keys(np.array([start, end]), np.full(2, value), np.zeros(2)))
+            keys_written += 2
+            curves += 1
+    # transforms hold their rest pose outside the strip (a take's location and rotation would otherwise
+    # carry a head away from where the plan put it); face shapes leave other animation alone outside it,
+    # and blend back into it as the heads part
+    strips = []
+    for idb in ids:
+        is_object = isinstance(idb, bpy.types.Object)
+        strip = place_strip(idb, action, slots[id(idb)], TRACK_NAME, STRIP_NAME, start, end,
+                            "HOLD" if is_object else "NOTHING")
+        if not is_object and idb in (held or {}):
+            strip.blend_out = float(max(1.0, round(0.2 * plan.fps)))
+        strips.append(strip)
     return Written(action, ids, strips, keys_written, curves)
 
 

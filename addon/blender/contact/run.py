@@ -17,14 +17,16 @@ from ...core.contact import (
     judge,
     plan_contact,
 )
+from .. import existing
 from .collider import BVHCollider, check_apart
 from .geometry import measure_head
 from .heads import HeadSpec, resolve_head
 from .keying import key_heads, remove_written
 from .state import (
-    check_own_keys,
+    contact_channels,
     detach_previous,
     forget,
+    held_mouth_keys,
     other_face_animation,
     pause_subdivision,
     reattach,
@@ -77,7 +79,9 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     if view_layer is not None:
         view_layer.update()  # world matrices of objects changed since the last redraw
     heads = (resolve_head(spec_a, "A"), resolve_head(spec_b, "B"))
-    check_own_keys(heads)
+    channels = contact_channels(heads)
+    for idb, paths, what in channels:
+        existing.check(idb, paths, settings.existing_animation, what, "contact")
     fps = scene.render.fps / scene.render.fps_base
     frame_before = scene.frame_current
     smoothing = pause_subdivision(heads)
@@ -85,24 +89,28 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     detached = detach_previous(heads)
     done = False
     t0 = time.perf_counter()
+    undo: list[Callable[[], None]] = []
     try:
+        moved = [n for idb, paths, what in channels
+                 for n in existing.make_way(idb, paths, settings.existing_animation, what, undo)]
         # plan from where the heads stand when the approach begins
         approach = max(2.0, round(settings.approach_seconds * fps))
         start = int(settings.contact_frame - approach - (round(0.25 * approach) if settings.anticipation else 0))
         scene.frame_set(start)
         depsgraph = bpy.context.evaluated_depsgraph_get()
-        sides = [measure_head(h, depsgraph, settings.pucker_strength) for h in heads]
+        sides = [measure_head(h, depsgraph, settings) for h in heads]
         geos = (sides[0][0], sides[1][0])
         faces = (sides[0][1], sides[1][1])
-        shape_poses: dict[str, dict[Any, dict[str, float]]] = {"pucker": {}, "blink": {}}
-        for side in sides:
-            for role in shape_poses:
-                shape_poses[role].update(side[2][role])
-        shape_poses["pucker"] = {k: {n: w for n, w in p.items()} for k, p in shape_poses["pucker"].items()}
+        roles = {role: {k: v for side in sides for k, v in side[2][role].keys.items()} for role in ("pucker", "blink")}
+        role_keys: dict[Any, set[str]] = {}
+        for by_key in roles.values():
+            for key, keyed in by_key.items():
+                role_keys.setdefault(key, set()).update(keyed)
+        held = held_mouth_keys(heads, role_keys)
         collider = BVHCollider(sides[0][3], geos[0].tris, faces[0], sides[1][3], geos[1].tris, faces[1])
         check_apart(collider, (heads[0].name, heads[1].name))
         rests = tuple((h.world_matrix(), h.basis()) for h in heads)
-        probe = FrameProbe(heads, faces, geos)
+        probe = FrameProbe(heads, faces, geos, (sides[0][3], sides[1][3]))
         measured = time.perf_counter() - t0
         attempts: list[dict[str, Any]] = []
         min_roll = 0.0  # then more roll, then other pitches
@@ -110,7 +118,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         for attempt in range(4):
             t1 = time.perf_counter()
             plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches)
-            written = key_heads(plan, heads, rests, settings, shape_poses)  # type: ignore[arg-type]
+            written = key_heads(plan, heads, rests, settings, roles, held)  # type: ignore[arg-type]
             planned = time.perf_counter() - t1 + (measured if attempt == 0 else 0.0)
             t2 = time.perf_counter()
             result = validate(scene, plan, heads, probe, limits, on_progress)
@@ -127,7 +135,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             if not fails:
                 forget(detached)
                 done = True
-                notes = plan.notes + [f"{m.id_data.name}: {m.name} measured as its cage" for m in smoothing]
+                notes = moved + plan.notes + [f"{m.id_data.name}: {m.name} measured as its cage" for m in smoothing]
                 return ContactReport(True, [], plan_info, result["summary"], result["frames"], attempts,
                                      notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
             remove_written(written)
@@ -145,6 +153,8 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
                             + "; ".join(attempts[-1]["failures"]) + hint, report)
     finally:
         if not done:  # failed or stopped: the earlier contact animation and the values it wrote come back
+            for put_back in reversed(undo):
+                put_back()
             reattach(detached)
             restore(saved)
         for modifier in smoothing:

@@ -8,10 +8,9 @@ from typing import Any
 
 import bpy
 
-from ...core.contact import (
-    ContactError,
-)
-from ..actions import active_action_paths, oris_strips, place_strip, remove_strips
+from ...core.rigs import detect, mouth_keys
+from ..actions import animated_paths, oris_strips, place_strip, remove_strips
+from ..shapekeys import value_path
 from .heads import Head
 from .keying import TRACK_NAME
 
@@ -94,7 +93,8 @@ def _set_path(idb: Any, path: str, index: int, value: float) -> None:
 
 
 def other_face_animation(heads: tuple[Head, Head], start: float, end: float) -> str:
-    """Names of NLA tracks (or an active Action) that move the faces' shape keys during the contact."""
+    """Names of NLA tracks, an active Action or drivers that move the faces' shape keys during the contact
+    (drivers play over every strip)."""
     found = []
     for key in {id(k): k for h in heads for k in h.keys}.values():
         ad = key.animation_data
@@ -102,6 +102,8 @@ def other_face_animation(heads: tuple[Head, Head], start: float, end: float) -> 
             continue
         if ad.action is not None:
             found.append(f"{key.name}: action {ad.action.name}")
+        found += [f"{key.name}: a driver on {d.data_path.split(chr(34))[1] if chr(34) in d.data_path else d.data_path}"
+                  for d in ad.drivers if not d.mute]
         for track in ad.nla_tracks:
             if track.name != TRACK_NAME and not track.mute and any(
                     s.frame_start < end and s.frame_end > start and not s.mute for s in track.strips):
@@ -122,14 +124,30 @@ def pause_subdivision(heads: tuple[Head, Head]) -> list[Any]:
     return paused
 
 
-def check_own_keys(heads: tuple[Head, Head]) -> None:
-    """An active Action keying a head's transform would override the contact strip: say so first."""
+def contact_channels(heads: tuple[Head, Head]) -> list[tuple[Any, set[str], str]]:
+    """What the contact keys, per datablock: each controller's location and rotation, and each face's
+    mouth and jaw keys (the pucker and blink among them): (datablock, data paths, its name)."""
+    found: dict[int, tuple[Any, set[str], str]] = {}
     for h in heads:
-        prefix = h.path_prefix
-        moving = [p for p in active_action_paths(h.controller)
-                  if p.startswith(prefix) and p[len(prefix):].startswith(("location", "rotation"))]
-        if moving:
-            raise ContactError(f"{h.name} has its own keys on {', '.join(sorted(set(moving))[:3])} in the action "
-                               f"{h.controller.animation_data.action.name!r}, which would override the contact; "
-                               "push that action down to the NLA (Dope Sheet > Action > Push Down) or clear those keys first")
+        paths = {h.path_prefix + p for p in ("location", "rotation_euler", "rotation_quaternion", "rotation_axis_angle")}
+        entry = found.setdefault(id(h.controller), (h.controller, set(), h.controller.name))
+        entry[1].update(paths)
+        for key in h.keys:
+            names = [kb.name for kb in key.key_blocks if kb != key.reference_key]
+            match = detect(names)[0]
+            keyed = {*mouth_keys(names, match), *match.extra_pose("pucker"), *match.extra_pose("blink")}
+            users = ", ".join(ob.name for ob, _ in h.meshes if ob.data.shape_keys == key)
+            found[id(key)] = (key, {value_path(n) for n in keyed}, f"{users} (shape keys)")
+    return list(found.values())
 
+
+def held_mouth_keys(heads: tuple[Head, Head], keyed: dict[Any, set[str]]) -> dict[Any, dict[str, float]]:
+    """The mouth keys other animation moves (a take, the lip sync), other than those the contact keys anyway:
+    held at the value they have when the approach begins, the face the plan was made on."""
+    held: dict[Any, dict[str, float]] = {}
+    for key in {id(k): k for h in heads for k in h.keys}.values():
+        names = [kb.name for kb in key.key_blocks if kb != key.reference_key]
+        moving = animated_paths(key, skip=(TRACK_NAME,))
+        held[key] = {n: float(key.key_blocks[n].value) for n in mouth_keys(names, detect(names)[0])
+                     if value_path(n) in moving and n not in keyed.get(key, set())}
+    return {k: v for k, v in held.items() if v}

@@ -16,6 +16,7 @@ from ...core.contact import (
     ContactPlan,
     Face,
     Limits,
+    delta_matrix,
     minimum_jerk,
 )
 from .geometry import Geometry, head_geometry
@@ -37,8 +38,10 @@ def _adjacency(tris: np.ndarray, n: int) -> list[np.ndarray]:
 class FrameProbe:
     """Measures one frame from the evaluated meshes of both heads."""
 
-    def __init__(self, heads: tuple[Head, Head], faces: tuple[Face, Face], geos: tuple[Geometry, Geometry]) -> None:
+    def __init__(self, heads: tuple[Head, Head], faces: tuple[Face, Face], geos: tuple[Geometry, Geometry],
+                 planned: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.heads, self.faces = heads, faces
+        self.planned = planned  # the world vertices the plan was made on (puckered as keyed), at rest
         self.tris = (geos[0].tris, geos[1].tris)
         self.adj = (_adjacency(geos[0].tris, len(geos[0].verts)), _adjacency(geos[1].tris, len(geos[1].verts)))
         self.lip_tri = tuple(f.lip_mask[t].any(axis=1) for f, t in zip(faces, self.tris))
@@ -49,6 +52,19 @@ class FrameProbe:
         tri_ids = np.flatnonzero(keep[tris].any(axis=1))
         used, local = np.unique(tris[tri_ids], return_inverse=True)
         return BVHTree.FromPolygons(verts[used].tolist(), local.reshape(-1, 3).tolist(), all_triangles=True), tri_ids
+
+    def plan_error(self, depsgraph: Any, plan: ContactPlan, frame: float) -> float | None:
+        """How far the evaluated lips lie from where the plan put them (its puckered rest shape carried by
+        its pose at that frame), at human scale: the plan is only as good as this agreement."""
+        if self.planned is None:
+            return None
+        worst = 0.0
+        for side, head, face, planned, rest_lip in zip("AB", self.heads, self.faces, self.planned, (plan.rest_a, plan.rest_b)):
+            m = delta_matrix(rest_lip, plan.pose_at(side, frame))
+            predicted = planned[face.lip_mask] @ m[:3, :3].T + m[:3, 3]
+            actual = head_geometry(head, depsgraph).verts[face.lip_mask]
+            worst = max(worst, float(np.linalg.norm(actual - predicted, axis=1).max()))
+        return worst / MM / plan.scale
 
     def measure(self, depsgraph: Any, with_nose: bool = False) -> dict[str, Any]:
         geos = [head_geometry(h, depsgraph) for h in self.heads]
@@ -129,6 +145,7 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
     hold_start, hold_end = hold[0].start, hold[-1].end
     fc = int(round(plan.contact_frame))
     frames, seconds = [], []
+    plan_error: float | None = None
     lip_world: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     rigid = {}
     for f in range(first, last + 1):
@@ -136,6 +153,8 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
         scene.frame_set(f)
         m = probe.measure(depsgraph, with_nose=(f == fc))
         seconds.append(time.perf_counter() - t0)
+        if f == fc:
+            plan_error = probe.plan_error(depsgraph, plan, f)
         m["frame"] = f
         frames.append(m)
         lip_world[f] = (np.array(m["lips"][0]), np.array(m["lips"][1]))
@@ -178,6 +197,7 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
         "first_contact_frame": first_contact, "planned_contact_frame": fc,
         "max_slide_mm": slide / MM / plan.scale, "velocity_jump": jump, "minimum_jerk_deviation": dev,
         "validation_ms_per_frame": 1000.0 * float(np.mean(seconds)),
+        "plan_vs_keyed_mm": plan_error,
     }
     for m in frames:
         m.pop("lips", None)
