@@ -49,7 +49,7 @@ class Pair:
 def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: float = 1.0, size_b: float = 1.0,
               gap: float = 0.12, yaw: float = 0.0, tilt: float = 0.0, height_b: float = 0.0,
               offset: tuple[float, float, float] = (0.0, 0.0, 0.0), armature_b: bool = False,
-              roll_b: float = 0.0, bone_name: str = "head") -> Pair:
+              roll_b: float = 0.0, bone_name: str = "head", bone_parent: bool = False) -> Pair:
     """Head A looks along -Y (turned by yaw), head B faces it `gap` metres (human scale) away,
     rolled by `roll_b` about its own facing axis, both scaled by world_scale about the origin,
     the whole pair tilted by `tilt` about X and moved."""
@@ -81,6 +81,11 @@ def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: f
     bpy.ops.object.mode_set(mode="OBJECT")
     arm.matrix_world = place @ b_local
     b.parent = arm
+    if bone_parent:  # parented to the bone itself, no deforming
+        b.parent_type, b.parent_bone = "BONE", bone_name
+        bpy.context.view_layer.update()
+        b.matrix_world = place @ b_local
+        return Pair(a, arm, bone_name)
     b.matrix_world = place @ b_local
     group = b.vertex_groups.new(name=bone_name)
     group.add(list(range(len(b.data.vertices))), 1.0, "REPLACE")

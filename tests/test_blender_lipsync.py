@@ -9,7 +9,7 @@ from oris.blender.shapekeys import TRACK_NAME, EditError  # noqa: E402
 from oris.core.rigs import RigError  # noqa: E402
 from oris.engine.model import find_model  # noqa: E402
 
-from .conftest import DEMO_AUDIO, REPO  # noqa: E402
+from .conftest import DATA, DEMO_AUDIO, REPO  # noqa: E402
 
 HEADS = REPO / "demo" / "heads"
 
@@ -344,7 +344,6 @@ def test_recognized_words_are_kept_in_a_text_to_correct_and_use_as_the_transcrip
     """The artist's loop: recognize, read the words in the Text Editor, fix a misheard word, run again."""
     import oris
 
-    from .conftest import DATA
 
     oris.register()
     try:

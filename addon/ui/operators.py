@@ -46,7 +46,7 @@ def _job(context: bpy.types.Context) -> lipsync.LipSyncJob:
         context.scene, _targets(context), s.audio_path, preset="auto" if s.preset == "custom" else s.preset,
         custom=custom, start_frame=None if s.use_current_frame else s.start_frame, settings=settings,
         transcript=_transcript(s), extend_range=s.extend_range, card=find_model().card,
-        recognize=s.transcript_source == "RECOGNIZE")
+        recognize=s.transcript_source == "RECOGNIZE", existing_animation=s.existing_animation.lower())
 
 
 def _transcript(s: Any) -> Transcript | None:
@@ -331,7 +331,8 @@ class ORIS_OT_contact(bpy.types.Operator):
         settings = ContactSettings(
             contact_frame=s.contact_frame, approach_seconds=s.approach, hold_seconds=s.hold, release_seconds=s.release,
             leader=s.leader, tilt_side=s.tilt_side, tilt_degrees=None if s.auto_tilt else s.tilt_degrees,
-            eye_strength=s.eyes, pucker_strength=s.pucker, anticipation=s.anticipation)
+            eye_strength=s.eyes, pucker_strength=s.pucker, anticipation=s.anticipation,
+            existing_animation=s.existing_animation.lower())
         specs = [HeadSpec(s.head_a, s.bone_a, s.lips_a, s.lip_group_a, facing=s.facing_a),
                  HeadSpec(s.head_b, s.bone_b, s.lips_b, s.lip_group_b, facing=s.facing_b)]
         try:

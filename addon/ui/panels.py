@@ -70,6 +70,7 @@ class ORIS_PT_lipsync(bpy.types.Panel):
         if not s.use_current_frame:
             col.prop(s, "start_frame")
         col.prop(s, "extend_range")
+        col.prop(s, "existing_animation")
         layout.operator("oris.lipsync", icon="SPEAKER")
         if s.status:
             layout.prop(s, "progress", text=s.status, slider=True)
@@ -113,6 +114,7 @@ class ORIS_PT_contact(bpy.types.Panel):
         col.prop(s, "eyes", slider=True)
         col.prop(s, "pucker", slider=True)
         col.prop(s, "anticipation")
+        layout.prop(s, "existing_animation")
         layout.operator("oris.contact", icon="MOD_PHYSICS")
         if s.status:
             for line in s.status.split("\n"):

@@ -33,6 +33,12 @@ class OrisMappingRow(bpy.types.PropertyGroup):
     weight: FloatProperty(name="Weight", default=1.0, min=0.0, max=2.0)
 
 
+_EXISTING = [("KEEP", "Keep Below", "An action already on these channels moves to the NLA, below Oris's track: "
+                                   "its other channels play on (command line: --existing-animation keep)"),
+             ("MUTE", "Mute", "It moves to the NLA, muted (--existing-animation mute)"),
+             ("REFUSE", "Refuse", "Stop and change nothing (--existing-animation refuse)")]
+
+
 class OrisLipSyncSettings(bpy.types.PropertyGroup):
     audio_path: StringProperty(name="Audio", subtype="FILE_PATH", description="Speech: wav, flac, ogg, mp3")
     transcript_source: EnumProperty(name="Words", default="RECOGNIZE", items=[
@@ -56,6 +62,8 @@ class OrisLipSyncSettings(bpy.types.PropertyGroup):
     use_current_frame: BoolProperty(name="Start at current frame", default=True)
     start_frame: IntProperty(name="Start frame", default=1)
     extend_range: BoolProperty(name="Fit scene range", default=False, description="Grow the scene's frame range to cover the clip")
+    existing_animation: EnumProperty(name="Existing Animation", items=_EXISTING, default="KEEP",
+                                     description="What happens to an action that already keys the mouth's shape keys")
     detection: StringProperty(name="Detection")
     status: StringProperty(name="Status")
     progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
@@ -94,6 +102,9 @@ class OrisContactSettings(bpy.types.PropertyGroup):
     eyes: FloatProperty(name="Eyes", default=1.0, min=0.0, max=1.0, description="How far the eyes close")
     pucker: FloatProperty(name="Pucker", default=0.6, min=0.0, max=1.0, description="How far the lips pucker")
     anticipation: BoolProperty(name="Anticipation", default=False, description="The leader draws back a little first")
+    existing_animation: EnumProperty(name="Existing Animation", items=_EXISTING, default="KEEP",
+                                     description="What happens to an action that already keys the heads' transforms "
+                                                 "or mouth shape keys")
     status: StringProperty(name="Status")
     worst_frame: IntProperty(name="Worst frame", default=-1)
     report_json: StringProperty(name="Report")
