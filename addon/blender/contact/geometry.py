@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...core.contact import (
+    MM,
     ContactError,
     ContactSettings,
     Face,
@@ -113,6 +114,33 @@ def shape_offsets(head: Head, geo: Geometry, role: str, strength: float) -> Shap
                 found = True
         row += len(idx)
     return ShapeRole(full if found else None, keyed, keys)
+
+
+def lip_movers(geo: Geometry, face: Face) -> dict[Any, set[str]]:
+    """Per Key datablock, the shape keys that move the face's lip region by more than 0.2 mm at full
+    weight (a cheek puff or a sneer reaches the lips too, whatever its name)."""
+    found: dict[Any, set[str]] = {}
+    reach = 0.2 * MM * face.scale
+    row = 0
+    for ob, idx in geo.spans:
+        key = ob.data.shape_keys
+        lips = idx[face.lip_mask[row:row + len(idx)]]
+        row += len(idx)
+        if key is None or not len(lips):
+            continue
+        n = len(ob.data.vertices)
+        to_world = np.array(ob.matrix_world)[:3, :3]
+        co: dict[str, np.ndarray] = {}
+        for kb in key.key_blocks:
+            co[kb.name] = np.empty(n * 3, np.float32)
+            kb.data.foreach_get("co", co[kb.name])
+        for kb in key.key_blocks:
+            if kb == key.reference_key:
+                continue
+            offset = (co[kb.name] - co[kb.relative_key.name]).reshape(-1, 3)[lips] @ to_world.T
+            if np.linalg.norm(offset, axis=1).max() > reach:
+                found.setdefault(key, set()).add(kb.name)
+    return found
 
 
 def _override_point(head: Head, geo: Geometry) -> np.ndarray | None:

@@ -19,7 +19,7 @@ from ...core.contact import (
 )
 from .. import existing
 from .collider import BVHCollider, check_apart
-from .geometry import measure_head
+from .geometry import lip_movers, measure_head
 from .heads import HeadSpec, resolve_head
 from .keying import key_heads, remove_written
 from .state import (
@@ -106,7 +106,8 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         for by_key in roles.values():
             for key, keyed in by_key.items():
                 role_keys.setdefault(key, set()).update(keyed)
-        held = held_mouth_keys(heads, role_keys)
+        movers = {k: v for geo, face in zip(geos, faces) for k, v in lip_movers(geo, face).items()}
+        held = held_mouth_keys(heads, role_keys, movers)
         collider = BVHCollider(sides[0][3], geos[0].tris, faces[0], sides[1][3], geos[1].tris, faces[1])
         check_apart(collider, (heads[0].name, heads[1].name))
         rests = tuple((h.world_matrix(), h.basis()) for h in heads)
