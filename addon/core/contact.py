@@ -42,6 +42,26 @@ def minimum_jerk(tau: np.ndarray | float) -> np.ndarray:
     return t * t * t * (10.0 - 15.0 * t + 6.0 * t * t)
 
 
+TOUCH_MM = 0.1  # lips this close (at human scale) are touching
+
+
+def settle_frames(distance_mm: float, frames: float) -> float:
+    """How long after the contact frame an eased approach of `frames` over `distance_mm` should end, so that
+    the lips come within TOUCH_MM of each other half a frame before the contact frame and not earlier: an
+    approach ending at rest creeps over its last hundredth of a millimetre, at 60 fps for frames on end."""
+    if distance_mm <= TOUCH_MM:
+        return 0.0
+    def gap_half_a_frame_early(extra: float) -> float:
+        return distance_mm * (1.0 - float(minimum_jerk((frames - 0.5) / (frames + extra)))) - TOUCH_MM
+    lo, hi = 0.0, frames
+    if gap_half_a_frame_early(lo) >= 0:
+        return 0.0
+    for _ in range(50):  # the remaining gap grows with the extra frames: bisect
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if gap_half_a_frame_early(mid) < 0 else (lo, mid)
+    return hi
+
+
 # ----------------------------------------------------------------------------------- faces
 
 @dataclass
@@ -257,11 +277,12 @@ class ContactPlan:
 
     def key_frames(self) -> list[float]:
         """Where keys go: each phase's ends and its quarter points (a cubic Hermite curve through
-        these follows the minimum-jerk profile to within 0.3% of the move)."""
+        these follows the minimum-jerk profile to within 0.3% of the move), and the contact frame, where
+        the lips must be exactly where the plan puts them."""
         frames: list[float] = []
         for p in self.phases:
             frames += list(np.linspace(p.start, p.end, 5)[:-1])
-        return [*frames, self.phases[-1].end]
+        return sorted({*frames, self.phases[-1].end, self.contact_frame})
 
 
 def delta_matrix(rest_lip: np.ndarray, pose: Pose) -> np.ndarray:
@@ -405,6 +426,7 @@ def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: Conta
     fc = float(s.contact_frame)
     approach, hold_len, release = (max(2.0, round(x * fps)) for x in (s.approach_seconds, s.hold_seconds, s.release_seconds))
     start = fc - approach
+    touch = fc + settle_frames(imp.lips / (MM * scale), approach)  # the approach's eased end, just after fc
     mid, end_hold = fc + round(hold_len / 2), fc + hold_len
     phases: list[Phase] = []
     if s.anticipation:
@@ -421,8 +443,8 @@ def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: Conta
     end_a = hold(touch_a, share * press * 0.5, -0.5 * s.sway_degrees)
     end_b = hold(touch_b, -(1 - share) * press * 0.5, -0.5 * s.sway_degrees)
     phases += [
-        Phase(fc - approach, fc, (first_a, touch_a), (first_b, touch_b), "approach"),
-        Phase(fc, mid, (touch_a, mid_a), (touch_b, mid_b), "hold"),
+        Phase(fc - approach, touch, (first_a, touch_a), (first_b, touch_b), "approach"),
+        Phase(touch, mid, (touch_a, mid_a), (touch_b, mid_b), "hold"),
         Phase(mid, end_hold, (mid_a, end_a), (mid_b, end_b), "hold"),
         Phase(end_hold, end_hold + release, (end_a, rest_a), (end_b, rest_b), "release"),
     ]

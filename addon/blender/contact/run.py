@@ -127,6 +127,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             plan_info = {"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees,
                          "contact_frame": plan.contact_frame, "start_frame": plan.start_frame, "end_frame": plan.end_frame,
                          "leader": settings.leader, "tilt_side": settings.tilt_side,
+                         "touch_frame": next(p.end for p in plan.phases if p.name == "approach"),
                          "impact_distance": plan.impact.lips, "scale": plan.scale, "axis": plan.axis.tolist(),
                          "lip_points": [plan.rest_a.tolist(), plan.rest_b.tolist()],
                          "keys_written": written.keys_written, "curves": written.curves, "action": written.action.name}

@@ -13,6 +13,7 @@ from mathutils.bvhtree import BVHTree as _BVHTree
 
 from ...core.contact import (
     MM,
+    TOUCH_MM,
     ContactPlan,
     Face,
     Limits,
@@ -121,7 +122,7 @@ class FrameProbe:
                     gap = min(gap, dist)
         touching = squeeze > 0 or any(self.lip_tri[0][trees[0][1][p[0]]] and self.lip_tri[1][trees[1][1][p[1]]] for p in pairs)
         out["lip_gap_mm"] = 0.0 if touching else float(gap / MM / scale)
-        out["contact"] = bool(touching or gap <= 0.1 * MM * scale)
+        out["contact"] = bool(touching or gap <= TOUCH_MM * MM * scale)
         if with_nose:
             clearance = np.inf
             for side in (0, 1):
