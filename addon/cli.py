@@ -7,6 +7,7 @@ written); 2 bad usage or no input could be processed; 3 the worker failed; 130 c
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -18,6 +19,20 @@ from typing import Any, NoReturn, TextIO
 from . import __version__
 from .core.align import Transcript
 from .core.audio import AudioError, decode_file, read_text_input
+from .core.batch import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    EXIT_WORKER,
+    FAILED,
+    NOT_RUN,
+    SKIPPED,
+    WRITTEN,
+    ManifestError,
+    merge_summaries,
+    read_manifest,
+)
 from .core.curves import CurveSettings
 from .core.formats import FORMATS, render
 from .core.keys import parse_frame
@@ -27,7 +42,6 @@ from .engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, 
 from .engine.model import ModelError, ModelInfo, find_model
 from .lipsync import analyze, decoding_settings
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_WORKER, EXIT_CANCELLED = 0, 1, 2, 3, 130
 DASH_VALUED = ("--a-facing", "--b-facing")  # options whose values start with '-' (-Y)
 _SUFFIX = {"json": ".json", "tsv": ".tsv", "rhubarb-json": ".rhubarb.json", "rhubarb-tsv": ".rhubarb.tsv", "dat": ".dat"}
 
@@ -109,16 +123,28 @@ def _add_existing_option(p: argparse.ArgumentParser, channels: str) -> None:
                         "mute it, or refuse to run")
 
 
+def _add_farm_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--summary", help="write a JSON list of the rows with their status, reason, seconds and output")
+    p.add_argument("--rows", help="with --batch: only rows START:END (from 1; OpenJD's START-END too)")
+    p.add_argument("--chunk", help="with --batch: only the K-th of N near-equal shares of the rows, K/N")
+    p.add_argument("--force", action="store_true", help="with --batch: run rows whose output an earlier run wrote "
+                   "from the same inputs and options (by default they are skipped)")
+    p.add_argument("--partial-ok", action="store_true", help="with --batch: exit 0 although rows failed (they are "
+                   "in the summary); for farm tasks, so the job goes on to merge the summaries")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(prog="oris", description="Oris facial animation tools.")
     parser.add_argument("--version", action="version", version=f"oris {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     vis = sub.add_parser("visemes", help="speech audio -> viseme curves (no Blender needed)",
                          description="Speech audio to 15 viseme animation curves (Meta/Oculus set).")
-    vis.add_argument("audio", nargs="+", help="audio file(s): wav, flac, ogg, opus or mp3, any rate and channel count")
-    vis.add_argument("-o", "--output", help="output file (one input) or folder (several); default: stdout")
+    vis.add_argument("audio", nargs="*", help="audio file(s): wav, flac, ogg, opus or mp3, any rate and channel count")
+    vis.add_argument("-o", "--output", help="output file (one input) or folder (several, or --batch); default: stdout")
     vis.add_argument("-f", "--format", choices=FORMATS, default="json")
     vis.add_argument("--fps", type=_positive_fps, default=100.0, help="frame rate of 'frames' (default 100)")
+    vis.add_argument("--batch", help="CSV or JSON manifest: rows of audio[, text, text_file, output, fps]")
+    _add_farm_options(vis)
     _add_animation_options(vis)
     lip = sub.add_parser("lipsync", help="animate a face rig in a .blend file (needs Blender or the bpy module)",
                          description="Lip sync a face rig's shape keys in a .blend file, one line or a batch manifest.")
@@ -133,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "text_file, existing_animation]")
     lip.add_argument("-o", "--output", help="output .blend (one line) or folder (batch, or a path ending in /); "
                                             "no input is ever overwritten")
-    lip.add_argument("--summary", help="write a JSON list of the rows with their status, reason, seconds and output")
+    _add_farm_options(lip)
     _add_animation_options(lip)
     con = sub.add_parser("contact", help="two heads meet at the lips: approach, tilt, contact, hold, part (needs bpy)",
                          description="Animate two head rigs into contact (a kiss) with depth-aware alignment, "
@@ -161,6 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--report", help="write the validation report (JSON) here")
     con.add_argument("-o", "--output", required=True, help="output .blend (the input file is never overwritten)")
     con.add_argument("-q", "--quiet", action="store_true")
+    summ = sub.add_parser("summary", help="merge the --summary lists of a batch's farm tasks into one",
+                          description="Merge per-task --summary JSON lists (files, or folders of them) into one list "
+                                      "with a row each; exit 0 when every row was written or already done, 1 when "
+                                      "some failed, 2 when none was written.")
+    summ.add_argument("parts", nargs="+", help="summary files, or folders holding them (*.json)")
+    summ.add_argument("-o", "--output", help="write the merged list here (default: stdout)")
+    rows = sub.add_parser("rows", help="count a manifest's rows (for a farm job's RowCount)",
+                          description="Print how many rows a batch manifest has.")
+    rows.add_argument("manifest")
     return parser
 
 
@@ -200,7 +235,30 @@ def plan_viseme_outputs(args: argparse.Namespace) -> list[Labelled | None]:
     return planned
 
 
+def render_result(args: argparse.Namespace, model: ModelInfo, info: Any, result: Any, audio_path: str) -> str:
+    """One line's visemes in the chosen format, with what made them."""
+    extra: dict[str, Any] = {
+        "mode": result.mode, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
+        "model": {"sha256": model.sha256, "device": info.device if info else None},
+    }
+    if result.words:
+        extra["words"] = result.words
+    if result.heard:  # what the recognizer heard, for a pipeline to review
+        extra["recognized_text"] = result.recognized_text
+        extra["recognized"] = [{k: h[k] for k in ("start", "end", "text", "trusted", "used")} for h in result.heard]
+    return render(args.format, result.animation, audio_path, extra)
+
+
 def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
+    if args.batch:
+        from .visemes_batch import cmd_visemes_batch
+        return cmd_visemes_batch(args, err)
+    if args.rows or args.chunk:
+        err.write("error: --rows and --chunk choose rows of a --batch manifest\n")
+        return EXIT_USAGE
+    if not args.audio:
+        err.write("error: give audio file(s), or --batch MANIFEST\n")
+        return EXIT_USAGE
     if len(args.audio) > 1 and not args.output:
         err.write("error: several inputs need -o FOLDER\n")
         return EXIT_USAGE
@@ -249,16 +307,7 @@ def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
                 err.write(f"error: {audio_path}: {exc}\n")
                 return EXIT_WORKER
             info = worker.info
-            extra: dict[str, Any] = {
-                "mode": result.mode, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
-                "model": {"sha256": model.sha256, "device": info.device if info else None},
-            }
-            if result.words:
-                extra["words"] = result.words
-            if result.heard:  # what the recognizer heard, for a pipeline to review
-                extra["recognized_text"] = result.recognized_text
-                extra["recognized"] = [{k: h[k] for k in ("start", "end", "text", "trusted", "used")} for h in result.heard]
-            text = render(args.format, result.animation, audio_path, extra)
+            text = render_result(args, model, info, result, audio_path)
             if out is None:
                 sys.stdout.write(text)
                 sys.stdout.flush()
@@ -324,4 +373,50 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
                       "or install the bpy module (pip install bpy)\n")
             return EXIT_USAGE
         return cmd_contact(args, err)
+    if args.command == "summary":
+        return cmd_summary(args, err)
+    if args.command == "rows":
+        return cmd_rows(args, err)
     return EXIT_USAGE
+
+
+def cmd_summary(args: argparse.Namespace, err: TextIO) -> int:
+    files: list[Path] = []
+    for part in map(Path, args.parts):
+        files += sorted(part.glob("*.json")) if part.is_dir() else [part]
+    try:
+        lists = []
+        for f in files:
+            doc = json.loads(f.read_text(encoding="utf-8"))
+            if not isinstance(doc, list):
+                raise ValueError(f"{f} is not a summary (a JSON list of rows)")
+            lists.append(doc)
+        merged = merge_summaries(lists)
+        if args.output:
+            out = Labelled("-o", Path(args.output))
+            check_outputs([out], [Labelled("a summary", f) for f in files])
+            write_text(out, json.dumps(merged, indent=1) + "\n")
+        else:
+            sys.stdout.write(json.dumps(merged, indent=1) + "\n")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    counts = {s: sum(r.get("status") == s for r in merged) for s in (WRITTEN, SKIPPED, FAILED, NOT_RUN)}
+    err.write(f"summary: {len(merged)} rows: {counts[WRITTEN]} written, {counts[SKIPPED]} already done, "
+              f"{counts[FAILED]} failed, {counts[NOT_RUN]} not run (from {len(files)} lists)\n")
+    for r in merged:
+        if r.get("status") == FAILED:
+            err.write(f"  row {r['row']} ({r.get('where', '')}): {r.get('reason', '')}\n")
+    if counts[FAILED] + counts[NOT_RUN] == 0:
+        return EXIT_OK
+    return EXIT_PARTIAL if counts[WRITTEN] + counts[SKIPPED] else EXIT_USAGE
+
+
+def cmd_rows(args: argparse.Namespace, err: TextIO) -> int:
+    try:
+        records = read_manifest(Path(args.manifest), ("",), ())
+    except ManifestError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    sys.stdout.write(f"{len(records)}\n")
+    return EXIT_OK

@@ -25,7 +25,23 @@ import bpy
 
 from ..core.align import Transcript
 from ..core.audio import AudioError, read_text_input
-from ..core.batch import FAILED, NOT_RUN, WRITTEN, ManifestError, Record, RowResult, read_manifest, summary_json
+from ..core.batch import (
+    EXIT_USAGE,
+    NOT_RUN,
+    SKIPPED,
+    WRITTEN,
+    BatchLog,
+    FileHashes,
+    ManifestError,
+    Record,
+    RowResult,
+    done_record,
+    done_record_path,
+    fingerprint,
+    is_done,
+    read_manifest,
+    select_rows,
+)
 from ..core.curves import CurveSettings
 from ..core.keys import parse_frame
 from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, refuse_if_input, same_file, write_text
@@ -36,7 +52,6 @@ from . import existing, lipsync
 from .files import BlendError, open_blend, save_blend
 from .shapekeys import EditError
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text", "text_file", "existing_animation")
 REQUIRED = ("blend", "object", "audio")
 COMMAND_LINE = "the command line"
@@ -192,71 +207,104 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Row], CurveSettings, ModelI
     return rows, settings, model, summary
 
 
+def _options(args: argparse.Namespace, row: Row, model: ModelInfo) -> dict[str, Any]:
+    """Everything besides the input files that shapes a row's output (a change re-runs the row)."""
+    return {"preset": args.preset, "lead_ms": args.lead_ms, "intensity": args.intensity, "stepped": args.stepped,
+            "audio_only": args.audio_only, "fit_range": args.fit_range, "start_frame": row.start_frame,
+            "objects": row.objects, "text": row.text, "model": model.sha256,
+            "existing_animation": row.existing_animation or args.existing_animation}
+
+
+def _groups(rows: list[Row]) -> dict[str, list[Row]]:
+    """Readable rows by the output they write, in manifest order (such rows build on each other)."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        if not row.error:
+            groups.setdefault(os.path.realpath(row.output), []).append(row)
+    return groups
+
+
+def _already_done(group: list[Row], args: argparse.Namespace, model: ModelInfo, hashes: FileHashes) -> bool:
+    try:
+        prints = [fingerprint("lipsync", {k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())},
+                              _options(args, row, model), hashes) for row in group]
+    except OSError:  # an input is missing: the row runs and says so
+        return False
+    return is_done(group[0].output, prints)
+
+
 def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
     try:
         rows, settings, model, summary = _prepare(args)
+        groups = _groups(rows)
+        leader = {row.number: group[0].number for group in groups.values() for row in group}
+        chosen = select_rows([r.number for r in rows], [leader.get(r.number, r.number) for r in rows], args.rows, args.chunk)
     except (ManifestError, OutputError, ValueError, OSError, ModelError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
-    results: list[RowResult] = []
+    rows = [row for row in rows if row.number in chosen]
+    log = BatchLog("lipsync", len(rows), err)
+    hashes = FileHashes()
+    done = set() if args.force else {row.number for group in groups.values() if group[0].number in chosen
+                                      and _already_done(group, args, model, hashes) for row in group}
     audio_seconds = 0.0
     t_start = time.perf_counter()
     written: set[str] = set()
+    into: dict[str, list[str]] = {}  # per output: the fingerprints of the rows written into it by this run
     cancelled = False
-
-    def fail(row: Row, reason: str, seconds: float = 0.0) -> None:
-        what = f" {row.audio.name}" if row.audio.name else ""
-        err.write(f"[{row.number}/{len(rows)}] FAILED {row.label}{what}: {reason}\n")
-        results.append(RowResult(row.number, row.where, FAILED, reason, round(seconds, 3), None, _inputs(row)))
-
     with WorkerClient(device=args.device, timeout=args.timeout) as worker:
         for row in rows:
+            what = f"{row.label} {row.audio.name}" if row.audio.name else row.label
             if cancelled:
-                results.append(RowResult(row.number, row.where, NOT_RUN, "cancelled", 0.0, None, _inputs(row)))
+                log.add(RowResult(row.number, row.where, NOT_RUN, "cancelled", 0.0, None, _inputs(row)))
                 continue
             if row.error:
-                fail(row, row.error)
+                log.fail(row.number, row.where, what, row.error, inputs=_inputs(row))
+                continue
+            if row.number in done:
+                log.add(RowResult(row.number, row.where, SKIPPED, "written by an earlier run from the same inputs and "
+                                  "options (--force runs it again)", 0.0, str(row.output), _inputs(row)))
                 continue
             t0 = time.perf_counter()
             try:
                 report = process_row(row, worker, settings, args.preset, args.fit_range, model.card, written,
                                      recognize=not args.audio_only, existing_animation=args.existing_animation)
+                key = os.path.realpath(row.output)
+                if row.output.is_file():  # a device or pipe keeps no record
+                    inputs = {k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())}
+                    into[key] = into.get(key, []) + [fingerprint("lipsync", inputs, _options(args, row, model), hashes)]
+                    write_text(Labelled(f"{row.label}'s record", done_record_path(row.output)),
+                               done_record(row.output, into[key]))
             except KeyboardInterrupt:
                 cancelled = True
                 err.write(f"[{row.number}/{len(rows)}] cancelled\n")
-                results.append(RowResult(row.number, row.where, NOT_RUN, "cancelled", 0.0, None, _inputs(row)))
+                log.add(RowResult(row.number, row.where, NOT_RUN, "cancelled", 0.0, None, _inputs(row)))
                 continue
             except ROW_ERRORS as exc:
-                fail(row, str(exc), time.perf_counter() - t0)
+                log.fail(row.number, row.where, what, str(exc), time.perf_counter() - t0, _inputs(row))
                 continue
             except Exception as exc:  # one row's surprise must not stop the other rows
-                fail(row, f"unexpected {type(exc).__name__}: {exc}", time.perf_counter() - t0)
+                log.fail(row.number, row.where, what, f"unexpected {type(exc).__name__}: {exc}",
+                         time.perf_counter() - t0, _inputs(row))
                 continue
             seconds = time.perf_counter() - t0
-            results.append(RowResult(row.number, row.where, WRITTEN, "", round(seconds, 3), str(row.output), _inputs(row),
-                                     report.mode))
+            log.add(RowResult(row.number, row.where, WRITTEN, "", round(seconds, 3), str(row.output), _inputs(row),
+                              report.mode))
             audio_seconds += (report.end_frame - report.start_frame) / lipsync.scene_fps(bpy.context.scene)
             if not args.quiet:
                 notes = f" ({'; '.join(report.notes)})" if report.notes else ""
                 err.write(f"[{row.number}/{len(rows)}] {row.audio.name} -> {row.output} : {report.keys_written} keys on "
                           f"{', '.join(report.targets)}, frames {report.start_frame}-{report.end_frame:.0f}, "
                           f"{report.mode} mode, {seconds:.2f} s{notes}\n")
-    ok = sum(r.status == WRITTEN for r in results)
-    failed = sum(r.status == FAILED for r in results)
-    wall = time.perf_counter() - t_start
-    speed = f", {audio_seconds / wall:.0f}x real time" if wall > 0 and audio_seconds else ""
-    not_run = f", {len(rows) - ok - failed} not run" if cancelled else ""
-    err.write(f"lipsync: {ok} written, {failed} failed{not_run}, {audio_seconds:.1f} s of audio in {wall:.1f} s{speed}\n")
-    if summary is not None:
+
+    def write_summary(text: str) -> None:
         try:
-            write_text(summary, summary_json(results))
+            write_text(summary, text)  # type: ignore[arg-type]
         except OutputError as exc:
             err.write(f"error: {exc}\n")
-    if cancelled:
-        return EXIT_CANCELLED
-    if failed == 0:
-        return EXIT_OK
-    return EXIT_PARTIAL if ok else EXIT_USAGE
+
+    return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok,
+                      write_summary if summary is not None else None)
 
 
 def _inputs(row: Row) -> dict[str, Any]:
