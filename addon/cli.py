@@ -105,6 +105,9 @@ def _add_animation_options(p: argparse.ArgumentParser) -> None:
     text.add_argument("--audio-only", action="store_true",
                       help="no transcript and no speech recognition: the fastest mode (by default, without a "
                            "transcript, the worker recognizes the words)")
+    text.add_argument("--recognize", action="store_true",
+                      help="without a transcript, recognize the words (the default; for job templates that pass "
+                           "either this or --audio-only)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="inference device")
     p.add_argument("--timeout", type=_positive_seconds, default=120.0, help="seconds without word from the worker before giving up")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -151,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     lip.add_argument("--blend", help="the .blend file holding the rig")
     lip.add_argument("--object", action="append", default=[], help="face mesh object (repeat for teeth, tongue...)")
     lip.add_argument("--audio", help="the speech audio file")
-    lip.add_argument("--preset", default="auto", help="rig preset (default: auto-detect)")
+    lip.add_argument("--preset", default="auto", help="rig preset (default: auto-detect), or a custom mapping saved as "
+                                                       "JSON (the panel's Save), which overrides detection")
     lip.add_argument("--start-frame", type=_frame, default=None, help="first frame (default: the scene's start)")
     lip.add_argument("--fit-range", action="store_true", help="grow the scene's frame range to cover the clip")
     _add_existing_option(lip, "the mouth's shape keys")

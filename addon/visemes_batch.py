@@ -86,8 +86,8 @@ def _line(record: Record, base: Path, out_dir: Path, suffix: str, fps: float) ->
 
 
 def read_lines(args: argparse.Namespace) -> tuple[list[Line], list[Labelled]]:
-    """The manifest's rows, each checked against the output rule (an output is no input of any row, and
-    is written by one row only); a row that breaks it fails alone. Also every input, for the summary."""
+    """This run's rows (--rows, --chunk), each checked against the output rule (an output is no input of any
+    row, and is written by one row only); a row that breaks it fails alone. Also every input, for the summary."""
     if not args.output:
         raise ManifestError("--batch needs -o FOLDER for the outputs (rows without an output column write there)")
     manifest = Path(args.batch)
@@ -99,6 +99,14 @@ def read_lines(args: argparse.Namespace) -> tuple[list[Line], list[Labelled]]:
     every = shared + [Labelled(f"{ln.label}'s {k}", p) for ln in lines if not ln.error for k, p in ln.inputs.items()]
     index = InputIndex(every)
     writers: dict[str, Line] = {}
+    chosen = select_rows([ln.number for ln in lines], [ln.number for ln in lines], args.rows, args.chunk)
+    for ln in lines:
+        if ln.error:
+            continue
+        first = writers.setdefault(os.path.realpath(ln.output), ln)
+        if first is not ln:
+            ln.error = (f"its output {ln.output} is written by {first.label} too; give one of them an output column")
+    lines = [ln for ln in lines if ln.number in chosen]
     for ln in lines:
         if ln.error:
             continue
@@ -108,10 +116,6 @@ def read_lines(args: argparse.Namespace) -> tuple[list[Line], list[Labelled]]:
             check_outputs([out], index)
         except OutputError as exc:
             ln.error = str(exc)
-            continue
-        first = writers.setdefault(os.path.realpath(ln.output), ln)
-        if first is not ln:
-            ln.error = (f"its output {ln.output} is written by {first.label} too; give one of them an output column")
     return lines, every
 
 
@@ -129,7 +133,6 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
         model = find_model()
         settings = decoding_settings(model.card, settings)
         lines, every = read_lines(args)
-        chosen = select_rows([ln.number for ln in lines], [ln.number for ln in lines], args.rows, args.chunk)
         summary = Labelled("--summary", Path(args.summary)) if args.summary else None
         if summary is not None:
             check_outputs([summary], every)
@@ -139,7 +142,6 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
     except (ManifestError, OutputError, ValueError, ModelError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
-    lines = [ln for ln in lines if ln.number in chosen]
     log = BatchLog("visemes", len(lines), err)
     hashes = FileHashes()
     cancel = threading.Event()

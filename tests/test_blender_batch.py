@@ -74,3 +74,28 @@ def test_bad_usage_is_a_clear_message(tmp_path):
     assert result.returncode == 2 and "missing object" in result.stderr
     result = oris("--blend", HEAD, "--object", "MakeHuman_head", "--audio", DEMO_AUDIO, "-o", HEAD)
     assert result.returncode == 2 and "never writes over an input" in result.stderr
+
+
+def test_a_custom_mapping_saved_as_json_overrides_detection_headless(tmp_path):
+    from oris.core.rigs import PRESETS, Preset
+
+    oculus = PRESETS["oculus"]
+    poses = {v: dict(p) for v, p in oculus.poses.items()}
+    poses["PP"] = {"mouthClose": 1.0}  # the artist's closed mouth is the ARKit key
+    mapping = tmp_path / "mine.json"
+    mapping.write_text(Preset("mine", "Mine", poses, oculus.extras).to_json())
+    out = tmp_path / "shot.blend"
+    result = oris("--blend", HEAD, "--object", "MakeHuman_head", "--audio", DATA / "bilabials_slt.flac",
+                  "--preset", mapping, "-o", out)
+    assert result.returncode == 0, result.stderr
+    script = ("import bpy, sys; bpy.ops.wm.open_mainfile(filepath=sys.argv[-1]); "
+              "k = bpy.data.objects['MakeHuman_head'].data.shape_keys; s = k.animation_data.nla_tracks['Oris'].strips[0]; "
+              "bag = s.action.layers[0].strips[0].channelbag(s.action_slot); "
+              "print('MOVES', sorted(f.data_path.split(chr(34))[1] for f in bag.fcurves "
+              "if len({round(p.co[1], 3) for p in f.keyframe_points}) > 1))")
+    shown = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=120).stdout
+    moves = next(line for line in shown.splitlines() if line.startswith("MOVES"))
+    assert "'mouthClose'" in moves and "'viseme_PP'" not in moves
+    bad = oris("--blend", HEAD, "--object", "MakeHuman_head", "--audio", DEMO_AUDIO, "--preset", DATA / "music.flac.json",
+               "-o", tmp_path / "x.blend")
+    assert bad.returncode == 2 and "cannot read the preset" in bad.stderr

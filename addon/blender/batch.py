@@ -45,7 +45,7 @@ from ..core.batch import (
 from ..core.curves import CurveSettings
 from ..core.keys import parse_frame
 from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, refuse_if_input, same_file, write_text
-from ..core.rigs import RigError
+from ..core.rigs import Preset, RigError
 from ..engine.client import Cancelled, WorkerClient, WorkerError
 from ..engine.model import ModelError, ModelInfo, find_model
 from . import existing, lipsync
@@ -159,6 +159,18 @@ def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> InputIndex:
     return everyone
 
 
+def load_preset(name: str) -> tuple[str, Preset | None]:
+    """A preset's name, or a custom mapping saved as JSON (the panel's Save, or written by hand)."""
+    if not name.lower().endswith(".json"):
+        return name, None
+    try:
+        return "auto", Preset.from_json(Path(name).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ManifestError(f"cannot read the preset {name}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ManifestError(f"the preset {name} is not an Oris preset file: {exc}") from None
+
+
 def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: str, fit_range: bool,
                 card: dict, written: set[str], recognize: bool = True,
                 existing_animation: str = "keep") -> lipsync.ApplyReport:
@@ -175,7 +187,8 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
     if row.text_file is not None:
         text = read_text_input(str(row.text_file), "the transcript file")
     scene: Any = bpy.context.scene
-    report = lipsync.run(scene, objects, str(row.audio), worker, preset=preset,
+    name, custom = load_preset(preset)
+    report = lipsync.run(scene, objects, str(row.audio), worker, preset=name, custom=custom,
                          start_frame=row.start_frame if row.start_frame is not None else scene.frame_start,
                          settings=settings, transcript=Transcript(text) if text else None,
                          extend_range=fit_range, card=card, recognize=recognize,
@@ -191,6 +204,8 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Row], CurveSettings, ModelI
     settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity, stepped=args.stepped).validated()
     model = find_model()
     shared = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
+    if load_preset(args.preset)[1] is not None:  # read once now, so a bad file stops the batch before any row
+        shared.append(Labelled("--preset", Path(args.preset)))
     if args.batch:
         shared.append(Labelled("the manifest", Path(args.batch)))
     everyone = check_rows(rows, shared)
@@ -209,7 +224,8 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Row], CurveSettings, ModelI
 
 def _options(args: argparse.Namespace, row: Row, model: ModelInfo) -> dict[str, Any]:
     """Everything besides the input files that shapes a row's output (a change re-runs the row)."""
-    return {"preset": args.preset, "lead_ms": args.lead_ms, "intensity": args.intensity, "stepped": args.stepped,
+    preset = load_preset(args.preset)[1]
+    return {"preset": preset.to_json() if preset else args.preset, "lead_ms": args.lead_ms, "intensity": args.intensity, "stepped": args.stepped,
             "audio_only": args.audio_only, "fit_range": args.fit_range, "start_frame": row.start_frame,
             "objects": row.objects, "text": row.text, "model": model.sha256,
             "existing_animation": row.existing_animation or args.existing_animation}

@@ -44,16 +44,19 @@ class Alignment:
 
 
 @lru_cache(maxsize=1)
-def cmudict() -> dict[str, list[str]]:
-    """First pronunciation of each CMUdict word, stress removed, as Oris phones."""
-    table: dict[str, list[str]] = {}
+def _cmudict_lines() -> dict[str, str]:
+    """Each CMUdict word's first pronunciation, unparsed (a farm task that reads a few lines should not
+    spend a second parsing 126,000 entries: they are parsed as they are looked up)."""
     with gzip.open(_DICT_PATH, "rt", encoding="utf-8") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) < 2 or "(" in parts[0]:
-                continue
-            table[parts[0].lower()] = [normalize_phone(p) for p in parts[1:]]
-    return table
+        entries = (line.partition(" ") for line in f.read().splitlines())
+        return {word.lower(): rest for word, _, rest in entries if rest and "(" not in word}
+
+
+@lru_cache(maxsize=65536)
+def dictionary_phones(word: str) -> tuple[str, ...] | None:
+    """The first CMUdict pronunciation of a (lower-case) word, stress removed, as Oris phones."""
+    raw = _cmudict_lines().get(word)
+    return None if raw is None else tuple(normalize_phone(p) for p in raw.split())
 
 
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -92,15 +95,15 @@ def letter_to_sound(word: str) -> list[str]:
 
 def pronounce(text: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
     """(word, phones) pairs for a transcript, and the words that needed the fallback."""
-    table = cmudict()
     words: list[tuple[str, list[str]]] = []
     guessed: list[str] = []
     for token in _WORD_RE.findall(text):
         if token.isdigit():
             for d in token:
-                words.append((_DIGITS[int(d)], table[_DIGITS[int(d)]]))
+                words.append((_DIGITS[int(d)], list(dictionary_phones(_DIGITS[int(d)]) or ())))
             continue
-        phones = table.get(token.lower())
+        found = dictionary_phones(token.lower())
+        phones = list(found) if found is not None else None
         if phones is None:
             phones = letter_to_sound(token)
             guessed.append(token)
