@@ -196,15 +196,7 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
             if not args.quiet:
                 err.write(f"[{ln.number}/{len(lines)}] {ln.audio.name} -> {ln.output}: {decoded.duration:.2f} s, "
                           f"{result.mode} mode, {seconds:.2f} s\n")
-
-    def write_summary(text: str) -> None:
-        try:
-            write_text(summary, text)  # type: ignore[arg-type]
-        except OutputError as exc:
-            err.write(f"error: {exc}\n")
-
-    return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok,
-                      write_summary if summary is not None else None)
+    return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok, summary)
 
 
 def _shown(ln: Line) -> dict[str, Any]:

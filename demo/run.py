@@ -84,6 +84,7 @@ def lipsync_demo() -> str:
     from oris.blender.contact.geometry import measure_head
     from oris.blender.contact.heads import HeadSpec, resolve_head
     from oris.core.align import Transcript
+    from oris.core.contact import ContactSettings
     from oris.engine.client import WorkerClient
     from oris.engine.model import find_model
 
@@ -98,7 +99,8 @@ def lipsync_demo() -> str:
             f"frames {report.start_frame}-{report.end_frame:.0f}")
     bpy.ops.wm.save_as_mainfile(filepath=str(REPO / "demo.blend"))
 
-    face = measure_head(resolve_head(HeadSpec(head), "head"), bpy.context.evaluated_depsgraph_get(), 0.0)[1]
+    unpuckered = ContactSettings(pucker_strength=0.0)  # where the camera looks: the face at rest
+    face = measure_head(resolve_head(HeadSpec(head), "head"), bpy.context.evaluated_depsgraph_get(), unpuckered)[1]
     lip = face.lip
     eye, target = lip + face.forward * 0.32 + face.up * 0.02 - face.right * 0.08, lip + face.up * 0.01
     _world(scene)

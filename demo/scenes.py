@@ -94,27 +94,35 @@ def make_pair(path_a: Path = MH_HEAD, path_b: Path | None = None, world_scale: f
     return Pair(a, arm, bone_name)
 
 
-def three_mesh_head() -> list[bpy.types.Object]:
-    """ICT-FaceKit split by loose parts: the face, then the other parts joined into two meshes."""
-    reset()
-    face = load_head(ICT_HEAD, "Face")
-    bpy.context.view_layer.objects.active = face
-    face.select_set(True)
+def split_face(ob: bpy.types.Object) -> list[bpy.types.Object]:
+    """A face mesh split by loose parts: the largest part (the face), then the others joined into two meshes
+    (on the bundled heads: the eyes, and the teeth and mouth), each keeping the shape keys."""
+    name = ob.name
+    bpy.ops.object.select_all(action="DESELECT")
+    bpy.context.view_layer.objects.active = ob
+    ob.select_set(True)
     bpy.ops.object.mode_set(mode="EDIT")
     bpy.ops.mesh.select_all(action="SELECT")
     bpy.ops.mesh.separate(type="LOOSE")
     bpy.ops.object.mode_set(mode="OBJECT")
     parts = sorted(bpy.context.selected_objects, key=lambda o: -len(o.data.vertices))
     meshes = [parts[0]]
-    for name, group in (("Eyes", parts[1::2]), ("Mouth", parts[2::2])):
+    for label, group in (("Eyes", parts[1::2]), ("Mouth", parts[2::2])):
         bpy.ops.object.select_all(action="DESELECT")
-        for ob in group:
-            ob.select_set(True)
+        for part in group:
+            part.select_set(True)
         bpy.context.view_layer.objects.active = group[0]
         bpy.ops.object.join()
-        group[0].name = name
+        group[0].name = label if name == "Face" else f"{name}_{label}"
         meshes.append(group[0])
+    meshes[0].name = name if name == "Face" else f"{name}_Face"
     return meshes
+
+
+def three_mesh_head() -> list[bpy.types.Object]:
+    """ICT-FaceKit as the face, the eyes and the mouth parts in three meshes."""
+    reset()
+    return split_face(load_head(ICT_HEAD, "Face"))
 
 
 def reset() -> None:

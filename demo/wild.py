@@ -17,7 +17,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from .scenes import ICT_HEAD, MH_HEAD, Pair, make_pair, reset
+from .scenes import ICT_HEAD, MH_HEAD, Pair, make_pair, reset, split_face
 
 OCULUS = ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U"]
 
@@ -93,25 +93,8 @@ def captured_take(ob: Any, where: str = "active") -> None:
 
 def split_under_empty(ob: Any) -> Any:
     """Eyes and teeth as meshes of their own, the three under an empty (the head to pick for contact)."""
-    bpy.ops.object.select_all(action="DESELECT")
-    bpy.context.view_layer.objects.active = ob
-    ob.select_set(True)
     name, world = ob.name, ob.matrix_world.copy()
-    bpy.ops.object.mode_set(mode="EDIT")
-    bpy.ops.mesh.select_all(action="SELECT")
-    bpy.ops.mesh.separate(type="LOOSE")
-    bpy.ops.object.mode_set(mode="OBJECT")
-    parts = sorted(bpy.context.selected_objects, key=lambda o: -len(o.data.vertices))
-    meshes = [parts[0]]
-    for label, group in (("Eyes", parts[1::2]), ("Mouth", parts[2::2])):
-        bpy.ops.object.select_all(action="DESELECT")
-        for part in group:
-            part.select_set(True)
-        bpy.context.view_layer.objects.active = group[0]
-        bpy.ops.object.join()
-        group[0].name = f"{name}_{label}"
-        meshes.append(group[0])
-    meshes[0].name = f"{name}_Face"
+    meshes = split_face(ob)
     empty = bpy.data.objects.new(name, None)
     bpy.context.scene.collection.objects.link(empty)
     empty.matrix_world = world

@@ -312,15 +312,7 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
                 err.write(f"[{row.number}/{len(rows)}] {row.audio.name} -> {row.output} : {report.keys_written} keys on "
                           f"{', '.join(report.targets)}, frames {report.start_frame}-{report.end_frame:.0f}, "
                           f"{report.mode} mode, {seconds:.2f} s{notes}\n")
-
-    def write_summary(text: str) -> None:
-        try:
-            write_text(summary, text)  # type: ignore[arg-type]
-        except OutputError as exc:
-            err.write(f"error: {exc}\n")
-
-    return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok,
-                      write_summary if summary is not None else None)
+    return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok, summary)
 
 
 def _inputs(row: Row) -> dict[str, Any]:

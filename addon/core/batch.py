@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .outputs import Labelled, OutputError, write_text
+
 WRITTEN, SKIPPED, FAILED, NOT_RUN = "written", "skipped", "failed", "not run"  # skipped: done by an earlier run
 
 
@@ -262,15 +264,18 @@ class BatchLog:
         return sum(r.status == status for r in self.results)
 
     def finish(self, wall: float, audio_seconds: float = 0.0, cancelled: bool = False, partial_ok: bool = False,
-               write_summary: Any = None) -> int:
+               summary: Labelled | None = None) -> int:
         ok, skipped, failed = self.count(WRITTEN), self.count(SKIPPED), self.count(FAILED)
         speed = f", {audio_seconds / wall:.0f}x real time" if wall > 0 and audio_seconds else ""
         not_run = f", {self.count(NOT_RUN)} not run" if cancelled else ""
         done = f", {skipped} already done" if skipped else ""
         self.err.write(f"{self.command}: {ok} written{done}, {failed} failed{not_run}, {audio_seconds:.1f} s of audio "
                        f"in {wall:.1f} s{speed}\n")
-        if write_summary is not None:
-            write_summary(summary_json(sorted(self.results, key=lambda r: r.row)))
+        if summary is not None:
+            try:
+                write_text(summary, summary_json(sorted(self.results, key=lambda r: r.row)))
+            except OutputError as exc:
+                self.err.write(f"error: {exc}\n")
         if cancelled:
             return EXIT_CANCELLED
         if failed == 0 or partial_ok:
