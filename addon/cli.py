@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -30,6 +31,7 @@ from .core.batch import (
     SKIPPED,
     WRITTEN,
     ManifestError,
+    RowResult,
     merge_summaries,
     read_manifest,
 )
@@ -197,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "some failed, 2 when none was written.")
     summ.add_argument("parts", nargs="+", help="summary files, or folders holding them (*.json)")
     summ.add_argument("-o", "--output", help="write the merged list here (default: stdout)")
+    summ.add_argument("--manifest", help="the batch's manifest: a row no list holds is listed as not run")
     rows = sub.add_parser("rows", help="count a manifest's rows (for a farm job's RowCount)",
                           description="Print how many rows a batch manifest has.")
     rows.add_argument("manifest")
@@ -396,20 +399,26 @@ def cmd_summary(args: argparse.Namespace, err: TextIO) -> int:
                 raise ValueError(f"{f} is not a summary (a JSON list of rows)")
             lists.append(doc)
         merged = merge_summaries(lists)
+        if args.manifest:  # a row no task ran (a RowCount below the manifest's) must not pass unseen
+            listed = {int(r["row"]) for r in merged}
+            missing = [rec for rec in read_manifest(Path(args.manifest), ("",), ()) if rec.number not in listed]
+            merged = sorted(merged + [asdict(RowResult(rec.number, rec.where, NOT_RUN, "no task ran this row (is the "
+                                                       "job's RowCount the manifest's row count?)")) for rec in missing],
+                            key=lambda r: int(r["row"]))
         if args.output:
             out = Labelled("-o", Path(args.output))
             check_outputs([out], [Labelled("a summary", f) for f in files])
             write_text(out, json.dumps(merged, indent=1) + "\n")
         else:
             sys.stdout.write(json.dumps(merged, indent=1) + "\n")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # ManifestError is a ValueError
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
     counts = {s: sum(r.get("status") == s for r in merged) for s in (WRITTEN, SKIPPED, FAILED, NOT_RUN)}
     err.write(f"summary: {len(merged)} rows: {counts[WRITTEN]} written, {counts[SKIPPED]} already done, "
               f"{counts[FAILED]} failed, {counts[NOT_RUN]} not run (from {len(files)} lists)\n")
     for r in merged:
-        if r.get("status") == FAILED:
+        if r.get("status") in (FAILED, NOT_RUN):
             err.write(f"  row {r['row']} ({r.get('where', '')}): {r.get('reason', '')}\n")
     if counts[FAILED] + counts[NOT_RUN] == 0:
         return EXIT_OK

@@ -54,7 +54,7 @@ def test_batch_reports_each_row_and_keeps_the_good_ones(tmp_path):
     assert "[2/4] FAILED" in result.stderr and "no object named 'NoSuchFace'" in result.stderr
     assert "[4/4] FAILED" in result.stderr and "audio file not found" in result.stderr
     assert "2 written, 2 failed" in result.stderr and "Traceback" not in result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["shot.blend"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["shot.blend", "shot.blend.oris-done"]  # its record
     assert sorted(strips_in(tmp_path / "out" / "shot.blend")) == [["bilabials_slt.flac", 600.0], ["speech.flac", 1.0]]
 
 

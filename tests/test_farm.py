@@ -59,6 +59,17 @@ def test_bad_shares_are_named(rows, chunk, message):
         select_rows(list(range(1, 7)), list(range(1, 7)), rows, chunk)
 
 
+def test_a_row_no_task_ran_is_listed_as_not_run(tmp_path):
+    manifest = tmp_path / "lines.csv"
+    manifest.write_text("audio\na.wav\nb.wav\nc.wav\n")
+    part = tmp_path / "rows-1-2.json"
+    part.write_text(json.dumps([{"row": 1, "status": "written"}, {"row": 2, "status": "skipped"}]))
+    result = oris("summary", str(part), "-o", str(tmp_path / "all.json"), "--manifest", str(manifest))
+    assert result.returncode == 1 and "row 3 (line 4): no task ran this row" in result.stderr
+    assert [r["status"] for r in json.loads((tmp_path / "all.json").read_text())] == ["written", "skipped", "not run"]
+    assert oris("rows", str(manifest)).stdout == "3\n"
+
+
 def test_merged_summaries_list_every_row_once_in_order():
     merged = merge_summaries([[{"row": 3, "status": "written"}, {"row": 1, "status": "failed"}],
                               [{"row": 2, "status": "written"}, {"row": 1, "status": "written"}]])
@@ -226,8 +237,8 @@ def test_the_flamenco_job_compiler_authors_a_blender_task_per_chunk_and_a_merge(
     assert covered == list(range(1, 121))
     merge = tasks[-1]["commands"][0]["parameters"]
     args = parser.parse_args([*merge["argsBefore"][2:], merge["blendfile"], *merge["args"]])
-    assert (args.command, args.parts, args.output) == ("summary", ["/studio/ep01/oris/summaries"],
-                                                       "/studio/ep01/oris/summary.json")
+    assert (args.command, args.parts, args.output, args.manifest) == (
+        "summary", ["/studio/ep01/oris/summaries"], "/studio/ep01/oris/summary.json", settings["manifest"])
     missing = subprocess.run([node, str(REPO / "tests" / "flamenco" / "compile_job.mjs"), "{}"],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "manifest, output, row_count" in missing.stderr

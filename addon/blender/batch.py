@@ -286,7 +286,7 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
                 report = process_row(row, worker, settings, args.preset, args.fit_range, model.card, written,
                                      recognize=not args.audio_only, existing_animation=args.existing_animation)
                 key = os.path.realpath(row.output)
-                if row.output.is_file():  # a device or pipe keeps no record
+                if args.batch and row.output.is_file():  # a batch row keeps a record (not a device or pipe)
                     inputs = {k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())}
                     into[key] = into.get(key, []) + [fingerprint("lipsync", inputs, _options(args, row, model), hashes)]
                     write_text(Labelled(f"{row.label}'s record", done_record_path(row.output)),

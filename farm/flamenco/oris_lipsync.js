@@ -65,7 +65,7 @@ function compileJob(job) {
         exeArgs: "{blenderArgs}",
         argsBefore: ["-c", "oris", "summary"],
         blendfile: summaries,
-        args: ["-o", joinPath(settings.output, "summary.json")],
+        args: ["-o", joinPath(settings.output, "summary.json"), "--manifest", settings.manifest],
     }));
     for (const task of chunkTasks) {
         merge.addDependency(task);
