@@ -260,8 +260,10 @@ def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
     if args.batch:
         from .visemes_batch import cmd_visemes_batch
         return cmd_visemes_batch(args, err)
-    if args.rows or args.chunk:
-        err.write("error: --rows and --chunk choose rows of a --batch manifest\n")
+    farm = [flag for flag, given in (("--rows", args.rows), ("--chunk", args.chunk), ("--summary", args.summary),
+                                     ("--force", args.force), ("--partial-ok", args.partial_ok)) if given]
+    if farm:
+        err.write(f"error: {', '.join(farm)} work on a --batch manifest (oris visemes --batch lines.csv -o out/)\n")
         return EXIT_USAGE
     if not args.audio:
         err.write("error: give audio file(s), or --batch MANIFEST\n")

@@ -70,6 +70,12 @@ def test_a_row_no_task_ran_is_listed_as_not_run(tmp_path):
     assert oris("rows", str(manifest)).stdout == "3\n"
 
 
+def test_batch_options_without_a_manifest_are_refused():
+    result = oris("visemes", str(DATA / "music.flac"), "--chunk", "1/2", "--summary", "s.json")
+    assert result.returncode == 2 and result.stderr == (
+        "error: --chunk, --summary work on a --batch manifest (oris visemes --batch lines.csv -o out/)\n")
+
+
 def test_merged_summaries_list_every_row_once_in_order():
     merged = merge_summaries([[{"row": 3, "status": "written"}, {"row": 1, "status": "failed"}],
                               [{"row": 2, "status": "written"}, {"row": 1, "status": "written"}]])
