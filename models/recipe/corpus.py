@@ -4,11 +4,15 @@ Sources:
   * TTS: the CMU ARCTIC prompts spoken by flite and festival voices at several rates
     and pitches, and (--espeak-per-prompt) by espeak-ng voice variants; each engine reports
     the phone timings it synthesized, so labels are exact.
-  * Real speech: the speechocean762 TRAIN subset in ../shared/data, force-aligned to
-    phones with pocketsphinx (about one utterance in ten fails alignment and is dropped).
+  * Real speech: the speechocean762 TRAIN split in ../shared/data (both halves: FLAC and Opus),
+    force-aligned to phones with pocketsphinx (an utterance that fails alignment, or whose alignment the
+    audio contradicts, is dropped and listed in implausible_alignments.json).
+  * Native speech: the telephone prompt voices of ../shared/data/prompts-en, normalized to words
+    (digits spelled out, punctuation dropped) and force-aligned the same way.
 
 Held out from training (used only by models/evaluate.py):
   * real speech of every 8th speaker (sorted by id),
+  * one whole native voice, asterisk-en-au (Australian, male): native_heldout.npz,
   * the festival ked_diphone voice speaking the last 100 ARCTIC prompts, which no
     training voice speaks either.
 
@@ -48,6 +52,7 @@ SHARED = ROOT.parent / "shared" / "data"
 SR = 16000
 HELDOUT_PROMPTS = 100
 HELDOUT_SPEAKER_EVERY = 8
+NATIVE_HELDOUT_VOICE = "asterisk-en-au"  # a whole voice no training or tuning hears
 
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 FESTIVAL_TRAIN_VOICES = ("voice_kal_diphone", "voice_cmu_us_slt_arctic_hts")
@@ -287,11 +292,49 @@ def _aligner_init(lexicon_path: str) -> None:
     global _DECODER
     from pocketsphinx import Decoder
 
-    _DECODER = Decoder(lm=None, samprate=SR, loglevel="FATAL")
+    # bestpath=False: the aligner keeps its first-pass lattice path, which aligns more of the learners' utterances
+    _DECODER = Decoder(lm=None, samprate=SR, bestpath=False, loglevel="FATAL")
     for line in Path(lexicon_path).read_text().splitlines():
         parts = line.split()
         if len(parts) >= 2 and _DECODER.lookup_word(parts[0].lower()) is None:
             _DECODER.add_word(parts[0].lower(), " ".join(p.rstrip("012") for p in parts[1:]), False)
+
+
+def _known(words: str) -> None:
+    """Teach the aligner the words its dictionary lacks (names, abbreviations, spelled-out letters), with
+    CMUdict's or the letter-to-sound fallback's pronunciation, the ones transcript mode uses."""
+    decoder = _DECODER
+    assert decoder is not None
+    for word in words.split():
+        if decoder.lookup_word(word) is None:
+            phones = [ph for _w, pron in pronounce(word)[0] for ph in pron]
+            if phones:
+                decoder.add_word(word, " ".join(ph.upper() for ph in phones), False)
+
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+         "seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def spoken_number(n: int) -> str:
+    """0-9999 as words, the way a prompt voice reads them."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + spoken_number(n % 100))
+    return spoken_number(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + spoken_number(n % 1000))
+
+
+def prompt_words(text: str) -> str:
+    """A prompt's transcript as the words the voice says: numbers spelled out, letters of an abbreviation
+    apart (A.M -> a m), punctuation dropped."""
+    out = []
+    for token in re.findall(r"\d+|[A-Za-z]+(?:'[A-Za-z]+)?", text.replace(".", " ")):
+        out.append(spoken_number(int(token)) if token.isdigit() and int(token) < 10000 else token.lower())
+    return " ".join(out)
 
 
 MISSED_SPEECH_SECONDS = 0.5  # this much continuous loud audio inside a "silence" is speech the aligner missed
@@ -391,10 +434,11 @@ def allow_closure_free_words(words: str) -> None:
 
 
 def align_real(job: tuple[str, str, str]) -> Utterance | None:
-    """Force-align one speechocean762 utterance to phones."""
-    name, flac, text = job
-    audio, sr = sf.read(flac, dtype="float32")
+    """Force-align one real utterance (FLAC or Opus) to phones."""
+    name, path, text = job
+    audio, sr = sf.read(path, dtype="float32")
     audio16 = to_int16_16k(audio, sr)
+    _known(text.lower())
     segments = force_align(audio16, text)
     if segments is None:
         return None
@@ -445,13 +489,24 @@ def espeak_jobs(prompts: list[tuple[str, str]], per_prompt: int, seed: int, work
     return [jobs[i::workers] for i in range(workers)] if jobs else []
 
 
-def build(out_dir: Path, voices_per_prompt: int, workers: int, espeak_per_prompt: int = 0, seed: int = 0) -> None:
+def build(out_dir: Path, voices_per_prompt: int, workers: int, espeak_per_prompt: int = 0, seed: int = 0,
+          real_only: bool = False) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     prompts = read_prompts(SHARED / "text" / "cmuarctic.data")
     train_prompts, heldout_prompts = prompts[:-HELDOUT_PROMPTS], prompts[-HELDOUT_PROMPTS:]
     t0 = time.time()
+    held: list[Utterance] = []
+    if not real_only:
+        held = synthesize(out_dir, rng, train_prompts, heldout_prompts, voices_per_prompt, workers, espeak_per_prompt,
+                          seed, t0)
+    align_speech(out_dir, held, workers, t0)
 
+
+def synthesize(out_dir: Path, rng: random.Random, train_prompts: list[tuple[str, str]],
+               heldout_prompts: list[tuple[str, str]], voices_per_prompt: int, workers: int, espeak_per_prompt: int,
+               seed: int, t0: float) -> list[Utterance]:
+    """The TTS sets (exact phone timings); returns the held-out voice's utterances."""
     with mp.Pool(workers) as pool:
         # TTS, training voices
         flite_jobs, fest_jobs = [], []
@@ -477,30 +532,49 @@ def build(out_dir: Path, voices_per_prompt: int, workers: int, espeak_per_prompt
         held_jobs = [(f"{n}_ked", t, FESTIVAL_HELDOUT_VOICE, 1.0) for n, t in heldout_prompts]
         held = [u for chunk in pool.map(synth_festival, [held_jobs[i::workers] for i in range(workers)]) for u in chunk]
         save_set(out_dir / "tts_heldout.npz", held)
+    return held
 
-    # Real speech, force-aligned
+
+def align_speech(out_dir: Path, held: list[Utterance], workers: int, t0: float) -> None:
+    """The real speech sets, force-aligned: learners (train / held-out speakers) and native voices
+    (train / the held-out voice); with `held`, also the held-out TTS voice re-aligned by pocketsphinx."""
     so = SHARED / "speechocean762-train"
     texts = dict(line.split("\t", 1) for line in (so / "text").read_text().splitlines() if "\t" in line)
     utt2spk = dict(line.split() for line in (so / "utt2spk").read_text().splitlines() if line.strip())
     speakers = sorted(set(utt2spk.values()))
     heldout_speakers = set(speakers[::HELDOUT_SPEAKER_EVERY])
-    # the FLAC half: the utterances this recipe was built on (the Opus half, added later, is not used yet)
-    jobs = [(u, str(so / "audio" / f"{u}.flac"), texts[u].strip()) for u in sorted(texts)
-            if (so / "audio" / f"{u}.flac").is_file()]
+    # both halves: the FLAC utterances the recipe was first built on and the Opus ones added since
+    jobs = [(u, str(audio), texts[u].strip()) for u in sorted(texts)
+            for audio in (so / "audio" / f"{u}.flac", so / "audio" / f"{u}.opus") if audio.is_file()]
+    native_jobs = [(f"{voice.name}__{ident}", str(voice / "audio" / f"{ident}.opus"), prompt_words(text))
+                   for voice in sorted((SHARED / "prompts-en").iterdir()) if (voice / "text").is_file()
+                   for ident, _, text in (line.partition("\t") for line in (voice / "text").read_text().splitlines())
+                   if prompt_words(text) and (voice / "audio" / f"{ident}.opus").is_file()]
     with mp.Pool(workers, initializer=_aligner_init, initargs=(str(so / "lexicon.txt"),)) as pool:
         aligned = pool.map(align_real, jobs, chunksize=8)
-        realigned = pool.map(realign_tts, held, chunksize=8)
-    rejected = {u.name: u.rejected for u in aligned if u is not None and u.rejected}
-    ok = [u for u in aligned if u is not None and not u.rejected]
-    failed = sum(u is None for u in aligned)
-    print(f"aligned {len(ok)} of {len(jobs)} real utterances: {failed} failed alignment, {len(rejected)} implausible "
-          f"({time.time() - t0:.0f} s)", flush=True)
+        native = pool.map(align_real, native_jobs, chunksize=8)
+        realigned = pool.map(realign_tts, held, chunksize=8) if held else []
+    report: dict[str, object] = {}
+    kept: dict[str, list[Utterance]] = {}
+    for label, results, total in (("learners", aligned, jobs), ("native", native, native_jobs)):
+        rejected = {u.name: u.rejected for u in results if u is not None and u.rejected}
+        kept[label] = [u for u in results if u is not None and not u.rejected]
+        failed = sorted(job[0] for job, u in zip(total, results) if u is None)
+        report[label] = {"failed": failed, "implausible": rejected}
+        print(f"aligned {len(kept[label])} of {len(total)} {label} utterances: {len(failed)} failed alignment, "
+              f"{len(rejected)} implausible ({time.time() - t0:.0f} s)", flush=True)
+    learner_rejects = report["learners"]["implausible"]  # type: ignore[index]
     (out_dir / "implausible_alignments.json").write_text(json.dumps({
-        "failed": failed, "implausible": rejected,
-        "heldout_implausible": sorted(n for n in rejected if utt2spk[n] in heldout_speakers)}, indent=1))
+        "failed": len(report["learners"]["failed"]), "implausible": learner_rejects,  # type: ignore[index]
+        "heldout_implausible": sorted(n for n in learner_rejects if utt2spk[n] in heldout_speakers),
+        "by_set": report}, indent=1))
+    ok = kept["learners"]
     save_set(out_dir / "real_train.npz", [u for u in ok if utt2spk[u.name] not in heldout_speakers])
     save_set(out_dir / "real_heldout.npz", [u for u in ok if utt2spk[u.name] in heldout_speakers])
-    save_set(out_dir / "tts_heldout_pocketsphinx.npz", [u for u in realigned if u is not None])
+    save_set(out_dir / "native_train.npz", [u for u in kept["native"] if not u.name.startswith(NATIVE_HELDOUT_VOICE)])
+    save_set(out_dir / "native_heldout.npz", [u for u in kept["native"] if u.name.startswith(NATIVE_HELDOUT_VOICE)])
+    if held:
+        save_set(out_dir / "tts_heldout_pocketsphinx.npz", [u for u in realigned if u is not None])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -509,14 +583,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--voices-per-prompt", type=int, default=3)
     ap.add_argument("--espeak-per-prompt", type=int, default=0, help="espeak-ng renditions of each training prompt")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--real-only", action="store_true", help="rebuild only the force-aligned real speech sets")
     args = ap.parse_args(argv)
     tools = ("flite", "festival") + (("espeak-ng",) if args.espeak_per_prompt else ())
-    for tool in tools:
+    for tool in tools if not args.real_only else ():
         if shutil.which(tool) is None:
             print(f"error: {tool} not found; install it: apt-get install flite festival "
                   "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng", file=sys.stderr)
             return 2
-    build(args.out, args.voices_per_prompt, args.workers, args.espeak_per_prompt)
+    build(args.out, args.voices_per_prompt, args.workers, args.espeak_per_prompt, real_only=args.real_only)
     return 0
 
 

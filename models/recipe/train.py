@@ -32,8 +32,10 @@ SHARED = ROOT.parent / "shared" / "data"
 IGNORE = -100
 
 
-def augment(x: np.ndarray, rng: np.random.Generator, min_snr_db: float = 3.0) -> np.ndarray:
+def augment(x: np.ndarray, rng: np.random.Generator, min_snr_db: float = 3.0, narrowband: float = 0.0) -> np.ndarray:
     x = x.astype(np.float32)
+    if rng.random() < narrowband:  # an 8 kHz recording: nothing above 4 kHz, so a narrowband voice is no shortcut
+        x = resample_poly(resample_poly(x, 1, 2), 2, 1)[: len(x)].astype(np.float32)
     if rng.random() < 0.3:  # room reverb: exponentially decaying noise tail
         rt60 = rng.uniform(0.15, 0.7)
         n = int(rt60 * SAMPLE_RATE)
@@ -63,7 +65,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, min_snr_db: float = 3.0) ->
 SPEEDS = ((1, 1), (9, 10), (10, 9), (11, 12), (12, 11), (19, 20), (20, 19), (4, 5), (5, 6), (6, 5))
 
 
-def sample_crop(ds: LabelledSet, frames: int, rng: np.random.Generator, aug: bool, min_snr_db: float = 3.0):
+def sample_crop(ds: LabelledSet, frames: int, rng: np.random.Generator, aug: bool, min_snr_db: float = 3.0,
+                narrowband: float = 0.0):
     i = int(rng.integers(len(ds)))
     up, down = SPEEDS[int(rng.integers(len(SPEEDS)))] if aug and rng.random() < 0.5 else (1, 1)
     src_frames = int(math.ceil(frames * down / up)) + 2
@@ -82,15 +85,15 @@ def sample_crop(ds: LabelledSet, frames: int, rng: np.random.Generator, aug: boo
     vis[n // HOP + 1 :] = IGNORE
     ph[n // HOP + 1 :] = IGNORE
     if aug:
-        audio[:n] = augment(audio[:n], rng, min_snr_db)
+        audio[:n] = augment(audio[:n], rng, min_snr_db, narrowband)
     return audio, vis, ph
 
 
-def make_batch(sets, weights, batch: int, frames: int, rng, aug=True, min_snr_db: float = 3.0):
+def make_batch(sets, weights, batch: int, frames: int, rng, aug=True, min_snr_db: float = 3.0, narrowband: float = 0.0):
     xs, vs, ps = [], [], []
     for _ in range(batch):
         ds = sets[int(rng.choice(len(sets), p=weights))]
-        a, v, p = sample_crop(ds, frames, rng, aug, min_snr_db)
+        a, v, p = sample_crop(ds, frames, rng, aug, min_snr_db, narrowband)
         xs.append(a)
         vs.append(v)
         ps.append(p)
@@ -151,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=4.0, help="crop length")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--real-share", type=float, default=0.65, help="share of crops taken from real speech")
+    ap.add_argument("--real-share", type=float, default=0.65, help="share of crops taken from real learner speech")
+    ap.add_argument("--native-share", type=float, default=0.0,
+                    help="share of crops taken from the native prompt voices (native_train.npz); the rest is TTS")
+    ap.add_argument("--narrowband", type=float, default=0.0,
+                    help="share of crops band-limited to 4 kHz, as an 8 kHz recording is")
     ap.add_argument("--closure-weight", type=float, default=2.0, help="loss weight of the closed-mouth viseme")
     ap.add_argument("--min-snr", type=float, default=3.0, help="lowest signal-to-noise ratio of added noise, dB")
     ap.add_argument("--closure-window-weight", type=float, default=0.0,
@@ -174,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     real = LabelledSet(args.corpus / "real_train.npz", keep=lambda n: spk[n] not in dev_speakers)
     dev = LabelledSet(args.corpus / "real_train.npz", keep=lambda n: spk[n] in dev_speakers)
     tts = LabelledSet(args.corpus / "tts_train.npz")
+    sets, weights = [real, tts], [args.real_share, 1.0 - args.real_share]
+    if args.native_share > 0:
+        native = LabelledSet(args.corpus / "native_train.npz")
+        sets, weights = [real, native, tts], [args.real_share, args.native_share, 1.0 - args.real_share - args.native_share]
+        print(f"native: {len(native)} utterances", flush=True)
     print(f"train: {len(real)} real + {len(tts)} tts utterances; dev: {len(dev)} ({device})", flush=True)
     (args.out / "dev_speakers.json").write_text(json.dumps(sorted(dev_speakers)))
 
@@ -205,8 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
-        x, v, p = make_batch([real, tts], [args.real_share, 1.0 - args.real_share], args.batch, frames, rng,
-                             min_snr_db=args.min_snr)
+        x, v, p = make_batch(sets, weights, args.batch, frames, rng, min_snr_db=args.min_snr, narrowband=args.narrowband)
         x, v, p = x.to(device), v.to(device), p.to(device)
         vis_logits, ph_logits = model(x)
         loss = vis_loss(vis_logits.reshape(-1, 15), v.reshape(-1)) + 0.5 * ph_loss(ph_logits.reshape(-1, 40), p.reshape(-1))
@@ -245,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "train_log.json").write_text(json.dumps({
         "steps": step, "dev_accuracy": max(acc, best), "minutes": args.minutes, "device": str(device),
         "batch": args.batch, "crop_seconds": args.seconds, "lr": args.lr, "seed": args.seed,
-        "real_share": args.real_share, "closure_weight": args.closure_weight,
+        "real_share": args.real_share, "native_share": args.native_share, "narrowband": args.narrowband,
+        "closure_weight": args.closure_weight,
         "closure_window_weight": args.closure_window_weight, "min_snr_db": args.min_snr,
         "dropout": args.dropout, "average_from": args.average_from}))
     return 0
