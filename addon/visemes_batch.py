@@ -5,7 +5,7 @@
 Manifest rows (CSV with a header, or a JSON list of objects): audio, and optionally text, text_file, output
 and fps. Relative paths are relative to the manifest; without an output a row writes OUT/<audio stem>.<ext>.
 A row fails alone; a row whose output an earlier run wrote from the same inputs and options is skipped
-(its record sits beside the output, core.batch.done_record) unless --force. No bpy.
+(its record sits beside the output, core.batch.Resume) unless --force. No bpy.
 """
 
 from __future__ import annotations
@@ -27,14 +27,10 @@ from .core.batch import (
     SKIPPED,
     WRITTEN,
     BatchLog,
-    FileHashes,
     ManifestError,
     Record,
+    Resume,
     RowResult,
-    done_record,
-    done_record_path,
-    fingerprint,
-    is_done,
     read_manifest,
     select_rows,
 )
@@ -143,7 +139,7 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
     log = BatchLog("visemes", len(lines), err)
-    hashes = FileHashes()
+    resume = Resume("visemes", args.force)
     cancel = threading.Event()
     cancelled = False
     audio_seconds = 0.0
@@ -158,11 +154,8 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
                 continue
             t0 = time.perf_counter()
             try:
-                try:
-                    made: str | None = fingerprint("visemes", ln.inputs, _options(args, ln, model), hashes)
-                except OSError:  # a missing input: decoding names it
-                    made = None
-                if made is not None and not args.force and is_done(ln.output, [made]):
+                made = resume.fingerprint(ln.inputs, _options(args, ln, model))
+                if resume.finished(ln.output, [made]):
                     log.add(RowResult(ln.number, ln.where, SKIPPED, "written by an earlier run from the same inputs "
                                       "and options (--force runs it again)", 0.0, str(ln.output), _shown(ln)))
                     continue
@@ -172,8 +165,7 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
                                  None, cancel, recognize=not args.audio_only)
                 write_text(Labelled(f"{ln.label}'s output", ln.output),
                            render_result(args, model, worker.info, result, str(ln.audio)))
-                if made is not None and ln.output.is_file():
-                    write_text(Labelled(f"{ln.label}'s record", done_record_path(ln.output)), done_record(ln.output, [made]))
+                resume.record(ln.output, [made], f"{ln.label}'s record")
             except KeyboardInterrupt:
                 cancel.set()
                 cancelled = True

@@ -31,20 +31,16 @@ from ..core.batch import (
     SKIPPED,
     WRITTEN,
     BatchLog,
-    FileHashes,
     ManifestError,
     Record,
+    Resume,
     RowResult,
-    done_record,
-    done_record_path,
-    fingerprint,
-    is_done,
     read_manifest,
     select_rows,
 )
 from ..core.curves import CurveSettings
 from ..core.keys import parse_frame
-from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, refuse_if_input, same_file, write_text
+from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, refuse_if_input, same_file
 from ..core.rigs import Preset, RigError
 from ..engine.client import Cancelled, WorkerClient, WorkerError
 from ..engine.model import ModelError, ModelInfo, find_model
@@ -240,13 +236,9 @@ def _groups(rows: list[Row]) -> dict[str, list[Row]]:
     return groups
 
 
-def _already_done(group: list[Row], args: argparse.Namespace, model: ModelInfo, hashes: FileHashes) -> bool:
-    try:
-        prints = [fingerprint("lipsync", {k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())},
-                              _options(args, row, model), hashes) for row in group]
-    except OSError:  # an input is missing: the row runs and says so
-        return False
-    return is_done(group[0].output, prints)
+def _fingerprint(resume: Resume, row: Row, args: argparse.Namespace, model: ModelInfo) -> str | None:
+    inputs = {k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())}
+    return resume.fingerprint(inputs, _options(args, row, model))
 
 
 def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
@@ -260,13 +252,13 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
         return EXIT_USAGE
     rows = [row for row in rows if row.number in chosen]
     log = BatchLog("lipsync", len(rows), err)
-    hashes = FileHashes()
-    done = set() if args.force else {row.number for group in groups.values() if group[0].number in chosen
-                                      and _already_done(group, args, model, hashes) for row in group}
+    resume = Resume("lipsync", args.force)
+    done = {row.number for group in groups.values() if group[0].number in chosen
+            and resume.finished(group[0].output, [_fingerprint(resume, r, args, model) for r in group]) for row in group}
     audio_seconds = 0.0
     t_start = time.perf_counter()
     written: set[str] = set()
-    into: dict[str, list[str]] = {}  # per output: the fingerprints of the rows written into it by this run
+    into: dict[str, list[str | None]] = {}  # per output: the fingerprints of the rows written into it by this run
     cancelled = False
     with WorkerClient(device=args.device, timeout=args.timeout) as worker:
         for row in rows:
@@ -285,12 +277,10 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
             try:
                 report = process_row(row, worker, settings, args.preset, args.fit_range, model.card, written,
                                      recognize=not args.audio_only, existing_animation=args.existing_animation)
-                key = os.path.realpath(row.output)
-                if args.batch and row.output.is_file():  # a batch row keeps a record (not a device or pipe)
-                    inputs = {k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())}
-                    into[key] = into.get(key, []) + [fingerprint("lipsync", inputs, _options(args, row, model), hashes)]
-                    write_text(Labelled(f"{row.label}'s record", done_record_path(row.output)),
-                               done_record(row.output, into[key]))
+                if args.batch:  # a batch row keeps a record beside its output
+                    key = os.path.realpath(row.output)
+                    into[key] = into.get(key, []) + [_fingerprint(resume, row, args, model)]
+                    resume.record(row.output, into[key], f"{row.label}'s record")
             except KeyboardInterrupt:
                 cancelled = True
                 err.write(f"[{row.number}/{len(rows)}] cancelled\n")

@@ -238,6 +238,28 @@ def done_record(output: Path, fingerprints: Sequence[str]) -> str:
     return json.dumps({"oris_done": 1, "rows": list(fingerprints), "output": _stat(output)}) + "\n"
 
 
+class Resume:
+    """A batch's view of what earlier runs finished: each row's fingerprint, whether an output is done
+    (skipped unless force), and the record written beside each output this run finishes."""
+
+    def __init__(self, command: str, force: bool) -> None:
+        self.command, self.force, self.hashes = command, force, FileHashes()
+
+    def fingerprint(self, inputs: dict[str, Path], options: dict[str, Any]) -> str | None:
+        """None where an input is missing: the row runs, and its own reading says what is wrong."""
+        try:
+            return fingerprint(self.command, inputs, options, self.hashes)
+        except OSError:
+            return None
+
+    def finished(self, output: Path, prints: Sequence[str | None]) -> bool:
+        return not self.force and all(prints) and is_done(output, [p for p in prints if p])
+
+    def record(self, output: Path, prints: Sequence[str | None], label: str) -> None:
+        if output.is_file() and all(prints):  # a device or pipe keeps no record
+            write_text(Labelled(label, done_record_path(output)), done_record(output, [p for p in prints if p]))
+
+
 # ------------------------------------------------------------------------------ a batch's outcome
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_WORKER, EXIT_CANCELLED = 0, 1, 2, 3, 130  # the README's exit codes
