@@ -23,14 +23,13 @@ from .core.align import Transcript
 from .core.audio import AudioError, decode_file, read_text_input
 from .core.batch import (
     EXIT_USAGE,
-    NOT_RUN,
-    SKIPPED,
     WRITTEN,
     BatchLog,
     ManifestError,
     Record,
     Resume,
     RowResult,
+    check_summary,
     read_manifest,
     select_rows,
 )
@@ -129,12 +128,8 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
         model = find_model()
         settings = decoding_settings(model.card, settings)
         lines, every = read_lines(args)
-        summary = Labelled("--summary", Path(args.summary)) if args.summary else None
-        if summary is not None:
-            check_outputs([summary], every)
-            writer = InputIndex(Labelled(f"{ln.label}'s output", ln.output) for ln in lines if not ln.error).find(summary.path)
-            if writer is not None:
-                raise OutputError(f"{writer.label} and --summary are the same file {summary.path}; give each its own path")
+        summary = check_summary(args.summary, every,
+                                [Labelled(f"{ln.label}'s output", ln.output) for ln in lines if not ln.error])
     except (ManifestError, OutputError, ValueError, ModelError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
@@ -147,7 +142,7 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
     with WorkerClient(device=args.device, timeout=args.timeout) as worker:
         for ln in lines:
             if cancelled:
-                log.add(RowResult(ln.number, ln.where, NOT_RUN, "cancelled", 0.0, None, _shown(ln)))
+                log.not_run(ln.number, ln.where, _shown(ln))
                 continue
             if ln.error:
                 log.fail(ln.number, ln.where, ln.label, ln.error, inputs=_shown(ln))
@@ -156,8 +151,7 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
             try:
                 made = resume.fingerprint(ln.inputs, _options(args, ln, model))
                 if resume.finished(ln.output, [made]):
-                    log.add(RowResult(ln.number, ln.where, SKIPPED, "written by an earlier run from the same inputs "
-                                      "and options (--force runs it again)", 0.0, str(ln.output), _shown(ln)))
+                    log.skipped(ln.number, ln.where, ln.output, _shown(ln))
                     continue
                 decoded = decode_file(str(ln.audio))
                 text = ln.text or (read_text_input(str(ln.text_file), "the transcript file") if ln.text_file else None)
@@ -166,14 +160,10 @@ def cmd_visemes_batch(args: argparse.Namespace, err: TextIO) -> int:
                 write_text(Labelled(f"{ln.label}'s output", ln.output),
                            render_result(args, model, worker.info, result, str(ln.audio)))
                 resume.record(ln.output, [made], f"{ln.label}'s record")
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, Cancelled):
                 cancel.set()
                 cancelled = True
-                log.add(RowResult(ln.number, ln.where, NOT_RUN, "cancelled", 0.0, None, _shown(ln)))
-                continue
-            except Cancelled:
-                cancelled = True
-                log.add(RowResult(ln.number, ln.where, NOT_RUN, "cancelled", 0.0, None, _shown(ln)))
+                log.not_run(ln.number, ln.where, _shown(ln))
                 continue
             except (AudioError, OutputError, WorkerError, ValueError, OSError) as exc:
                 log.fail(ln.number, ln.where, f"{ln.label} {ln.audio.name}", str(exc), time.perf_counter() - t0,

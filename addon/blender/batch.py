@@ -27,14 +27,13 @@ from ..core.align import Transcript
 from ..core.audio import AudioError, read_text_input
 from ..core.batch import (
     EXIT_USAGE,
-    NOT_RUN,
-    SKIPPED,
     WRITTEN,
     BatchLog,
     ManifestError,
     Record,
     Resume,
     RowResult,
+    check_summary,
     read_manifest,
     select_rows,
 )
@@ -167,9 +166,11 @@ def load_preset(name: str) -> tuple[str, Preset | None]:
         raise ManifestError(f"the preset {name} is not an Oris preset file: {exc}") from None
 
 
-def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: str, fit_range: bool,
-                card: dict, written: set[str], recognize: bool = True,
+def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: tuple[str, Preset | None],
+                fit_range: bool, card: dict, written: set[str], recognize: bool = True,
                 existing_animation: str = "keep") -> lipsync.ApplyReport:
+    """One row: its .blend (or the output earlier rows wrote), lip-synced with the preset (a name, or
+    "auto" and a custom mapping, as load_preset gives them), saved."""
     key = os.path.realpath(row.output)
     opened = open_blend(row.output if key in written else row.blend)
     objects: list[Any] = []
@@ -183,8 +184,7 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
     if row.text_file is not None:
         text = read_text_input(str(row.text_file), "the transcript file")
     scene: Any = bpy.context.scene
-    name, custom = load_preset(preset)
-    report = lipsync.run(scene, objects, str(row.audio), worker, preset=name, custom=custom,
+    report = lipsync.run(scene, objects, str(row.audio), worker, preset=preset[0], custom=preset[1],
                          start_frame=row.start_frame if row.start_frame is not None else scene.frame_start,
                          settings=settings, transcript=Transcript(text) if text else None,
                          extend_range=fit_range, card=card, recognize=recognize,
@@ -195,36 +195,44 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
     return report
 
 
-def _prepare(args: argparse.Namespace) -> tuple[list[Row], CurveSettings, ModelInfo, Labelled | None]:
+@dataclass
+class Batch:
+    """What every row of a run shares, read and checked once before any row runs."""
+
+    rows: list[Row]
+    settings: CurveSettings
+    model: ModelInfo
+    preset: tuple[str, Preset | None]  # as load_preset gives it
+    summary: Labelled | None
+
+
+def _prepare(args: argparse.Namespace) -> Batch:
     rows = rows_from_args(args)
     settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity, stepped=args.stepped).validated()
     model = find_model()
     shared = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
-    if load_preset(args.preset)[1] is not None:  # read once now, so a bad file stops the batch before any row
+    preset = load_preset(args.preset)  # read once now, so a bad file stops the batch before any row
+    if preset[1] is not None:
         shared.append(Labelled("--preset", Path(args.preset)))
     if args.batch:
         shared.append(Labelled("the manifest", Path(args.batch)))
     everyone = check_rows(rows, shared)
-    summary = Labelled("--summary", Path(args.summary)) if args.summary else None
-    if summary is not None:  # every input, also of a row refused for its output, is safe from the summary
-        check_outputs([summary], everyone)
-        outputs = InputIndex(Labelled("-o" if row.where == COMMAND_LINE else f"{row.label}'s output", row.output)
-                             for row in rows if not row.error)
-        writer = outputs.find(summary.path)
-        if writer is not None:
-            raise OutputError(f"{writer.label} and --summary are the same file {summary.path}; give each its own path")
+    # every input, also of a row refused for its output, is safe from the summary
+    summary = check_summary(args.summary, everyone, [
+        Labelled("-o" if row.where == COMMAND_LINE else f"{row.label}'s output", row.output) for row in rows if not row.error])
     if not args.batch and rows[0].error:
         raise ManifestError(rows[0].error)
-    return rows, settings, model, summary
+    return Batch(rows, settings, model, preset, summary)
 
 
-def _options(args: argparse.Namespace, row: Row, model: ModelInfo) -> dict[str, Any]:
-    """Everything besides the input files that shapes a row's output (a change re-runs the row)."""
-    preset = load_preset(args.preset)[1]
-    return {"preset": preset.to_json() if preset else args.preset, "lead_ms": args.lead_ms, "intensity": args.intensity, "stepped": args.stepped,
-            "audio_only": args.audio_only, "fit_range": args.fit_range, "start_frame": row.start_frame,
-            "objects": row.objects, "text": row.text, "model": model.sha256,
-            "existing_animation": row.existing_animation or args.existing_animation}
+def _fingerprint(resume: Resume, row: Row, args: argparse.Namespace, batch: Batch) -> str | None:
+    """What the row's output depends on: its input files, and every option that shapes it."""
+    name, custom = batch.preset
+    options = {"preset": custom.to_json() if custom else name, "lead_ms": args.lead_ms, "intensity": args.intensity,
+               "stepped": args.stepped, "audio_only": args.audio_only, "fit_range": args.fit_range,
+               "start_frame": row.start_frame, "objects": row.objects, "text": row.text, "model": batch.model.sha256,
+               "existing_animation": row.existing_animation or args.existing_animation}
+    return resume.fingerprint({k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())}, options)
 
 
 def _groups(rows: list[Row]) -> dict[str, list[Row]]:
@@ -236,14 +244,10 @@ def _groups(rows: list[Row]) -> dict[str, list[Row]]:
     return groups
 
 
-def _fingerprint(resume: Resume, row: Row, args: argparse.Namespace, model: ModelInfo) -> str | None:
-    inputs = {k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())}
-    return resume.fingerprint(inputs, _options(args, row, model))
-
-
 def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
     try:
-        rows, settings, model, summary = _prepare(args)
+        batch = _prepare(args)
+        rows = batch.rows
         groups = _groups(rows)
         leader = {row.number: group[0].number for group in groups.values() for row in group}
         chosen = select_rows([r.number for r in rows], [leader.get(r.number, r.number) for r in rows], args.rows, args.chunk)
@@ -253,38 +257,38 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
     rows = [row for row in rows if row.number in chosen]
     log = BatchLog("lipsync", len(rows), err)
     resume = Resume("lipsync", args.force)
+    prints = {row.number: _fingerprint(resume, row, args, batch) for row in rows if not row.error}
     done = {row.number for group in groups.values() if group[0].number in chosen
-            and resume.finished(group[0].output, [_fingerprint(resume, r, args, model) for r in group]) for row in group}
+            and resume.finished(group[0].output, [prints[r.number] for r in group]) for row in group}
     audio_seconds = 0.0
     t_start = time.perf_counter()
     written: set[str] = set()
-    into: dict[str, list[str | None]] = {}  # per output: the fingerprints of the rows written into it by this run
+    into: dict[str, list[str | None]] = {}  # per output: the fingerprints of the rows this run wrote into it
     cancelled = False
     with WorkerClient(device=args.device, timeout=args.timeout) as worker:
         for row in rows:
             what = f"{row.label} {row.audio.name}" if row.audio.name else row.label
             if cancelled:
-                log.add(RowResult(row.number, row.where, NOT_RUN, "cancelled", 0.0, None, _inputs(row)))
+                log.not_run(row.number, row.where, _inputs(row))
                 continue
             if row.error:
                 log.fail(row.number, row.where, what, row.error, inputs=_inputs(row))
                 continue
             if row.number in done:
-                log.add(RowResult(row.number, row.where, SKIPPED, "written by an earlier run from the same inputs and "
-                                  "options (--force runs it again)", 0.0, str(row.output), _inputs(row)))
+                log.skipped(row.number, row.where, row.output, _inputs(row))
                 continue
             t0 = time.perf_counter()
             try:
-                report = process_row(row, worker, settings, args.preset, args.fit_range, model.card, written,
-                                     recognize=not args.audio_only, existing_animation=args.existing_animation)
+                report = process_row(row, worker, batch.settings, batch.preset, args.fit_range, batch.model.card,
+                                     written, recognize=not args.audio_only, existing_animation=args.existing_animation)
                 if args.batch:  # a batch row keeps a record beside its output
                     key = os.path.realpath(row.output)
-                    into[key] = into.get(key, []) + [_fingerprint(resume, row, args, model)]
+                    into[key] = into.get(key, []) + [prints[row.number]]
                     resume.record(row.output, into[key], f"{row.label}'s record")
             except KeyboardInterrupt:
                 cancelled = True
                 err.write(f"[{row.number}/{len(rows)}] cancelled\n")
-                log.add(RowResult(row.number, row.where, NOT_RUN, "cancelled", 0.0, None, _inputs(row)))
+                log.not_run(row.number, row.where, _inputs(row))
                 continue
             except ROW_ERRORS as exc:
                 log.fail(row.number, row.where, what, str(exc), time.perf_counter() - t0, _inputs(row))
@@ -302,7 +306,7 @@ def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
                 err.write(f"[{row.number}/{len(rows)}] {row.audio.name} -> {row.output} : {report.keys_written} keys on "
                           f"{', '.join(report.targets)}, frames {report.start_frame}-{report.end_frame:.0f}, "
                           f"{report.mode} mode, {seconds:.2f} s{notes}\n")
-    return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok, summary)
+    return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok, batch.summary)
 
 
 def _inputs(row: Row) -> dict[str, Any]:

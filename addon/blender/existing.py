@@ -43,7 +43,7 @@ def check(id_block: Any, paths: set[str], policy: str, what: str, job: str) -> N
         raise ExistingAnimation(f"unknown --existing-animation {policy!r}; choose {', '.join(CHOICES)}")
     if policy != "refuse":
         return
-    active, _tracks = clashes(id_block, paths)  # NLA tracks play below Oris's: only the active Action plays over
+    active = sorted(p for p in set(active_action_paths(id_block)) if p in paths)  # NLA tracks play below Oris's
     if active:
         raise ExistingAnimation(f"{what}: the action {id_block.animation_data.action.name!r} keys {_shown(active)}, "
                                 f"which would play over the {job}; {OPTION_HINT}")
@@ -79,7 +79,6 @@ def make_way(id_block: Any, paths: set[str], policy: str, what: str,
         notes.append(f"{what}: Oris's tracks moved above {', '.join(repr(t.name) for t in tracks)} so the new "
                      "animation shows")
     return notes
-
 
 
 def _pull_up(id_block: Any, track: Any, action: Any, slot: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import bpy
@@ -40,12 +41,12 @@ class KeyTarget:
     objects: list[str]
     match: Match
 
-    @property
+    @cached_property  # detection over every preset: once per target
     def held(self) -> list[str]:
         """Every mouth and jaw key of the rig: the driven ones and those held at rest."""
         return mouth_keys(shape_key_names(self.key), self.match)
 
-    @property
+    @cached_property
     def paths(self) -> set[str]:
         return {value_path(name) for name in self.held}
 
@@ -137,7 +138,8 @@ def held_rest_values(target: KeyTarget) -> dict[str, float]:
     key = target.key
     names = target.held
     remembered = dict(key.get(REST_PROPERTY, {}))
-    animated = {n for n in names if value_path(n) in animated_paths(key)}
+    moving = animated_paths(key)
+    animated = {n for n in names if value_path(n) in moving}
     blocks = {n: key.key_blocks[n] for n in names}
     rest = rest_values(names, {n: b.value for n, b in blocks.items()}, animated, remembered,
                        {n: (b.slider_min, b.slider_max) for n, b in blocks.items()})

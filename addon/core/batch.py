@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .outputs import Labelled, OutputError, write_text
+from .outputs import InputIndex, Labelled, OutputError, check_outputs, write_text
 
 WRITTEN, SKIPPED, FAILED, NOT_RUN = "written", "skipped", "failed", "not run"  # skipped: done by an earlier run
 
@@ -282,6 +282,13 @@ class BatchLog:
     def add(self, result: RowResult) -> None:
         self.results.append(result)
 
+    def skipped(self, number: int, where: str, output: Path, inputs: dict[str, Any]) -> None:
+        self.add(RowResult(number, where, SKIPPED, "written by an earlier run from the same inputs and options "
+                           "(--force runs it again)", 0.0, str(output), inputs))
+
+    def not_run(self, number: int, where: str, inputs: dict[str, Any]) -> None:
+        self.add(RowResult(number, where, NOT_RUN, "cancelled", 0.0, None, inputs))
+
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
 
@@ -303,6 +310,19 @@ class BatchLog:
         if failed == 0 or partial_ok:
             return EXIT_OK
         return EXIT_PARTIAL if ok or skipped else EXIT_USAGE
+
+
+def check_summary(path: str | None, inputs: Sequence[Labelled] | InputIndex,
+                  outputs: Sequence[Labelled]) -> Labelled | None:
+    """The --summary output, checked before any work: no input of any row, and no row's output."""
+    if not path:
+        return None
+    summary = Labelled("--summary", Path(path))
+    check_outputs([summary], inputs)
+    writer = InputIndex(outputs).find(summary.path)
+    if writer is not None:
+        raise OutputError(f"{writer.label} and --summary are the same file {summary.path}; give each its own path")
+    return summary
 
 
 def merge_summaries(lists: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:

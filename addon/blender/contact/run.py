@@ -67,7 +67,6 @@ class ContactReport:
                 f"nose clearance {s['nose_clearance_mm']:.1f} mm, lips within 1 mm on {100 * s['hold_gap_ok_share']:.0f}% of the hold")
 
 
-
 def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: ContactSettings,
                 limits: Limits | None = None, on_progress: Callable[[float], None] | None = None) -> ContactReport:
     """Plan, key and validate; replan on failure; leave nothing behind when it cannot pass."""
@@ -107,7 +106,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             for key, keyed in by_key.items():
                 role_keys.setdefault(key, set()).update(keyed)
         movers = {k: v for geo, face in zip(geos, faces) for k, v in lip_movers(geo, face).items()}
-        held = held_mouth_keys(heads, role_keys, movers)
+        held = held_mouth_keys(heads, channels, role_keys, movers)
         collider = BVHCollider(sides[0][3], geos[0].tris, faces[0], sides[1][3], geos[1].tris, faces[1])
         check_apart(collider, (heads[0].name, heads[1].name))
         rests = tuple((h.world_matrix(), h.basis()) for h in heads)

@@ -141,16 +141,17 @@ def contact_channels(heads: tuple[Head, Head]) -> list[tuple[Any, set[str], str]
     return list(found.values())
 
 
-def held_mouth_keys(heads: tuple[Head, Head], keyed: dict[Any, set[str]],
+def held_mouth_keys(heads: tuple[Head, Head], channels: list[tuple[Any, set[str], str]], keyed: dict[Any, set[str]],
                     lips: dict[Any, set[str]]) -> dict[Any, dict[str, float]]:
-    """The mouth keys, and any other key that moves the lips (`lips`), that other animation moves (a take,
-    the lip sync), other than those the contact keys anyway: held at the value they have when the approach
-    begins, the face the plan was made on."""
+    """The mouth keys (the `channels` of each Key), and any other key that moves the lips (`lips`), that other
+    animation moves (a take, the lip sync), other than those the contact keys anyway: held at the value they
+    have when the approach begins, the face the plan was made on."""
+    paths_of = {id(idb): paths for idb, paths, _what in channels}
     held: dict[Any, dict[str, float]] = {}
     for key in {id(k): k for h in heads for k in h.keys}.values():
-        names = [kb.name for kb in key.key_blocks if kb != key.reference_key]
         moving = animated_paths(key, skip=(TRACK_NAME,))
-        shaping = set(mouth_keys(names, detect(names)[0])) | lips.get(key, set())
-        held[key] = {n: float(key.key_blocks[n].value) for n in names
-                     if n in shaping and value_path(n) in moving and n not in keyed.get(key, set())}
+        shaping = paths_of[id(key)] | {value_path(n) for n in lips.get(key, set())}
+        held[key] = {kb.name: float(kb.value) for kb in key.key_blocks if kb != key.reference_key
+                     and value_path(kb.name) in shaping and value_path(kb.name) in moving
+                     and kb.name not in keyed.get(key, set())}
     return {k: v for k, v in held.items() if v}
