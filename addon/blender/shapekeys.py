@@ -18,7 +18,7 @@ import bpy
 import numpy as np
 
 from ..core.curves import Animation
-from ..core.keys import DEFAULT_TOLERANCE, reduce_curve
+from ..core.keys import DEFAULT_TOLERANCE, hold_keys, reduce_curve
 from ..core.rigs import Match, Preset, RigError, best_match, mouth_keys, rest_values, why_chosen
 from . import existing
 from .actions import (
@@ -168,11 +168,12 @@ def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, 
         bag = layer_strip.channelbag(slot, ensure=True)
         matrix, names = target.match.pose_matrix()
         values = np.clip(anim.frames @ matrix, 0.0, None)
-        held = {name: values[:, col] for col, name in enumerate(names)}
-        held |= {name: np.full(n, value) for name, value in target_rest[id(target)].items() if name not in held}
-        for name, curve in held.items():
-            block = target.key.key_blocks[name]
-            keys = reduce_curve(np.clip(curve, block.slider_min, block.slider_max), tolerance, start=float(start_frame))
+        keyed = {name: reduce_curve(np.clip(values[:, col], target.key.key_blocks[name].slider_min,
+                                            target.key.key_blocks[name].slider_max), tolerance, start=float(start_frame))
+                 for col, name in enumerate(names)}
+        keyed |= {name: hold_keys(value, start_frame)  # rest values are within the slider range already
+                  for name, value in target_rest[id(target)].items() if name not in keyed}
+        for name, keys in keyed.items():
             write_keys(bag, value_path(name), keys)
             keys_written += len(keys)
             curves += 1

@@ -104,6 +104,13 @@ def reduce_curve(values: np.ndarray, tolerance: float = DEFAULT_TOLERANCE, start
     return hermite_keys(kx, ky, monotone_slopes(kx, ky), step)
 
 
+def hold_keys(value: float, start: float, end: float | None = None) -> BezierKeys:
+    """A value held: one flat key at start (what reduce_curve makes of a constant curve), or a flat key at
+    each end when the hold must show where it ends."""
+    frames = np.array([start] if end is None else [start, end], np.float64)
+    return hermite_keys(frames, np.full(len(frames), value), np.zeros(len(frames)))
+
+
 def hermite_keys(kx: np.ndarray, ky: np.ndarray, m: np.ndarray, step: float = 1.0) -> BezierKeys:
     """Bezier keys whose segments are the cubic Hermite curve through (kx, ky) with slopes m:
     handles one third of the way to each neighbour."""

@@ -16,7 +16,7 @@ from ...core.contact import (
     delta_matrix,
     face_shape_tracks,
 )
-from ...core.keys import hermite_keys
+from ...core.keys import hermite_keys, hold_keys
 from ..actions import new_action, place_strip, remove_strips, write_keys
 from ..shapekeys import value_path
 from .geometry import RoleKeys, keyed_value
@@ -127,7 +127,7 @@ def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[tuple[Ma
     for key, held_values in (held or {}).items():
         bag = key_bag(key)
         for name, value in held_values.items():
-            write_keys(bag, value_path(name), hermite_keys(np.array([start, end]), np.full(2, value), np.zeros(2)))
+            write_keys(bag, value_path(name), hold_keys(value, start, end))
             keys_written += 2
             curves += 1
     # transforms hold their rest pose outside the strip (a take's location and rotation would otherwise
