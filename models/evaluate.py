@@ -7,6 +7,7 @@ Held-out sets (built by models/recipe/corpus.py into models/.cache/corpus):
   real:  speechocean762 speakers held out from training, pocketsphinx-aligned
   tts:   the festival ked_diphone voice (never used in training) on 100 ARCTIC prompts no
          training voice spoke
+  native: the Asterisk en_AU prompt voice, held out whole from training and tuning
 Figures: 15-viseme frame accuracy at 100 Hz, 6-class mouth-shape accuracy, bilabial
 closure recall and precision; for the audio-only and the transcript-guided modes, and for
 the raw argmax of the model (no curve rules) for reference.
@@ -243,12 +244,42 @@ def recognizer_lines(ev: dict) -> list[str]:
     return lines + [""]
 
 
+# the prompt voices: who recorded them, under which licence (their CREDITS and LICENSE files: models/licenses/)
+PROMPT_VOICES = {
+    "asterisk-allison-en-us": "Asterisk \"Allison\" (US English, Allison Smith; Digium), CC BY-SA 3.0",
+    "freeswitch-callie-en-us": "FreeSWITCH \"Callie\" (US English), CC BY 3.0",
+    "asterisk-en-gb": "Asterisk en_GB (British English, Jay Benham, SoundAnswers; recorded at 8 kHz), CC BY 3.0",
+    "asterisk-en-au": "Asterisk en_AU \"Cameron\" (Australian English, CAMSOWN), CC BY 3.0",
+}
+
+
+def speech_credits(real_speech: dict[str, dict]) -> list[str]:
+    """The card's credits for the real speech, with what training used of each source."""
+    def used(name: str) -> str:
+        s = real_speech.get(name)
+        return f"{s['utterances']:,} aligned utterances ({s['hours']:.2f} h)" if s else "not used"
+    lines = [
+        "- **speechocean762** (Junbo Zhang et al., 2021), the whole TRAIN split: 2,500 utterances of 125 speakers (half",
+        "  FLAC, half Opus 32 kbps), CC BY 4.0 (OpenSLR 101, github.com/jimbozhang/speechocean762). Force-aligned with",
+        f"  pocketsphinx; every 8th speaker held out for evaluation; training used {used('speechocean762')}, every",
+        "  10th of those speakers only to pick the checkpoint and tune decoding. The corpus TEST split was not used.",
+        "- **Telephone voice prompts** with their published transcripts, force-aligned the same way:",
+    ]
+    for voice, credit in PROMPT_VOICES.items():
+        lines.append(f"  - {credit}: " + ("held out whole for evaluation; never trained or tuned on."
+                                          if voice == "asterisk-en-au" else f"{used(voice)}."))
+    lines.append("  Their licence and credit files are in `models/licenses/`. The Allison recordings are CC BY-SA 3.0: "
+                 "as a work\n  trained on them, `oris_visemes.onnx` is offered under CC BY-SA 3.0 as well.")
+    return lines
+
+
 def markdown_card(card: dict) -> str:
     ev = card["evaluation"]
     rows = []
-    for set_name, label in (("real_heldout_speakers", "Real speech, held-out speakers"), ("tts_heldout_voice", "Held-out TTS voice")):
+    for set_name, label in (("real_heldout_speakers", "Real speech, held-out speakers"),
+                            ("native_heldout_voice", "Held-out native voice (en-AU)"), ("tts_heldout_voice", "Held-out TTS voice")):
         for mode in ("audio_only", "recognized", "transcript", "raw_argmax"):
-            if mode not in ev[set_name]:
+            if mode not in ev.get(set_name, {}):
                 continue
             s = ev[set_name][mode]
             rows.append(f"| {label} | {mode.replace('_', ' ')} | {s['viseme15_frame_accuracy']:.1%} | {s['mouth6_frame_accuracy']:.1%} | "
@@ -289,8 +320,12 @@ def markdown_card(card: dict) -> str:
         + (f"; dropout {tr['dropout']:g} after the GRU" if tr.get("dropout") else "")
         + (f"; weights averaged from {tr['average_from']:.0%} of the run on" if tr.get("average_from", 1.0) < 1.0 else "")
         + f") on augmented {tr.get('crop_seconds', 4.0):g} s crops, "
-        f"{tr.get('real_share', 0.65):.0%} of them real speech (speed and child-like formant",
-        f"shifts, gain, reverb, band limits, noise down to {tr.get('min_snr_db', 3.0):g} dB SNR, SpecAugment masking), "
+        f"{tr.get('real_share', 0.65):.0%} of them real learner speech"
+        + (f", {tr['native_share']:.0%} the native prompt voices" if tr.get("native_share") else "")
+        + ", the rest TTS (speed and child-like formant",
+        "shifts, gain, reverb, band limits"
+        + (f", {tr['narrowband']:.0%} of crops band-limited to 4 kHz as an 8 kHz recording is" if tr.get("narrowband") else "")
+        + f", noise down to {tr.get('min_snr_db', 3.0):g} dB SNR, SpecAugment masking), "
         f"{tr.get('steps', 0):,} steps in {tr.get('minutes', 0):g} minutes on {tr.get('device', 'cpu')}"
         + (f"; {tr['corpus_note']}." if tr.get("corpus_note") else "."),
         "The worker runs it on 4 s windows every 2 s, cross-fading the overlaps.",
@@ -303,13 +338,18 @@ def markdown_card(card: dict) -> str:
         "",
         f"Targets on held-out real speakers: 15-viseme >= {TARGETS['viseme15_frame_accuracy']:.0%}, 6-class >= "
         f"{TARGETS['mouth6_frame_accuracy']:.0%}, bilabial recall >= {TARGETS['bilabial_recall']} with precision >= "
-        f"{TARGETS['bilabial_precision']}. Reproduce with `python models/evaluate.py` after `python models/recipe/corpus.py`.",
+        f"{TARGETS['bilabial_precision']}; on the held-out native voice (audio only): 6-class >= "
+        f"{NATIVE_TARGETS['mouth6_frame_accuracy']:.0%}, bilabial recall and precision >= {NATIVE_TARGETS['bilabial_recall']}. "
+        "Reproduce with `python models/evaluate.py` after `python models/recipe/corpus.py`.",
         "",
         "References are frame labels from the aligned phones (TTS: the engine's own timings; real speech: pocketsphinx",
         "forced alignment, whose 10 ms granularity and occasional errors cap any model's score). An alignment that the",
         "audio contradicts (half a second of loud audio labelled silence, or a phone lasting over a second) is left out",
         f"of training and evaluation alike: {ev['real_heldout_speakers']['utterances'].get('implausible_alignments_left_out', 0)} "
-        "held-out utterances. `hh` takes the next",
+        "held-out utterances"
+        + "".join(f"; {name}: {d['failed']} failed to align, {d['implausible']} left out as implausible"
+                  for name, d in ev.get("alignment_drops", {}).items())
+        + " (all listed in the corpus's implausible_alignments.json). `hh` takes the next",
         "vowel's viseme. Bilabial recall: a reference p/b/m is hit when PP is the top viseme on a frame within the",
         "phone +-40 ms; precision: the share of PP runs overlapping such a window.",
         "",
@@ -326,9 +366,7 @@ def markdown_card(card: dict) -> str:
         "",
         "## Training data and credits",
         "",
-        "- **speechocean762** (Junbo Zhang et al., 2021), TRAIN split subset: 1,250 utterances of 125 speakers, CC BY 4.0",
-        "  (OpenSLR 101, github.com/jimbozhang/speechocean762). Force-aligned with pocketsphinx; every 8th speaker held",
-        "  out for evaluation. The corpus TEST split was not used.",
+        *speech_credits(tr.get("real_speech", {})),
         "- **CMU ARCTIC prompts** (public-domain text), spoken by flite (kal, kal16, awb, rms, slt) and festival",
         "  (kal_diphone, cmu_us_slt_arctic_hts)"
         + (" and by espeak-ng (GPL-3.0-or-later; en-us with its voice variants, events for phone timings)"
@@ -346,8 +384,9 @@ def markdown_card(card: dict) -> str:
         f"Rebuild from scratch: `python models/rebuild.py` (about {tr.get('minutes', 55) + 8:.0f} minutes on 2 CPU cores: "
         f"{tr.get('minutes', 55):g} of them training; uses CUDA when present).",
         "",
-        "Limitations: English only; the real-speech training data is non-native (Mandarin L1) adult and child",
-        "speech; singing, shouting and overlapping speakers are out of scope.",
+        "Limitations: English only; the real speech is non-native (Mandarin L1) adult and child speech and four",
+        "professional prompt voices (US, British, Australian) read in a studio; singing, shouting and overlapping",
+        "speakers are out of scope.",
         "",
     ])
 
@@ -390,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
     if implausible.exists():
         left_out = len(json.loads(implausible.read_text())["heldout_implausible"])
         evaluation["real_heldout_speakers"]["utterances"]["implausible_alignments_left_out"] = left_out
+        evaluation["alignment_drops"] = {
+            name: {"failed": len(d["failed"]), "implausible": len(d["implausible"])}
+            for name, d in json.loads(implausible.read_text()).get("by_set", {}).items()}
     print(f"model {model.path.name} sha256 {model.sha256[:12]}... evaluated in {time.time() - t0:.0f} s")
     print(f"{'set':24} {'mode':12} {'15-vis':>7} {'6-class':>7} {'bil.rec':>7} {'bil.prec':>8} {'frames':>8}")
     for set_name in sets:

@@ -30,7 +30,7 @@ def run(script: str, *args: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", default="55", help="training time budget")
+    ap.add_argument("--minutes", default="95", help="training time budget")
     ap.add_argument("--skip-corpus", action="store_true", help="reuse models/.cache/corpus")
     args = ap.parse_args()
     t0 = time.time()

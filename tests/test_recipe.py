@@ -145,3 +145,38 @@ def test_closure_free_pronunciations_drop_each_bilabial_or_say_m_as_n() -> None:
     assert closure_free_pronunciations("B AE P".split()) == [["AE", "P"], ["B", "AE"]]  # one closure at a time
     assert closure_free_pronunciations("T UW".split()) == []
     assert closure_free_pronunciations(["M"]) == [["N"]]  # a word is never left without phones
+
+
+@pytest.mark.parametrize("n, words", [(0, "zero"), (7, "seven"), (15, "fifteen"), (40, "forty"), (42, "forty two"),
+                                      (100, "one hundred"), (911, "nine hundred eleven"),
+                                      (2024, "two thousand twenty four"), (1000, "one thousand")])
+def test_a_prompt_voice_reads_numbers_as_words(n: int, words: str) -> None:
+    from corpus import spoken_number
+
+    assert spoken_number(n) == words
+
+
+def test_prompt_transcripts_become_the_words_the_voice_says() -> None:
+    from corpus import prompt_words
+
+    assert prompt_words("Press 1 for A.M., or 2 for P.M.") == "press one for a m or two for p m"
+    assert prompt_words("...has joined the conference.") == "has joined the conference"
+    assert prompt_words("You've got 13 new messages!") == "you've got thirteen new messages"
+
+
+def test_the_card_credits_every_speech_source_with_its_licence() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    from evaluate import PROMPT_VOICES, speech_credits
+
+    used = {"speechocean762": {"utterances": 2086, "hours": 2.25},
+            "asterisk-allison-en-us": {"utterances": 1790, "hours": 1.02},
+            "asterisk-en-gb": {"utterances": 520, "hours": 0.38}}
+    text = "\n".join(speech_credits(used))
+    for licence in ("CC BY 4.0", "CC BY-SA 3.0", "CC BY 3.0"):
+        assert licence in text
+    assert "2,086 aligned utterances (2.25 h)" in text and "1,790 aligned utterances (1.02 h)" in text
+    lines = {voice: next(line for line in text.splitlines() if credit in line) for voice, credit in PROMPT_VOICES.items()}
+    assert "held out whole" in lines["asterisk-en-au"]
+    assert lines["freeswitch-callie-en-us"].endswith("not used.")  # a voice training did not see is not claimed
+    for voice in PROMPT_VOICES:  # every voice's licence travels with the model
+        assert list((Path(__file__).resolve().parents[1] / "models" / "licenses" / voice).glob("LICENSE*"))

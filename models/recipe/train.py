@@ -149,22 +149,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=ROOT / "models" / ".cache" / "corpus")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / ".cache" / "train")
-    ap.add_argument("--minutes", type=float, default=55.0)
+    ap.add_argument("--minutes", type=float, default=95.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=4.0, help="crop length")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--real-share", type=float, default=0.65, help="share of crops taken from real learner speech")
-    ap.add_argument("--native-share", type=float, default=0.0,
+    ap.add_argument("--real-share", type=float, default=0.5, help="share of crops taken from real learner speech")
+    ap.add_argument("--native-share", type=float, default=0.2,
                     help="share of crops taken from the native prompt voices (native_train.npz); the rest is TTS")
-    ap.add_argument("--narrowband", type=float, default=0.0,
+    ap.add_argument("--narrowband", type=float, default=0.15,
                     help="share of crops band-limited to 4 kHz, as an 8 kHz recording is")
     ap.add_argument("--closure-weight", type=float, default=2.0, help="loss weight of the closed-mouth viseme")
     ap.add_argument("--min-snr", type=float, default=3.0, help="lowest signal-to-noise ratio of added noise, dB")
     ap.add_argument("--closure-window-weight", type=float, default=0.0,
                     help="weight of the loss asking for one confident PP frame within each reference closure +- 40 ms, none between")
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout after the GRU layers")
-    ap.add_argument("--average-from", type=float, default=1.0,
+    ap.add_argument("--average-from", type=float, default=0.8,
                     help="average the weights from this share of the time budget on (1 = no averaging)")
     args = ap.parse_args(argv)
 
