@@ -62,6 +62,7 @@ def stage(wheels: list[Path]) -> None:
     for name in ("oris_visemes.onnx", "oris_visemes.json", "MODEL_CARD.md", "oris_whisper.json",
                  "oris_whisper_encoder.onnx", "oris_whisper_decoder.onnx", "oris_whisper_vocab.txt.gz", "WHISPER-LICENSE.txt"):
         shutil.copy2(ROOT / "models" / name, models / name)
+    shutil.copytree(ROOT / "models" / "licenses", models / "licenses")  # the prompt voices the model was trained on
     (STAGE / "wheels").mkdir()
     for wheel in wheels:
         shutil.copy2(wheel, STAGE / "wheels" / wheel.name)

@@ -247,19 +247,21 @@ def main(argv: list[str] | None = None) -> int:
     if acc >= best:
         best = acc
         torch.save(model.state_dict(), args.out / "best.pt")
+    weights = "best snapshot"
     if averaged is not None:
         avg_acc = frame_accuracy(averaged.module, dev, device)
         print(f"averaged weights ({averaged.n_averaged.item()} snapshots): dev viseme frame accuracy {avg_acc:.4f}", flush=True)
         if avg_acc >= best:
             acc = avg_acc
             torch.save(averaged.module.state_dict(), args.out / "best.pt")
+            weights = "averaged"
     (args.out / "train_log.json").write_text(json.dumps({
         "steps": step, "dev_accuracy": max(acc, best), "minutes": args.minutes, "device": str(device),
         "batch": args.batch, "crop_seconds": args.seconds, "lr": args.lr, "seed": args.seed,
         "real_share": args.real_share, "native_share": args.native_share, "narrowband": args.narrowband,
         "closure_weight": args.closure_weight,
         "closure_window_weight": args.closure_window_weight, "min_snr_db": args.min_snr,
-        "dropout": args.dropout, "average_from": args.average_from}))
+        "dropout": args.dropout, "average_from": args.average_from, "weights": weights}))
     return 0
 
 
