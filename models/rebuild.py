@@ -6,7 +6,7 @@ Needs: apt-get install flite festival festvox-kallpc16k festvox-kdlpc16k festvox
        python3 -m venv .venv-train && .venv-train/bin/pip install -e '.[train]'
        (torch, onnx, pocketsphinx, scipy, soundfile; a venv of its own, since onnx needs
        numpy 2 and the bpy 4.5 of the test venv pins numpy 1)
-and ../shared/data beside the checkout. On 2 CPU cores the whole run takes about an hour;
+and ../shared/data beside the checkout. On 2 CPU cores the whole run takes about two hours (95 minutes training);
 with a CUDA GPU, training uses it.
 """
 
