@@ -268,8 +268,9 @@ def speech_credits(real_speech: dict[str, dict]) -> list[str]:
     for voice, credit in PROMPT_VOICES.items():
         lines.append(f"  - {credit}: " + ("held out whole for evaluation; never trained or tuned on."
                                           if voice == "asterisk-en-au" else f"{used(voice)}."))
-    lines.append("  Their licence and credit files are in `models/licenses/`. The Allison recordings are CC BY-SA 3.0: "
-                 "as a work\n  trained on them, `oris_visemes.onnx` is offered under CC BY-SA 3.0 as well.")
+    share_alike = ("The Allison recordings are CC BY-SA 3.0: as a work\n  trained on them, `oris_visemes.onnx` is "
+                   "offered under CC BY-SA 3.0 as well." if "asterisk-allison-en-us" in real_speech else "")
+    lines.append("  Their licence and credit files are in `models/licenses/`. " + share_alike)
     return lines
 
 

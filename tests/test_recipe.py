@@ -178,5 +178,8 @@ def test_the_card_credits_every_speech_source_with_its_licence() -> None:
     lines = {voice: next(line for line in text.splitlines() if credit in line) for voice, credit in PROMPT_VOICES.items()}
     assert "held out whole" in lines["asterisk-en-au"]
     assert lines["freeswitch-callie-en-us"].endswith("not used.")  # a voice training did not see is not claimed
+    assert "offered under CC BY-SA 3.0" in text
+    without_allison = {k: v for k, v in used.items() if k != "asterisk-allison-en-us"}
+    assert "offered under CC BY-SA 3.0" not in "\n".join(speech_credits(without_allison))  # share-alike only if trained on it
     for voice in PROMPT_VOICES:  # every voice's licence travels with the model
         assert list((Path(__file__).resolve().parents[1] / "models" / "licenses" / voice).glob("LICENSE*"))

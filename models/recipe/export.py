@@ -25,8 +25,9 @@ from addon.core.visemes import PHONES, VISEMES  # noqa: E402
 MODEL_NAME = "oris_visemes"
 
 
-def training_sets(corpus: Path) -> dict[str, dict[str, float]]:
-    """Utterances and hours of each real-speech training set, a native voice apart, for the card."""
+def training_sets(corpus: Path, left_out: set[str]) -> dict[str, dict[str, float]]:
+    """Utterances and hours of each real-speech training set, a native voice apart (but the voices training left
+    out), for the card."""
     sets: dict[str, dict[str, float]] = {}
     for file, group in (("real_train", lambda name: "speechocean762"), ("native_train", lambda name: name.split("__")[0])):
         path = corpus / f"{file}.npz"
@@ -34,6 +35,8 @@ def training_sets(corpus: Path) -> dict[str, dict[str, float]]:
             continue
         d = np.load(path)
         for name, samples in zip(d["names"], np.diff(d["offsets"])):
+            if group(str(name)) in left_out:
+                continue
             entry = sets.setdefault(group(str(name)), {"utterances": 0, "hours": 0.0})
             entry["utterances"] += 1
             entry["hours"] += float(samples) / SAMPLE_RATE / 3600
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if tts_train.exists():
         engines = Counter(tts_engine(str(name)) for name in np.load(tts_train)["names"])
         card["training"]["tts_utterances"] = dict(sorted(engines.items()))
-    card["training"]["real_speech"] = training_sets(args.corpus)
+    card["training"]["real_speech"] = training_sets(args.corpus, set(card["training"].get("voices_left_out", [])))
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB, sha256 {digest[:12]}..., max |onnx-torch| {err:.2e})")
     return 0

@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-share", type=float, default=0.5, help="share of crops taken from real learner speech")
     ap.add_argument("--native-share", type=float, default=0.2,
                     help="share of crops taken from the native prompt voices (native_train.npz); the rest is TTS")
+    ap.add_argument("--leave-out-voice", action="append", default=[], metavar="VOICE",
+                    help="train without this prompt voice (e.g. asterisk-allison-en-us, whose CC BY-SA 3.0 would carry over to the model)")
     ap.add_argument("--narrowband", type=float, default=0.15,
                     help="share of crops band-limited to 4 kHz, as an 8 kHz recording is")
     ap.add_argument("--closure-weight", type=float, default=2.0, help="loss weight of the closed-mouth viseme")
@@ -183,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     tts = LabelledSet(args.corpus / "tts_train.npz")
     sets, weights = [real, tts], [args.real_share, 1.0 - args.real_share]
     if args.native_share > 0:
-        native = LabelledSet(args.corpus / "native_train.npz")
+        left_out = set(args.leave_out_voice)
+        native = LabelledSet(args.corpus / "native_train.npz", keep=lambda name: name.split("__")[0] not in left_out)
         sets, weights = [real, native, tts], [args.real_share, args.native_share, 1.0 - args.real_share - args.native_share]
         print(f"native: {len(native)} utterances", flush=True)
     print(f"train: {len(real)} real + {len(tts)} tts utterances; dev: {len(dev)} ({device})", flush=True)
@@ -258,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "train_log.json").write_text(json.dumps({
         "steps": step, "dev_accuracy": max(acc, best), "minutes": args.minutes, "device": str(device),
         "batch": args.batch, "crop_seconds": args.seconds, "lr": args.lr, "seed": args.seed,
-        "real_share": args.real_share, "native_share": args.native_share, "narrowband": args.narrowband,
+        "real_share": args.real_share, "native_share": args.native_share, "narrowband": args.narrowband, "voices_left_out": sorted(args.leave_out_voice),
         "closure_weight": args.closure_weight,
         "closure_window_weight": args.closure_window_weight, "min_snr_db": args.min_snr,
         "dropout": args.dropout, "average_from": args.average_from, "weights": weights}))
