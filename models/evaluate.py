@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE / "recipe"))
-from corpus import SHARED, _aligner_init, allow_closure_free_words, force_align  # noqa: E402
+from corpus import NATIVE_HELDOUT_VOICE, SHARED, _aligner_init, allow_closure_free_words, force_align  # noqa: E402
 from heldout_runs import posteriors_for  # noqa: E402
 from labels import LabelledSet, Score, closures  # noqa: E402
 
@@ -267,7 +267,7 @@ def speech_credits(real_speech: dict[str, dict]) -> list[str]:
     ]
     for voice, credit in PROMPT_VOICES.items():
         lines.append(f"  - {credit}: " + ("held out whole for evaluation; never trained or tuned on."
-                                          if voice == "asterisk-en-au" else f"{used(voice)}."))
+                                          if voice == NATIVE_HELDOUT_VOICE else f"{used(voice)}."))
     share_alike = ("The Allison recordings are CC BY-SA 3.0: as a work\n  trained on them, `oris_visemes.onnx` is "
                    "offered under CC BY-SA 3.0 as well." if "asterisk-allison-en-us" in real_speech else "")
     lines.append("  Their licence and credit files are in `models/licenses/`. " + share_alike)

@@ -328,6 +328,11 @@ def spoken_number(n: int) -> str:
     return spoken_number(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + spoken_number(n % 1000))
 
 
+def prompt_voice(name: str) -> str:
+    """The prompt voice of a native utterance, from the name align_speech() gives it (voice__prompt)."""
+    return name.split("__")[0]
+
+
 def prompt_words(text: str) -> str:
     """A prompt's transcript as the words the voice says: numbers spelled out, letters of an abbreviation
     apart (A.M -> a m), punctuation dropped."""
@@ -571,8 +576,8 @@ def align_speech(out_dir: Path, held: list[Utterance], workers: int, t0: float) 
     ok = kept["learners"]
     save_set(out_dir / "real_train.npz", [u for u in ok if utt2spk[u.name] not in heldout_speakers])
     save_set(out_dir / "real_heldout.npz", [u for u in ok if utt2spk[u.name] in heldout_speakers])
-    save_set(out_dir / "native_train.npz", [u for u in kept["native"] if not u.name.startswith(NATIVE_HELDOUT_VOICE)])
-    save_set(out_dir / "native_heldout.npz", [u for u in kept["native"] if u.name.startswith(NATIVE_HELDOUT_VOICE)])
+    save_set(out_dir / "native_train.npz", [u for u in kept["native"] if prompt_voice(u.name) != NATIVE_HELDOUT_VOICE])
+    save_set(out_dir / "native_heldout.npz", [u for u in kept["native"] if prompt_voice(u.name) == NATIVE_HELDOUT_VOICE])
     if held:
         save_set(out_dir / "tts_heldout_pocketsphinx.npz", [u for u in realigned if u is not None])
 

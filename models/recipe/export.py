@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
-from corpus import tts_engine  # noqa: E402
+from corpus import prompt_voice, tts_engine  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
 
 from addon.core.visemes import PHONES, VISEMES  # noqa: E402
@@ -29,7 +29,7 @@ def training_sets(corpus: Path, left_out: set[str]) -> dict[str, dict[str, float
     """Utterances and hours of each real-speech training set, a native voice apart (but the voices training left
     out), for the card."""
     sets: dict[str, dict[str, float]] = {}
-    for file, group in (("real_train", lambda name: "speechocean762"), ("native_train", lambda name: name.split("__")[0])):
+    for file, group in (("real_train", lambda name: "speechocean762"), ("native_train", prompt_voice)):
         path = corpus / f"{file}.npz"
         if not path.exists():
             continue

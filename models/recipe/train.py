@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+from corpus import prompt_voice  # noqa: E402
 from labels import CLOSURE_WINDOW, LabelledSet  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
 
@@ -186,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     sets, weights = [real, tts], [args.real_share, 1.0 - args.real_share]
     if args.native_share > 0:
         left_out = set(args.leave_out_voice)
-        native = LabelledSet(args.corpus / "native_train.npz", keep=lambda name: name.split("__")[0] not in left_out)
+        voices = {prompt_voice(str(n)) for n in np.load(args.corpus / "native_train.npz")["names"]}
+        if left_out - voices:
+            ap.error(f"--leave-out-voice: {', '.join(sorted(left_out - voices))} is not a training voice "
+                     f"(they are: {', '.join(sorted(voices))})")
+        native = LabelledSet(args.corpus / "native_train.npz", keep=lambda name: prompt_voice(name) not in left_out)
         sets, weights = [real, native, tts], [args.real_share, args.native_share, 1.0 - args.real_share - args.native_share]
         print(f"native: {len(native)} utterances", flush=True)
     print(f"train: {len(real)} real + {len(tts)} tts utterances; dev: {len(dev)} ({device})", flush=True)
