@@ -50,6 +50,7 @@ def decoding_settings(card: dict[str, Any], base: CurveSettings) -> CurveSetting
         base,
         switch_cost=float(tuned.get("switch_cost", base.switch_cost)),
         closure_threshold=float(tuned.get("closure_threshold", base.closure_threshold)),
+        min_seconds=float(tuned.get("min_seconds", base.min_seconds)),
         mismatch_gap=float(tuned.get("mismatch_gap", base.mismatch_gap)),
         mismatch_agreement=float(tuned.get("mismatch_agreement", base.mismatch_agreement)),
     )

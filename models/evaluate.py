@@ -253,7 +253,7 @@ PROMPT_VOICES = {
 }
 
 
-def speech_credits(real_speech: dict[str, dict]) -> list[str]:
+def speech_credits(real_speech: dict[str, dict], native_dev_prompts: int = 0) -> list[str]:
     """The card's credits for the real speech, with what training used of each source."""
     def used(name: str) -> str:
         s = real_speech.get(name)
@@ -270,6 +270,9 @@ def speech_credits(real_speech: dict[str, dict]) -> list[str]:
                                           if voice == NATIVE_HELDOUT_VOICE else f"{used(voice)}."))
     share_alike = ("The Allison recordings are CC BY-SA 3.0: as a work\n  trained on them, `oris_visemes.onnx` is "
                    "offered under CC BY-SA 3.0 as well." if "asterisk-allison-en-us" in real_speech else "")
+    if native_dev_prompts:
+        lines.append(f"  Of the training voices' prompts, {native_dev_prompts:,} (one in ten) were kept out of training, only to pick "
+                     "the checkpoint and tune decoding.")
     lines.append("  Their licence and credit files are in `models/licenses/`. " + share_alike)
     return lines
 
@@ -375,12 +378,14 @@ def markdown_card(card: dict) -> str:
         "",
         *support_lines,
         *ref_line,
-        f"Decoding constants (tuned on development speakers of the training split): closure threshold "
-        f"{dec.get('closure_threshold')}, switching cost {dec.get('switch_cost')}, transcript mismatch gap {dec.get('mismatch_gap')}.",
+        f"Decoding constants (tuned on {dec.get('tuned_on', 'development speakers of the training split')}): closure "
+        f"threshold {dec.get('closure_threshold')}, switching cost {dec.get('switch_cost')}, shortest shape "
+        f"{dec.get('min_seconds', CurveSettings.min_seconds) * 1000:.0f} ms (the animation changes shape no more often "
+        f"than the development speech does), transcript mismatch gap {dec.get('mismatch_gap')}.",
         "",
         "## Training data and credits",
         "",
-        *speech_credits(tr.get("real_speech", {})),
+        *speech_credits(tr.get("real_speech", {}), tr.get("native_dev_prompts", 0)),
         "- **CMU ARCTIC prompts** (public-domain text), spoken by flite (kal, kal16, awb, rms, slt) and festival",
         "  (kal_diphone, cmu_us_slt_arctic_hts)"
         + (" and by espeak-ng (GPL-3.0-or-later; en-us with its voice variants, events for phone timings)"

@@ -5,6 +5,7 @@ import pytest
 
 from oris.core.curves import CurveSettings, animate, cues_from_posteriors, cues_from_segments
 from oris.core.visemes import PP, SIL, VISEME_INDEX, VISEMES
+from oris.lipsync import decoding_settings
 
 
 def posteriors(*spans: tuple[str, int] | tuple[str, int, float], rival: str | None = None) -> np.ndarray:
@@ -57,6 +58,19 @@ def test_no_interior_shape_shorter_than_70_ms_on_noisy_posteriors():
     anim = run(logits, lead_seconds=0.06)
     for cue in anim.cues[1:-1]:
         assert cue.duration >= 0.07 - 1e-9, cue
+
+
+@pytest.mark.parametrize("shortest", [0.03, 0.05, 0.07])
+def test_the_model_cards_shortest_shape_sets_the_flicker_minimum(shortest):
+    settings = decoding_settings({"decoding": {"min_seconds": shortest}}, CurveSettings(lead_seconds=0))
+    assert decoding_settings({}, CurveSettings()).min_seconds == CurveSettings().min_seconds  # no card value: the default
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(600, 15)) * 2.0
+    logits[:, PP] -= 5
+    anim = animate(cues_from_posteriors(logits, settings), 6.0, 100.0, settings)
+    assert all(cue.duration >= shortest - 1e-9 for cue in anim.cues[1:-1])
+    blip = animate(cues_from_posteriors(posteriors(("aa", 40), ("SS", 4), ("aa", 40)), settings), 0.84, 100.0, settings)
+    assert ("SS" in cue_names(blip)) == (shortest <= 0.04)  # a 40 ms shape is kept only below that minimum
 
 
 @pytest.mark.parametrize("fps", [12, 23.976, 24, 25, 29.97, 30, 60, 120])

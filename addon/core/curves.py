@@ -4,7 +4,7 @@ The rules, in order:
   1. decode: a Viterbi pass with a switching cost turns 100 Hz posteriors into segments;
      bilabial closures are found separately from peaks of the PP posterior, because a
      p/b/m lasts 30-80 ms and plain argmax misses many of them;
-  2. anti-flicker: segments shorter than `min_seconds` (70 ms) merge into a neighbour,
+  2. anti-flicker: segments shorter than `min_seconds` (tuned per model, 30-70 ms) merge into a neighbour,
      closures excepted; pauses shorter than `hold_pause_seconds` hold the previous shape;
   3. anticipation: every cue moves `lead_seconds` earlier (the mouth leads the sound);
   4. curves: smooth crossfades between cues (3D rigs) or one held shape at a time
@@ -42,7 +42,7 @@ class Cue:
 @dataclass(frozen=True)
 class CurveSettings:
     lead_seconds: float = 0.06
-    min_seconds: float = 0.07
+    min_seconds: float = 0.07  # the model card's decoding.min_seconds replaces it (decoding_settings)
     hold_pause_seconds: float = 0.12
     crossfade_seconds: float = 0.06
     intensity: float = 1.0

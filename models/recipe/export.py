@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
-from corpus import prompt_voice, tts_engine  # noqa: E402
+from corpus import native_dev, prompt_voice, tts_engine  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
 
 from addon.core.visemes import PHONES, VISEMES  # noqa: E402
@@ -41,6 +41,14 @@ def training_sets(corpus: Path, left_out: set[str]) -> dict[str, dict[str, float
             entry["utterances"] += 1
             entry["hours"] += float(samples) / SAMPLE_RATE / 3600
     return {k: {"utterances": v["utterances"], "hours": round(v["hours"], 2)} for k, v in sorted(sets.items())}
+
+
+def native_dev_prompts(corpus: Path, left_out: set[str]) -> int:
+    """How many prompts of the training voices train.py kept for development (corpus.native_dev)."""
+    path = corpus / "native_train.npz"
+    if not path.exists():
+        return 0
+    return sum(native_dev(str(n)) and prompt_voice(str(n)) not in left_out for n in np.load(path)["names"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     if tts_train.exists():
         engines = Counter(tts_engine(str(name)) for name in np.load(tts_train)["names"])
         card["training"]["tts_utterances"] = dict(sorted(engines.items()))
-    card["training"]["real_speech"] = training_sets(args.corpus, set(card["training"].get("voices_left_out", [])))
+    left_out = set(card["training"].get("voices_left_out", []))
+    card["training"]["real_speech"] = training_sets(args.corpus, left_out)
+    card["training"]["native_dev_prompts"] = native_dev_prompts(args.corpus, left_out)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB, sha256 {digest[:12]}..., max |onnx-torch| {err:.2e})")
     return 0

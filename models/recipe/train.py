@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
-from corpus import prompt_voice  # noqa: E402
+from corpus import native_dev, prompt_voice  # noqa: E402
 from labels import CLOSURE_WINDOW, LabelledSet  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
 
@@ -141,6 +141,17 @@ def frame_accuracy(model: VisemeNet, ds: LabelledSet, device) -> float:
     return hit / max(total, 1)
 
 
+def dev_accuracy(model: VisemeNet, dev: LabelledSet, dev_native: LabelledSet | None, device) -> float:
+    """What picks the checkpoint: frame accuracy on the development learners, averaged with that on the
+    native development prompts when there are some (fluent speech and learners' speech count alike)."""
+    acc = frame_accuracy(model, dev, device)
+    if dev_native is None or len(dev_native) == 0:
+        return acc
+    acc_native = frame_accuracy(model, dev_native, device)
+    print(f"  dev learners {acc:.4f}, dev native {acc_native:.4f}", flush=True)
+    return (acc + acc_native) / 2
+
+
 def speaker_of() -> dict[str, str]:
     text = (SHARED / "speechocean762-train" / "utt2spk").read_text()
     return dict(line.split() for line in text.splitlines() if line.strip())
@@ -185,15 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     dev = LabelledSet(args.corpus / "real_train.npz", keep=lambda n: spk[n] in dev_speakers)
     tts = LabelledSet(args.corpus / "tts_train.npz")
     sets, weights = [real, tts], [args.real_share, 1.0 - args.real_share]
+    dev_native: LabelledSet | None = None
     if args.native_share > 0:
         left_out = set(args.leave_out_voice)
         voices = {prompt_voice(str(n)) for n in np.load(args.corpus / "native_train.npz")["names"]}
         if left_out - voices:
             ap.error(f"--leave-out-voice: {', '.join(sorted(left_out - voices))} is not a training voice "
                      f"(they are: {', '.join(sorted(voices))})")
-        native = LabelledSet(args.corpus / "native_train.npz", keep=lambda name: prompt_voice(name) not in left_out)
+        native = LabelledSet(args.corpus / "native_train.npz",
+                             keep=lambda name: prompt_voice(name) not in left_out and not native_dev(name))
+        dev_native = LabelledSet(args.corpus / "native_train.npz",
+                                 keep=lambda name: prompt_voice(name) not in left_out and native_dev(name))
         sets, weights = [real, native, tts], [args.real_share, args.native_share, 1.0 - args.real_share - args.native_share]
-        print(f"native: {len(native)} utterances", flush=True)
+        print(f"native: {len(native)} utterances; native dev: {len(dev_native)}", flush=True)
     print(f"train: {len(real)} real + {len(tts)} tts utterances; dev: {len(dev)} ({device})", flush=True)
     (args.out / "dev_speakers.json").write_text(json.dumps(sorted(dev_speakers)))
 
@@ -245,19 +260,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"step {step} t={time.time() - t0:.0f}s lr={lr:.2e} loss={loss.item():.3f}", flush=True)
         if time.time() - t0 > next_eval or (time.time() - t0) >= budget:
             next_eval += 300.0
-            acc = frame_accuracy(model, dev, device)
+            acc = dev_accuracy(model, dev, dev_native, device)
             print(f"  dev viseme frame accuracy {acc:.4f}", flush=True)
             if acc > best:
                 best = acc
                 torch.save(model.state_dict(), args.out / "best.pt")
-    acc = frame_accuracy(model, dev, device)
+    acc = dev_accuracy(model, dev, dev_native, device)
     print(f"final dev viseme frame accuracy {acc:.4f} after {step} steps", flush=True)
     if acc >= best:
         best = acc
         torch.save(model.state_dict(), args.out / "best.pt")
     weights = "best snapshot"
     if averaged is not None:
-        avg_acc = frame_accuracy(averaged.module, dev, device)
+        avg_acc = dev_accuracy(averaged.module, dev, dev_native, device)
         print(f"averaged weights ({averaged.n_averaged.item()} snapshots): dev viseme frame accuracy {avg_acc:.4f}", flush=True)
         if avg_acc >= best:
             acc = avg_acc
