@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                    for name, ds in sets.items()}
     base = CurveSettings(lead_seconds=0.0)
     results = []
-    for threshold, switch, shortest in itertools.product((0.2, 0.25, 0.3, 0.4, 0.5, 0.6), (0.5, 1.0, 2.0, 4.0),
+    for threshold, switch, shortest in itertools.product((0.15, 0.2, 0.25, 0.3, 0.4), (0.5, 1.0, 2.0, 4.0),
                                                          (0.03, 0.05, 0.07)):
         settings = replace(base, closure_threshold=threshold, switch_cost=switch, min_seconds=shortest)
         decoded = {name: decode(name, settings) for name in sets}
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  threshold {threshold:.2f} switch {switch:.1f} shortest {shortest:.2f}: {s}"
               + ("" if calm else " (changes shape more often than the speech)"))
     results = [r for r in results if r[4]] or results
+    # The threshold stops at 0.4: above it closure F1 rises on the dev sets, but by dropping closures of clean
+    # speech (at 0.6 audio alone found 2 closures in the demo's 20 s line, where its transcript has 9); a missed
+    # closure shows more than an extra one.
     # The most accurate setting that keeps closures reliable (recall >= 0.93, precision >= 0.85);
     # failing that, the best closure F1: missed closures and spurious ones both show on screen.
     ok = [r for r in results if r[3]["bilabial_recall"] >= 0.93 and r[3]["bilabial_precision"] >= 0.85]
