@@ -196,6 +196,15 @@ def closure_contexts(s: dict[str, float]) -> str:
             f"a pause, {s['bilabials'] - onsets})")
 
 
+def error_line(label: str, s: dict) -> str:
+    """Where audio-only animation errs on one set: each mouth shape's recall, and what false closures sit on."""
+    if "mouth_recall" not in s:
+        return ""
+    recall = ", ".join(f"{shape} {r:.0%}" for shape, r in s["mouth_recall"].items())
+    false = ", ".join(f"{phone} {n}" for phone, n in s["false_closures_on"].items())
+    return f"{label}: frames of each mouth shape shown as that shape: {recall}; false closures sit on: {false}"
+
+
 def closure_support_line(c: dict[str, float]) -> str:
     return (f"pocketsphinx keeps {c['supported']:.1%} of the {c['closures']} reference closures ({c['supported_before_vowel']:.1%} "
             f"before a vowel, {c['supported_syllable_final']:.1%} ending a syllable); audio-only recall is {c['recall_supported']:.3f} "
@@ -319,6 +328,11 @@ def markdown_card(card: dict) -> str:
         + ". So an audio-only recall of 0.9 on these learners needs closures that the audio does not hold, and only "
         "the transcript supplies those (transcript mode).",
         ""]
+    errors = [error_line(label, ev[key]["audio_only"]) for key, label in (
+        ("real_heldout_speakers", "Held-out learners"), ("native_heldout_voice", "Held-out native voice")) if key in ev]
+    error_lines = [] if not all(errors) else [
+        "Where audio-only animation errs (the reference phone under each false closure, by count):", "",
+        *[f"- {line}" for line in errors], ""]
     return "\n".join([
         "# Oris viseme model card",
         "",
@@ -329,7 +343,10 @@ def markdown_card(card: dict) -> str:
         f"`{' '.join(card['outputs']['visemes']['classes'])}`, and `phones` [batch, frames, {len(card['outputs']['phones']['classes'])}] logits",
         "(silence + 39 ARPAbet phones) for transcript-guided alignment. The log-mel front-end is inside the graph.",
         "",
-        "**Network.** Log-mel (80 bins, 25 ms Hann, 10 ms hop) -> 3 convolutions (to 50 Hz) -> 2-layer bidirectional GRU",
+        "**Network.** Log-mel (80 bins, 25 ms Hann, 10 ms hop"
+        + (f"; the mean of the {tr['sliding_mean_frames'] / 100:g} s around each frame subtracted, so a voice's or "
+           "microphone's fixed colouring cancels" if tr.get("sliding_mean_frames") else "")
+        + ") -> 3 convolutions (to 50 Hz) -> 2-layer bidirectional GRU",
         "-> transposed convolution back to 100 Hz -> viseme and phone heads. Trained with cross-entropy on both heads",
         f"(closures weighted x{tr.get('closure_weight', 2.0):g}"
         + (f"; plus, weighted x{tr['closure_window_weight']:g}, a loss asking for one confident PP frame within each "
@@ -378,6 +395,7 @@ def markdown_card(card: dict) -> str:
         "",
         *support_lines,
         *ref_line,
+        *error_lines,
         f"Decoding constants (tuned on {dec.get('tuned_on', 'development speakers of the training split')}): closure "
         f"threshold {dec.get('closure_threshold')}, switching cost {dec.get('switch_cost')}, shortest shape "
         f"{dec.get('min_seconds', CurveSettings.min_seconds) * 1000:.0f} ms (the animation changes shape no more often "
@@ -476,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
                 r["audio_only"]["bilabial_recall"], r["audio_only"]["bilabial_precision"],
                 r["recognized"]["bilabial_recall"], r["recognized"]["bilabial_precision"], r["recognized"]["bilabials"])
         print(line)
+    for set_name in sets:
+        print(error_line(f"{set_name}, audio only", evaluation[set_name]["audio_only"]))
     real = evaluation["real_heldout_speakers"]["audio_only"]
     print(closure_contexts(real))
     for set_name in sets:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipe"))
-from corpus import closure_free_pronunciations, implausible_alignment  # noqa: E402
+from corpus import closure_free_pronunciations, implausible_alignment, native_role  # noqa: E402
 
 SR = 16000
 
@@ -92,6 +92,29 @@ def test_closure_recall_is_split_by_what_follows_the_closure() -> None:
     assert summary["bilabials"] == 3 and summary["bilabials_before_vowel"] == 1
     assert summary["bilabial_recall_before_vowel"] == 1.0
     assert summary["bilabial_recall_syllable_final"] == 0.0
+
+
+def test_the_score_says_which_shapes_it_misses_and_what_false_closures_sit_on() -> None:
+    from labels import Score
+
+    from addon.core.visemes import PHONES, PP, SIL, VISEME_INDEX
+
+    ids = {p: PHONES.index(p) for p in ("sil", "m", "aa", "n")}
+    segments = [(0.0, 0.2, ids["sil"]), (0.2, 0.3, ids["m"]), (0.3, 0.5, ids["aa"]), (0.5, 0.6, ids["n"]),
+                (0.6, 1.0, ids["sil"])]
+    reference = np.full(101, SIL)
+    reference[20:30], reference[30:50], reference[50:60] = PP, VISEME_INDEX["aa"], VISEME_INDEX["nn"]
+    predicted = reference.copy()
+    predicted[40:50] = SIL  # half the open vowel shown at rest
+    predicted[52:57] = PP  # a closure on the n: m heard for n
+    score = Score()
+    score.add(predicted, reference, segments)
+    summary = score.summary()
+    assert summary["mouth_recall"]["open"] == 0.5
+    assert summary["mouth_recall"]["closed"] == 1.0
+    assert summary["mouth_recall"]["spread"] == 0.5  # the nn frames: 5 of 10 shown as a closure
+    assert summary["false_closures_on"] == {"n": 1}
+    assert summary["bilabial_precision"] == 0.5
 
 
 ESPEAK_SR = 22050
@@ -185,3 +208,17 @@ def test_the_card_credits_every_speech_source_with_its_licence() -> None:
     assert "365 (one in ten) were kept out of training" in "\n".join(speech_credits(used, native_dev_prompts=365))
     for voice in PROMPT_VOICES:  # every voice's licence travels with the model
         assert list((Path(__file__).resolve().parents[1] / "models" / "licenses" / voice).glob("LICENSE*"))
+
+
+def test_about_one_prompt_in_ten_of_each_training_voice_is_kept_for_development() -> None:
+    names = [f"{voice}__prompt-{i:04d}" for voice in ("asterisk-en-gb", "freeswitch-callie-en-us") for i in range(2000)]
+    roles = [native_role(n, set()) for n in names]
+    for voice in ("asterisk-en-gb", "freeswitch-callie-en-us"):
+        dev = sum(r == "dev" for n, r in zip(names, roles) if n.startswith(voice))
+        assert 150 <= dev <= 250, dev  # one in ten of 2,000, by a hash of the name
+    assert set(roles) == {"train", "dev"}
+    assert roles == [native_role(n, set()) for n in names], "the split must not change between runs"
+    # a voice left out of training gives neither training nor development prompts
+    left = [native_role(n, {"asterisk-en-gb"}) for n in names]
+    assert {r for n, r in zip(names, left) if n.startswith("asterisk-en-gb")} == {"left out"}
+    assert [r for n, r in zip(names, left) if n.startswith("freeswitch")] == roles[2000:]

@@ -340,6 +340,14 @@ def native_dev(name: str) -> bool:
     return zlib.crc32(name.encode()) % 10 == 0
 
 
+def native_role(name: str, left_out: set[str]) -> str:
+    """What the recipe does with a training voice's prompt: "train", "dev" (native_dev), or "left out" when
+    its voice was left out of training (train.py --leave-out-voice)."""
+    if prompt_voice(name) in left_out:
+        return "left out"
+    return "dev" if native_dev(name) else "train"
+
+
 def prompt_words(text: str) -> str:
     """A prompt's transcript as the words the voice says: numbers spelled out, letters of an abbreviation
     apart (A.M -> a m), punctuation dropped."""

@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
-from corpus import native_dev, prompt_voice, tts_engine  # noqa: E402
+from corpus import native_role, prompt_voice, tts_engine  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
 
 from addon.core.visemes import PHONES, VISEMES  # noqa: E402
@@ -48,7 +48,7 @@ def native_dev_prompts(corpus: Path, left_out: set[str]) -> int:
     path = corpus / "native_train.npz"
     if not path.exists():
         return 0
-    return sum(native_dev(str(n)) and prompt_voice(str(n)) not in left_out for n in np.load(path)["names"])
+    return sum(native_role(str(n), left_out) == "dev" for n in np.load(path)["names"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=ROOT / "models" / ".cache" / "corpus", help="the corpus it was trained on")
     args = ap.parse_args(argv)
 
-    model = VisemeNet()
+    train_log = args.weights.parent / "train_log.json"
+    trained = json.loads(train_log.read_text()) if train_log.exists() else {}
+    model = VisemeNet(sliding_mean_frames=trained.get("sliding_mean_frames", 0))
     model.load_state_dict(torch.load(args.weights, map_location="cpu"))
     model.eval()
     onnx_path = args.out_dir / f"{MODEL_NAME}.onnx"
@@ -84,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     card_path = args.out_dir / f"{MODEL_NAME}.json"
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
-    train_log = args.weights.parent / "train_log.json"
     card.update({
         "name": MODEL_NAME,
         "contract_version": 1,
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "frame_rate": SAMPLE_RATE // HOP,
         "frame_centre": "frame t is centred on sample t*160 (t*10 ms); N samples give N//160 + 1 frames",
         "receptive_field_note": "bidirectional GRU: process long audio in chunks with >= 1 s of context each side",
-        "training": json.loads(train_log.read_text()) if train_log.exists() else {},
+        "training": trained,
     })
     tts_train = args.corpus / "tts_train.npz"
     if tts_train.exists():

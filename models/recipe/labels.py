@@ -4,15 +4,25 @@ numpy only (no torch), so evaluation runs where the product runs."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from addon.core.visemes import PHONES, PP, VISEME_INDEX, VISEME_TO_MOUTH_INDEX, VOWELS, phones_to_visemes  # noqa: E402
+from addon.core.visemes import (  # noqa: E402
+    MOUTH_SHAPES,
+    PHONES,
+    PP,
+    VISEME_INDEX,
+    VISEME_TO_MOUTH_INDEX,
+    VOWELS,
+    phones_to_visemes,
+)
 
 HOP, SAMPLE_RATE = 160, 16000
 BILABIALS = {PHONES.index(p) for p in ("p", "b", "m")}
@@ -96,6 +106,10 @@ class Score:
     onsets: int = 0  # bilabials followed by a vowel (the rest end a syllable: before a consonant or a pause)
     onsets_hit: int = 0
     per_utterance: list[float] = field(default_factory=list)
+    # where the errors are: reference mouth shape x predicted mouth shape, and the reference phone under each
+    # closure that hits no reference bilabial
+    mouth_confusion: np.ndarray = field(default_factory=lambda: np.zeros((len(MOUTH_SHAPES),) * 2, np.int64))
+    false_closure_phones: Counter = field(default_factory=Counter)
 
     def add(self, predicted: np.ndarray, reference: np.ndarray, segments: list[tuple[float, float, int]],
             rate: float = 100.0) -> None:
@@ -104,6 +118,7 @@ class Score:
         self.frames += n
         self.viseme_hits += int((pred == ref).sum())
         self.mouth_hits += int((_MOUTH[pred] == _MOUTH[ref]).sum())
+        np.add.at(self.mouth_confusion, (_MOUTH[ref], _MOUTH[pred]), 1)
         self.per_utterance.append(float((pred == ref).mean()) if n else 0.0)
         found = closures(pred, segments, rate)
         windows = [(c.lo, c.hi) for c in found]
@@ -118,9 +133,14 @@ class Score:
         for s, e in zip(edges[::2], edges[1::2]):
             self.pp_runs += 1
             run_lo, run_hi = s / rate, e / rate
-            self.pp_runs_true += any(run_lo <= hi and run_hi >= lo for lo, hi in windows)
+            true = any(run_lo <= hi and run_hi >= lo for lo, hi in windows)
+            self.pp_runs_true += true
+            if not true:
+                mid = (run_lo + run_hi) / 2
+                under = [PHONES[p] for start, end, p in segments if start <= mid < end]
+                self.false_closure_phones[under[0] if under else "sil"] += 1
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, Any]:
         return {
             "viseme15_frame_accuracy": round(self.viseme_hits / max(1, self.frames), 4),
             "mouth6_frame_accuracy": round(self.mouth_hits / max(1, self.frames), 4),
@@ -132,4 +152,7 @@ class Score:
                                                     / max(1, self.bilabials - self.onsets), 4),
             "bilabials_before_vowel": self.onsets,
             "frames": self.frames,
+            "mouth_recall": {shape: round(float(row[k] / max(1, row.sum())), 4)
+                             for k, (shape, row) in enumerate(zip(MOUTH_SHAPES, self.mouth_confusion))},
+            "false_closures_on": dict(self.false_closure_phones.most_common(5)),
         }

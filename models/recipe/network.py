@@ -40,8 +40,18 @@ def mel_filterbank(n_mels: int = N_MELS, n_fft: int = WIN, sr: int = SAMPLE_RATE
 
 
 class LogMel(nn.Module):
-    def __init__(self) -> None:
+    """Log-mel features, normalised by the training audio's statistics.
+
+    With sliding_mean_frames, each frame also has the mean of the frames around it subtracted
+    (sliding cepstral mean normalisation): a voice's or microphone's fixed spectral tilt cancels,
+    so a voice never heard in training sounds less foreign.
+    """
+
+    def __init__(self, sliding_mean_frames: int = 0) -> None:
         super().__init__()
+        if sliding_mean_frames and sliding_mean_frames % 2 == 0:
+            raise ValueError("sliding_mean_frames must be odd, so the window is centred on its frame")
+        self.sliding_mean_frames = sliding_mean_frames
         n_bins = WIN // 2 + 1
         t = np.arange(WIN)
         window = 0.5 - 0.5 * np.cos(2 * np.pi * t / WIN)
@@ -60,6 +70,9 @@ class LogMel(nn.Module):
         power = spec[:, : self.n_bins] ** 2 + spec[:, self.n_bins :] ** 2
         logmel = torch.log(torch.matmul(self.mel, power) + 1e-6)
         feats = (logmel - self.mean) / self.std
+        if self.sliding_mean_frames:
+            k = self.sliding_mean_frames
+            feats = feats - nn.functional.avg_pool1d(feats, k, stride=1, padding=k // 2, count_include_pad=False)
         if self.training and self.spec_augment:
             feats = spec_augment(feats)
         return feats
@@ -87,9 +100,9 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
 class VisemeNet(nn.Module):
     """Conv front (to 50 Hz) -> BiGRU -> transposed conv back to 100 Hz -> two heads."""
 
-    def __init__(self, width: int = 192, hidden: int = 128, dropout: float = 0.0) -> None:
+    def __init__(self, width: int = 192, hidden: int = 128, dropout: float = 0.0, sliding_mean_frames: int = 0) -> None:
         super().__init__()
-        self.features = LogMel()
+        self.features = LogMel(sliding_mean_frames)
         self.encoder = nn.Sequential(_conv(N_MELS, width, 5), _conv(width, width, 5, stride=2), _conv(width, width, 3))
         self.gru = nn.GRU(width, hidden, num_layers=2, batch_first=True, bidirectional=True, dropout=dropout)
         self.drop = nn.Dropout(dropout)  # no parameters: a trained state loads into VisemeNet() for export

@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
-from corpus import native_dev, prompt_voice  # noqa: E402
+from corpus import native_role, prompt_voice  # noqa: E402
 from labels import CLOSURE_WINDOW, LabelledSet  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
 
@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-snr", type=float, default=3.0, help="lowest signal-to-noise ratio of added noise, dB")
     ap.add_argument("--closure-window-weight", type=float, default=0.0,
                     help="weight of the loss asking for one confident PP frame within each reference closure +- 40 ms, none between")
+    ap.add_argument("--sliding-mean", type=float, default=0.0, metavar="SECONDS",
+                    help="subtract the mean features of this many seconds around each frame (0: off)")
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout after the GRU layers")
     ap.add_argument("--average-from", type=float, default=0.8,
                     help="average the weights from this share of the time budget on (1 = no averaging)")
@@ -204,15 +206,16 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--leave-out-voice: {', '.join(sorted(left_out - voices))} is not a training voice "
                      f"(they are: {', '.join(sorted(voices))})")
         native = LabelledSet(args.corpus / "native_train.npz",
-                             keep=lambda name: prompt_voice(name) not in left_out and not native_dev(name))
+                             keep=lambda name: native_role(name, left_out) == "train")
         dev_native = LabelledSet(args.corpus / "native_train.npz",
-                                 keep=lambda name: prompt_voice(name) not in left_out and native_dev(name))
+                                 keep=lambda name: native_role(name, left_out) == "dev")
         sets, weights = [real, native, tts], [args.real_share, args.native_share, 1.0 - args.real_share - args.native_share]
         print(f"native: {len(native)} utterances; native dev: {len(dev_native)}", flush=True)
     print(f"train: {len(real)} real + {len(tts)} tts utterances; dev: {len(dev)} ({device})", flush=True)
     (args.out / "dev_speakers.json").write_text(json.dumps(sorted(dev_speakers)))
 
-    model = VisemeNet(dropout=args.dropout).to(device)
+    sliding_mean_frames = 2 * round(args.sliding_mean * 100 / 2) + 1 if args.sliding_mean > 0 else 0
+    model = VisemeNet(dropout=args.dropout, sliding_mean_frames=sliding_mean_frames).to(device)
     with torch.no_grad():  # input normalisation from the training audio itself
         sample, _, _ = make_batch([real, tts], [0.5, 0.5], 64, 400, rng, aug=True)
         model.features.eval()  # statistics of unmasked features
@@ -284,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "real_share": args.real_share, "native_share": args.native_share, "narrowband": args.narrowband, "voices_left_out": sorted(args.leave_out_voice),
         "closure_weight": args.closure_weight,
         "closure_window_weight": args.closure_window_weight, "min_snr_db": args.min_snr,
-        "dropout": args.dropout, "average_from": args.average_from, "weights": weights}))
+        "dropout": args.dropout, "sliding_mean_frames": sliding_mean_frames, "average_from": args.average_from, "weights": weights}))
     return 0
 
 

@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
-from corpus import native_dev, prompt_voice  # noqa: E402
+from corpus import native_role  # noqa: E402
 from heldout_runs import posteriors_for  # noqa: E402
 from labels import LabelledSet, Score  # noqa: E402
 
@@ -33,15 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=ROOT / "models" / ".cache" / "corpus")
     ap.add_argument("--dev-speakers", type=Path, default=ROOT / "models" / ".cache" / "train" / "dev_speakers.json")
     ap.add_argument("--card", type=Path, default=ROOT / "models" / "oris_visemes.json")
+    ap.add_argument("--learners-only", action="store_true",
+                    help="tune on the development learners alone: for a model whose training heard every prompt")
     args = ap.parse_args(argv)
     dev_speakers = set(json.loads(args.dev_speakers.read_text()))
     spk = dict(line.split() for line in (SHARED / "speechocean762-train" / "utt2spk").read_text().splitlines() if line.strip())
     card = json.loads(args.card.read_text())
     left_out = set(card.get("training", {}).get("voices_left_out", []))
     sets = {"learners": LabelledSet(args.corpus / "real_train.npz", keep=lambda n: spk[n] in dev_speakers)}
-    if (args.corpus / "native_train.npz").exists():
+    if (args.corpus / "native_train.npz").exists() and not args.learners_only:
         sets["native"] = LabelledSet(args.corpus / "native_train.npz",
-                                     keep=lambda n: native_dev(n) and prompt_voice(n) not in left_out)
+                                     keep=lambda n: native_role(n, left_out) == "dev")
     posts = {name: posteriors_for(ds, str(args.card.with_suffix(".onnx"))) for name, ds in sets.items()}
     print("tuning on " + ", ".join(f"{len(ds)} {name}" for name, ds in sets.items()) + " development utterances")
 
