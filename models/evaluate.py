@@ -205,6 +205,13 @@ def error_line(label: str, s: dict) -> str:
     return f"{label}: frames of each mouth shape shown as that shape: {recall}; false closures sit on: {false}"
 
 
+def vowel_gap_line(s: dict, base: dict, n: int = 6) -> str:
+    """The vowels one set's audio-only animation shows in their reference mouth shape least often, next to another set."""
+    mine, theirs = s.get("vowel_mouth_recall", {}), base.get("vowel_mouth_recall", {})
+    worst = sorted((v for v in mine if v in theirs), key=lambda v: mine[v] - theirs[v])[:n]
+    return ", ".join(f"{v} {mine[v]:.0%} ({theirs[v]:.0%})" for v in worst)
+
+
 def closure_support_line(c: dict[str, float]) -> str:
     return (f"pocketsphinx keeps {c['supported']:.1%} of the {c['closures']} reference closures ({c['supported_before_vowel']:.1%} "
             f"before a vowel, {c['supported_syllable_final']:.1%} ending a syllable); audio-only recall is {c['recall_supported']:.3f} "
@@ -333,6 +340,15 @@ def markdown_card(card: dict) -> str:
     error_lines = [] if not all(errors) else [
         "Where audio-only animation errs (the reference phone under each false closure, by count):", "",
         *[f"- {line}" for line in errors], ""]
+    if error_lines and "native_heldout_voice" in ev:
+        error_lines += [
+            "The native voice's vowels shown in their reference mouth shape least often, audio only (the held-out "
+            "learners in brackets): " + vowel_gap_line(ev["native_heldout_voice"]["audio_only"],
+                                                       ev["real_heldout_speakers"]["audio_only"])
+            + ". The references take their vowels from a US pronouncing dictionary, and this voice is Australian: "
+            "its ey starts open, its uw is fronted, its ow starts open and its aa is rounded, so audio alone, showing "
+            "the vowel it hears, parts from the references there, where a transcript or the recognized words follow "
+            "the dictionary.", ""]
     return "\n".join([
         "# Oris viseme model card",
         "",
@@ -496,6 +512,10 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     for set_name in sets:
         print(error_line(f"{set_name}, audio only", evaluation[set_name]["audio_only"]))
+    if "native_heldout_voice" in evaluation:
+        print("native_heldout_voice, audio only: vowels shown in their reference mouth shape least often (held-out "
+              "learners in brackets): " + vowel_gap_line(evaluation["native_heldout_voice"]["audio_only"],
+                                                          evaluation["real_heldout_speakers"]["audio_only"]))
     real = evaluation["real_heldout_speakers"]["audio_only"]
     print(closure_contexts(real))
     for set_name in sets:

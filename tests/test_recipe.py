@@ -114,6 +114,7 @@ def test_the_score_says_which_shapes_it_misses_and_what_false_closures_sit_on() 
     assert summary["mouth_recall"]["closed"] == 1.0
     assert summary["mouth_recall"]["spread"] == 0.5  # the nn frames: 5 of 10 shown as a closure
     assert summary["false_closures_on"] == {"n": 1}
+    assert summary["vowel_mouth_recall"] == {"aa": 0.5}
     assert summary["bilabial_precision"] == 0.5
 
 

@@ -110,6 +110,8 @@ class Score:
     # closure that hits no reference bilabial
     mouth_confusion: np.ndarray = field(default_factory=lambda: np.zeros((len(MOUTH_SHAPES),) * 2, np.int64))
     false_closure_phones: Counter = field(default_factory=Counter)
+    vowel_frames: Counter = field(default_factory=Counter)  # per reference vowel: its frames, and those shown
+    vowel_hits: Counter = field(default_factory=Counter)  # in its reference mouth shape
 
     def add(self, predicted: np.ndarray, reference: np.ndarray, segments: list[tuple[float, float, int]],
             rate: float = 100.0) -> None:
@@ -119,6 +121,12 @@ class Score:
         self.viseme_hits += int((pred == ref).sum())
         self.mouth_hits += int((_MOUTH[pred] == _MOUTH[ref]).sum())
         np.add.at(self.mouth_confusion, (_MOUTH[ref], _MOUTH[pred]), 1)
+        times = np.arange(n) / rate
+        for start, end, phone in segments:
+            if phone in VOWEL_IDS:
+                inside = (times >= start) & (times < end)
+                self.vowel_frames[PHONES[phone]] += int(inside.sum())
+                self.vowel_hits[PHONES[phone]] += int((_MOUTH[pred[inside]] == _MOUTH[ref[inside]]).sum())
         self.per_utterance.append(float((pred == ref).mean()) if n else 0.0)
         found = closures(pred, segments, rate)
         windows = [(c.lo, c.hi) for c in found]
@@ -155,4 +163,5 @@ class Score:
             "mouth_recall": {shape: round(float(row[k] / max(1, row.sum())), 4)
                              for k, (shape, row) in enumerate(zip(MOUTH_SHAPES, self.mouth_confusion))},
             "false_closures_on": dict(self.false_closure_phones.most_common(5)),
+            "vowel_mouth_recall": {v: round(self.vowel_hits[v] / n, 4) for v, n in sorted(self.vowel_frames.items()) if n},
         }
