@@ -94,6 +94,17 @@ def closures(predicted: np.ndarray, segments: list[tuple[float, float, int]], ra
     return found
 
 
+def phone_at(segments: list[tuple[float, float, int]], times: np.ndarray) -> np.ndarray:
+    """The reference phone sounding at each time (start <= t < end), or -1 outside every segment."""
+    if not segments:
+        return np.full(len(times), -1)
+    starts, ends, phones = (np.array(column) for column in zip(*segments))
+    k = np.searchsorted(ends, times, side="right")
+    inside = k < len(ends)
+    k = np.minimum(k, len(ends) - 1)
+    return np.where(inside & (times >= starts[k]), phones[k].astype(np.int64), -1)
+
+
 @dataclass
 class Score:
     frames: int = 0
@@ -121,12 +132,11 @@ class Score:
         self.viseme_hits += int((pred == ref).sum())
         self.mouth_hits += int((_MOUTH[pred] == _MOUTH[ref]).sum())
         np.add.at(self.mouth_confusion, (_MOUTH[ref], _MOUTH[pred]), 1)
-        times = np.arange(n) / rate
-        for start, end, phone in segments:
-            if phone in VOWEL_IDS:
-                inside = (times >= start) & (times < end)
-                self.vowel_frames[PHONES[phone]] += int(inside.sum())
-                self.vowel_hits[PHONES[phone]] += int((_MOUTH[pred[inside]] == _MOUTH[ref[inside]]).sum())
+        under = phone_at(segments, np.arange(n) / rate)
+        shape_right = _MOUTH[pred] == _MOUTH[ref]
+        for phone in set(np.unique(under).tolist()) & VOWEL_IDS:
+            self.vowel_frames[PHONES[phone]] += int((under == phone).sum())
+            self.vowel_hits[PHONES[phone]] += int(shape_right[under == phone].sum())
         self.per_utterance.append(float((pred == ref).mean()) if n else 0.0)
         found = closures(pred, segments, rate)
         windows = [(c.lo, c.hi) for c in found]
@@ -144,9 +154,8 @@ class Score:
             true = any(run_lo <= hi and run_hi >= lo for lo, hi in windows)
             self.pp_runs_true += true
             if not true:
-                mid = (run_lo + run_hi) / 2
-                under = [PHONES[p] for start, end, p in segments if start <= mid < end]
-                self.false_closure_phones[under[0] if under else "sil"] += 1
+                phone = int(phone_at(segments, np.array([(run_lo + run_hi) / 2]))[0])
+                self.false_closure_phones[PHONES[phone] if phone >= 0 else "sil"] += 1
 
     def summary(self) -> dict[str, Any]:
         return {
