@@ -29,7 +29,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE / "recipe"))
-from corpus import NATIVE_HELDOUT_VOICE, SHARED, _aligner_init, allow_closure_free_words, force_align  # noqa: E402
+from corpus import (  # noqa: E402
+    NATIVE_HELDOUT_VOICE,
+    SHARED,
+    _aligner_init,
+    allow_closure_free_words,
+    force_align,
+    native_role,
+)
 from heldout_runs import posteriors_for  # noqa: E402
 from labels import LabelledSet, Score, closures  # noqa: E402
 
@@ -269,8 +276,8 @@ PROMPT_VOICES = {
 }
 
 
-def speech_credits(real_speech: dict[str, dict], native_dev_prompts: int = 0) -> list[str]:
-    """The card's credits for the real speech, with what training used of each source."""
+def speech_credits(real_speech: dict[str, dict], native_dev_prompts: int = 0, left_out: frozenset[str] = frozenset()) -> list[str]:
+    """The card's credits for the real speech, with what training used of each source (and which voices it left out)."""
     def used(name: str) -> str:
         s = real_speech.get(name)
         return f"{s['utterances']:,} aligned utterances ({s['hours']:.2f} h)" if s else "not used"
@@ -283,7 +290,9 @@ def speech_credits(real_speech: dict[str, dict], native_dev_prompts: int = 0) ->
     ]
     for voice, credit in PROMPT_VOICES.items():
         lines.append(f"  - {credit}: " + ("held out whole for evaluation; never trained or tuned on."
-                                          if voice == NATIVE_HELDOUT_VOICE else f"{used(voice)}."))
+                                          if voice == NATIVE_HELDOUT_VOICE else
+                                          "left out of this model's training and tuning; evaluated as held-out speech."
+                                          if voice in left_out else f"{used(voice)}."))
     share_alike = ("The Allison recordings are CC BY-SA 3.0: as a work\n  trained on them, `oris_visemes.onnx` is "
                    "offered under CC BY-SA 3.0 as well." if "asterisk-allison-en-us" in real_speech else "")
     if native_dev_prompts:
@@ -308,9 +317,12 @@ def averaging_note(tr: dict) -> str:
 
 def markdown_card(card: dict) -> str:
     ev = card["evaluation"]
+    tr = card.get("training", {})
     rows = []
     for set_name, label in (("real_heldout_speakers", "Real speech, held-out speakers"),
-                            ("native_heldout_voice", "Held-out native voice (en-AU)"), ("tts_heldout_voice", "Held-out TTS voice")):
+                            ("native_heldout_voice", "Held-out native voice (en-AU)"),
+                            ("left_out_voices", "Voices left out of training (" + ", ".join(tr.get("voices_left_out", [])) + ")"),
+                            ("tts_heldout_voice", "Held-out TTS voice")):
         for mode in ("audio_only", "recognized", "transcript", "raw_argmax"):
             if mode not in ev.get(set_name, {}):
                 continue
@@ -318,7 +330,6 @@ def markdown_card(card: dict) -> str:
             rows.append(f"| {label} | {mode.replace('_', ' ')} | {s['viseme15_frame_accuracy']:.1%} | {s['mouth6_frame_accuracy']:.1%} | "
                         f"{s['bilabial_recall']:.3f} | {s['bilabial_precision']:.3f} |")
     dec = card.get("decoding", {})
-    tr = card.get("training", {})
     ref = ev.get("pocketsphinx_vs_exact_tts")
     ref_line = [] if ref is None else [
         f"How far the pocketsphinx references can be trusted: its alignment of the held-out TTS voice ({ref['utterances']} "
@@ -336,7 +347,8 @@ def markdown_card(card: dict) -> str:
         "the transcript supplies those (transcript mode).",
         ""]
     errors = [error_line(label, ev[key]["audio_only"]) for key, label in (
-        ("real_heldout_speakers", "Held-out learners"), ("native_heldout_voice", "Held-out native voice")) if key in ev]
+        ("real_heldout_speakers", "Held-out learners"), ("native_heldout_voice", "Held-out native voice"),
+        ("left_out_voices", "Voices left out of training")) if key in ev]
     error_lines = [] if not all(errors) else [
         "Where audio-only animation errs (the reference phone under each false closure, by count):", "",
         *[f"- {line}" for line in errors], ""]
@@ -419,7 +431,7 @@ def markdown_card(card: dict) -> str:
         "",
         "## Training data and credits",
         "",
-        *speech_credits(tr.get("real_speech", {}), tr.get("native_dev_prompts", 0)),
+        *speech_credits(tr.get("real_speech", {}), tr.get("native_dev_prompts", 0), frozenset(tr.get("voices_left_out", []))),
         "- **CMU ARCTIC prompts** (public-domain text), spoken by flite (kal, kal16, awb, rms, slt) and festival",
         "  (kal_diphone, cmu_us_slt_arctic_hts)"
         + (" and by espeak-ng (GPL-3.0-or-later; en-us with its voice variants, events for phone timings)"
@@ -460,15 +472,19 @@ def main(argv: list[str] | None = None) -> int:
     evaluation: dict = {}
     predictions: dict[str, list[np.ndarray]] = {}
     sets: dict[str, LabelledSet] = {}
+    # prompt voices this model's training left out (train.py --leave-out-voice) are held-out speech too
+    left_out = set(model.card.get("training", {}).get("voices_left_out", []))
     for key, file in (("real_heldout_speakers", "real_heldout.npz"), ("tts_heldout_voice", "tts_heldout.npz"),
-                      ("native_heldout_voice", "native_heldout.npz")):
+                      ("native_heldout_voice", "native_heldout.npz"), ("left_out_voices", "native_train.npz")):
         path = args.corpus / file
-        if key == "native_heldout_voice" and not path.exists():  # corpora built before the prompt voices
+        if key in ("native_heldout_voice", "left_out_voices") and not path.exists():  # built before the prompt voices
+            continue
+        if key == "left_out_voices" and not left_out:
             continue
         if not path.exists():
             print(f"error: {path} not found; build it with: python models/recipe/corpus.py", file=sys.stderr)
             return 2
-        ds = LabelledSet(path)
+        ds = LabelledSet(path, keep=(lambda name: native_role(name, left_out) == "left out") if key == "left_out_voices" else None)
         evaluation[key], predictions[key] = evaluate_set(ds, settings)
         sets[key] = ds
     evaluation["non_english"] = non_english(settings)
@@ -479,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     _aligner_init(str(SHARED / "speechocean762-train" / "lexicon.txt"))
     for key, words_of in (("real_heldout_speakers", lambda text: text.lower()),  # as corpus.align_real reads them
                           ("tts_heldout_voice", lambda text: " ".join(w.lower() for w, _ in pronounce(text)[0])),
-                          ("native_heldout_voice", lambda text: text.lower())):  # stored as prompt_words() gave them
+                          ("native_heldout_voice", lambda text: text.lower()),  # stored as prompt_words() gave them
+                          ("left_out_voices", lambda text: text.lower())):
         if key not in sets:
             continue
         evaluation[key]["closure_support"] = closure_support(sets[key], predictions[key], [words_of(t) for t in sets[key].texts])
@@ -512,10 +529,11 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     for set_name in sets:
         print(error_line(f"{set_name}, audio only", evaluation[set_name]["audio_only"]))
-    if "native_heldout_voice" in evaluation:
-        print("native_heldout_voice, audio only: vowels shown in their reference mouth shape least often (held-out "
-              "learners in brackets): " + vowel_gap_line(evaluation["native_heldout_voice"]["audio_only"],
-                                                          evaluation["real_heldout_speakers"]["audio_only"]))
+    for key in ("native_heldout_voice", "left_out_voices"):
+        if key in evaluation:
+            print(f"{key}, audio only: vowels shown in their reference mouth shape least often (held-out "
+                  "learners in brackets): " + vowel_gap_line(evaluation[key]["audio_only"],
+                                                              evaluation["real_heldout_speakers"]["audio_only"]))
     real = evaluation["real_heldout_speakers"]["audio_only"]
     print(closure_contexts(real))
     for set_name in sets:
@@ -523,10 +541,11 @@ def main(argv: list[str] | None = None) -> int:
               + closure_support_line(evaluation[set_name]["closure_support"]))
     missed = [k for k, v in TARGETS.items() if real[k] < v]
     print("targets on held-out real speakers (audio only): " + ("all met" if not missed else "MISSED " + ", ".join(missed)))
-    if "native_heldout_voice" in evaluation:
-        native = evaluation["native_heldout_voice"]["audio_only"]
-        short = [k for k, v in NATIVE_TARGETS.items() if native[k] < v]
-        print("targets on the held-out native voice (audio only): " + ("all met" if not short else "MISSED " + ", ".join(short)))
+    for key, label in (("native_heldout_voice", "the held-out native voice"), ("left_out_voices", "the voices training left out")):
+        if key in evaluation:
+            native = evaluation[key]["audio_only"]
+            short = [k for k, v in NATIVE_TARGETS.items() if native[k] < v]
+            print(f"targets on {label} (audio only): " + ("all met" if not short else "MISSED " + ", ".join(short)))
     if args.write_card:
         card = dict(model.card)
         card["evaluation"] = {**evaluation, "lead_ms": 0, "fps": 100, "targets": TARGETS}

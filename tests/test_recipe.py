@@ -207,6 +207,9 @@ def test_the_card_credits_every_speech_source_with_its_licence() -> None:
     assert "offered under CC BY-SA 3.0" not in "\n".join(speech_credits(without_allison))  # share-alike only if trained on it
     assert "kept out of training" not in text
     assert "365 (one in ten) were kept out of training" in "\n".join(speech_credits(used, native_dev_prompts=365))
+    left_out = "\n".join(speech_credits(used, left_out=frozenset({"freeswitch-callie-en-us"})))
+    assert next(line for line in left_out.splitlines() if PROMPT_VOICES["freeswitch-callie-en-us"] in line).endswith(
+        "left out of this model's training and tuning; evaluated as held-out speech.")
     for voice in PROMPT_VOICES:  # every voice's licence travels with the model
         assert list((Path(__file__).resolve().parents[1] / "models" / "licenses" / voice).glob("LICENSE*"))
 
