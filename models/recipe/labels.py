@@ -130,13 +130,14 @@ class Score:
         pred, ref = predicted[:n], reference[:n]
         self.frames += n
         self.viseme_hits += int((pred == ref).sum())
-        self.mouth_hits += int((_MOUTH[pred] == _MOUTH[ref]).sum())
+        shape_right = _MOUTH[pred] == _MOUTH[ref]
+        self.mouth_hits += int(shape_right.sum())
         np.add.at(self.mouth_confusion, (_MOUTH[ref], _MOUTH[pred]), 1)
         under = phone_at(segments, np.arange(n) / rate)
-        shape_right = _MOUTH[pred] == _MOUTH[ref]
         for phone in set(np.unique(under).tolist()) & VOWEL_IDS:
-            self.vowel_frames[PHONES[phone]] += int((under == phone).sum())
-            self.vowel_hits[PHONES[phone]] += int(shape_right[under == phone].sum())
+            at = under == phone
+            self.vowel_frames[PHONES[phone]] += int(at.sum())
+            self.vowel_hits[PHONES[phone]] += int(shape_right[at].sum())
         self.per_utterance.append(float((pred == ref).mean()) if n else 0.0)
         found = closures(pred, segments, rate)
         windows = [(c.lo, c.hi) for c in found]
@@ -148,14 +149,16 @@ class Score:
                 self.onsets += 1
                 self.onsets_hit += c.hit
         edges = np.flatnonzero(np.diff(np.concatenate([[0], is_pp.astype(np.int8), [0]])))
+        false_mids = []
         for s, e in zip(edges[::2], edges[1::2]):
             self.pp_runs += 1
             run_lo, run_hi = s / rate, e / rate
             true = any(run_lo <= hi and run_hi >= lo for lo, hi in windows)
             self.pp_runs_true += true
             if not true:
-                phone = int(phone_at(segments, np.array([(run_lo + run_hi) / 2]))[0])
-                self.false_closure_phones[PHONES[phone] if phone >= 0 else "sil"] += 1
+                false_mids.append((run_lo + run_hi) / 2)
+        for phone in phone_at(segments, np.array(false_mids)).tolist():
+            self.false_closure_phones[PHONES[phone] if phone >= 0 else "sil"] += 1
 
     def summary(self) -> dict[str, Any]:
         return {
