@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -472,19 +473,21 @@ def main(argv: list[str] | None = None) -> int:
     evaluation: dict = {}
     predictions: dict[str, list[np.ndarray]] = {}
     sets: dict[str, LabelledSet] = {}
-    # prompt voices this model's training left out (train.py --leave-out-voice) are held-out speech too
+    # (set, corpus file, which utterances, required): corpora built before the prompt voices have no native sets
+    held_out: list[tuple[str, str, Callable[[str], bool] | None, bool]] = [
+        ("real_heldout_speakers", "real_heldout.npz", None, True), ("tts_heldout_voice", "tts_heldout.npz", None, True),
+        ("native_heldout_voice", "native_heldout.npz", None, False)]
     left_out = set(model.card.get("training", {}).get("voices_left_out", []))
-    for key, file in (("real_heldout_speakers", "real_heldout.npz"), ("tts_heldout_voice", "tts_heldout.npz"),
-                      ("native_heldout_voice", "native_heldout.npz"), ("left_out_voices", "native_train.npz")):
+    if left_out:  # prompt voices this model's training left out (train.py --leave-out-voice) are held-out speech too
+        held_out.append(("left_out_voices", "native_train.npz", lambda name: native_role(name, left_out) == "left out", False))
+    for key, file, keep, required in held_out:
         path = args.corpus / file
-        if key in ("native_heldout_voice", "left_out_voices") and not path.exists():  # built before the prompt voices
-            continue
-        if key == "left_out_voices" and not left_out:
-            continue
         if not path.exists():
+            if not required:
+                continue
             print(f"error: {path} not found; build it with: python models/recipe/corpus.py", file=sys.stderr)
             return 2
-        ds = LabelledSet(path, keep=(lambda name: native_role(name, left_out) == "left out") if key == "left_out_voices" else None)
+        ds = LabelledSet(path, keep=keep)
         evaluation[key], predictions[key] = evaluate_set(ds, settings)
         sets[key] = ds
     evaluation["non_english"] = non_english(settings)
