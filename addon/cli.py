@@ -1,4 +1,5 @@
-"""Oris command line: `python -m oris visemes AUDIO ...` (no Blender needed).
+"""Oris command line: `python -m oris visemes AUDIO ...` (no Blender needed). This module only parses;
+each subcommand is a module of addon/commands/ with a `run(args, err) -> exit code`.
 
 Exit codes: 0 success; 1 some input failed (each failure is reported, the others are
 written); 2 bad usage or no input could be processed; 3 the worker failed; 130 cancelled.
@@ -7,67 +8,18 @@ written); 2 bad usage or no input could be processed; 3 the worker failed; 130 c
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import importlib
 import sys
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import NoReturn, TextIO
 
 from . import __version__
-from .core.align import Transcript
-from .core.audio import AudioError, decode_file, read_text_input
-from .core.batch import (
-    EXIT_CANCELLED,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_USAGE,
-    EXIT_WORKER,
-    FAILED,
-    NOT_RUN,
-    SKIPPED,
-    WRITTEN,
-    ManifestError,
-    RowResult,
-    merge_summaries,
-    read_manifest,
-)
-from .core.curves import CurveSettings
-from .core.formats import FORMATS, render
+from .core.batch import EXIT_CANCELLED, EXIT_USAGE
+from .core.formats import FORMATS
 from .core.keys import parse_frame
-from .core.outputs import Labelled, OutputError, check_outputs, write_text
 from .core.rigs import EXISTING_ANIMATION
-from .engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
-from .engine.model import ModelError, ModelInfo, find_model
-from .lipsync import analyze, decoding_settings
 
 DASH_VALUED = ("--a-facing", "--b-facing")  # options whose values start with '-' (-Y)
-_SUFFIX = {"json": ".json", "tsv": ".tsv", "rhubarb-json": ".rhubarb.json", "rhubarb-tsv": ".rhubarb.tsv", "dat": ".dat"}
-
-
-class ProgressBar:
-    """A one-line bar on a terminal; silent when stderr is piped or --quiet."""
-
-    def __init__(self, stream: TextIO, enabled: bool, label: str) -> None:
-        self.stream, self.enabled, self.label = stream, enabled, label
-        self._last = -1
-
-    def __call__(self, fraction: float) -> None:
-        pct = int(fraction * 100)
-        if not self.enabled or pct == self._last:
-            return
-        self._last = pct
-        filled = pct * 30 // 100
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {pct:3d}%")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.enabled and self._last >= 0:
-            self.stream.write("\r" + " " * (len(self.label) + 40) + "\r")
-            self.stream.flush()
 
 
 def _number_in(low: float, high: float, rule: str, above_low: bool = False) -> Callable[[str], float]:
@@ -206,140 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_transcript(args: argparse.Namespace) -> Transcript | None:
-    if args.text is not None:
-        return Transcript(args.text)
-    if args.text_file:
-        return Transcript(read_text_input(args.text_file, "the transcript file"))
-    return None
-
-
-def command_inputs(args: argparse.Namespace, model: ModelInfo) -> list[Labelled]:
-    """Every file a command reads, so that no output can be one of them."""
-    inputs = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
-    if getattr(args, "text_file", None):
-        inputs.append(Labelled("the transcript file", Path(args.text_file)))
-    return inputs
-
-
-def plan_viseme_outputs(args: argparse.Namespace) -> list[Labelled | None]:
-    """Each input's output (None: stdout). Several inputs, an existing folder or a path ending in a
-    separator mean a folder; two inputs that would write one file are refused before any work."""
-    if not args.output:
-        return [None] * len(args.audio)
-    out = Path(args.output)
-    if len(args.audio) == 1 and not out.is_dir() and not args.output.endswith(("/", os.sep)):
-        return [Labelled("-o", out)]
-    planned: list[Labelled | None] = []
-    owners: dict[Path, str] = {}
-    for audio in args.audio:
-        target = out / (Path(audio).stem + _SUFFIX[args.format])
-        if target in owners:
-            raise OutputError(f"{owners[target]} and {audio} would both write {target}; "
-                              "give them different file names, or run them with different -o folders")
-        owners[target] = audio
-        planned.append(Labelled(f"the output for {audio}", target))
-    return planned
-
-
-def render_result(args: argparse.Namespace, model: ModelInfo, info: Any, result: Any, audio_path: str) -> str:
-    """One line's visemes in the chosen format, with what made them."""
-    extra: dict[str, Any] = {
-        "mode": result.mode, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
-        "model": {"sha256": model.sha256, "device": info.device if info else None},
-    }
-    if result.words:
-        extra["words"] = result.words
-    if result.heard:  # what the recognizer heard, for a pipeline to review
-        extra["recognized_text"] = result.recognized_text
-        extra["recognized"] = [{k: h[k] for k in ("start", "end", "text", "trusted", "used")} for h in result.heard]
-    return render(args.format, result.animation, audio_path, extra)
-
-
-def cmd_visemes(args: argparse.Namespace, err: TextIO) -> int:
-    if args.batch:
-        from .visemes_batch import cmd_visemes_batch
-        return cmd_visemes_batch(args, err)
-    farm = [flag for flag, given in (("--rows", args.rows), ("--chunk", args.chunk), ("--summary", args.summary),
-                                     ("--force", args.force), ("--partial-ok", args.partial_ok)) if given]
-    if farm:
-        err.write(f"error: {', '.join(farm)} work on a --batch manifest (oris visemes --batch lines.csv -o out/)\n")
-        return EXIT_USAGE
-    if not args.audio:
-        err.write("error: give audio file(s), or --batch MANIFEST\n")
-        return EXIT_USAGE
-    if len(args.audio) > 1 and not args.output:
-        err.write("error: several inputs need -o FOLDER\n")
-        return EXIT_USAGE
-    try:
-        settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity,
-                                 stepped=args.stepped).validated()
-        transcript = _read_transcript(args)
-        model = find_model()
-        outputs = plan_viseme_outputs(args)
-        inputs = command_inputs(args, model) + [Labelled("the audio", Path(a)) for a in args.audio]
-        check_outputs([o for o in outputs if o is not None], inputs)
-    except (ValueError, ModelError) as exc:
-        err.write(f"error: {exc}\n")
-        return EXIT_USAGE
-    settings = decoding_settings(model.card, settings)
-    show = not args.quiet and err.isatty()
-    failures = worker_failures = 0
-    cancel = threading.Event()
-    with WorkerClient(device=args.device, timeout=args.timeout) as worker:
-        for audio_path, out in zip(args.audio, outputs):
-            t0 = time.perf_counter()
-            try:
-                decoded = decode_file(audio_path)
-                bar = ProgressBar(err, show, Path(audio_path).name)
-                try:
-                    result = analyze(decoded.samples, worker, args.fps, settings, transcript, bar, cancel,
-                                     recognize=not args.audio_only)
-                finally:
-                    bar.done()
-            except AudioError as exc:
-                err.write(f"error: {exc}\n")
-                failures += 1
-                continue
-            except KeyboardInterrupt:
-                cancel.set()
-                raise
-            except Cancelled:
-                err.write("cancelled\n")
-                return EXIT_CANCELLED
-            except (WorkerCrashed, WorkerTimeout) as exc:  # this input fails; the next one gets a new worker
-                err.write(f"error: {audio_path}: {exc}\n")
-                failures += 1
-                worker_failures += 1
-                continue
-            except WorkerError as exc:  # it cannot start: every other input would fail the same way
-                err.write(f"error: {audio_path}: {exc}\n")
-                return EXIT_WORKER
-            info = worker.info
-            text = render_result(args, model, info, result, audio_path)
-            if out is None:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            else:
-                try:
-                    write_text(out, text)
-                except OutputError as exc:
-                    err.write(f"error: {exc}\n")
-                    failures += 1
-                    continue
-            for w in decoded.warnings + result.warnings:
-                err.write(f"warning: {audio_path}: {w}\n")
-            if not args.quiet:
-                closures = sum(1 for c in result.animation.cues if c.name == "PP")
-                where = f" -> {out.path}" if out else ""
-                err.write(f"{audio_path}: {decoded.duration:.2f} s, {len(result.animation.cues)} cues, {closures} closures, "
-                          f"{len(result.animation.frames)} frames at {args.fps:g} fps, {result.mode} mode, "
-                          f"{info.device if info else '?'}, {time.perf_counter() - t0:.2f} s{where}\n")
-    if failures == len(args.audio):
-        return EXIT_WORKER if worker_failures else EXIT_USAGE
-    return EXIT_PARTIAL if failures else EXIT_OK
-
-
 def main(argv: list[str] | None = None, err: TextIO | None = None) -> int:
     err = err or sys.stderr
     args = build_parser().parse_args(attach_dash_values(sys.argv[1:] if argv is None else argv))
@@ -364,74 +182,14 @@ def attach_dash_values(argv: list[str]) -> list[str]:
 
 
 def _run(args: argparse.Namespace, err: TextIO) -> int:
-    if args.command == "visemes":
-        return cmd_visemes(args, err)
-    if args.command == "lipsync":
+    """Hand the parsed arguments to the subcommand's module (addon/commands/); the Blender ones need bpy."""
+    if args.command in ("lipsync", "contact"):
         try:
-            from .blender.batch import cmd_lipsync
+            module = importlib.import_module(f".commands.{args.command}", __package__)
         except ImportError as exc:
-            err.write(f"error: lipsync needs Blender ({exc}); run `blender -b -c oris lipsync ...` "
+            err.write(f"error: {args.command} needs Blender ({exc}); run `blender -b -c oris {args.command} ...` "
                       "or install the bpy module (pip install bpy)\n")
             return EXIT_USAGE
-        return cmd_lipsync(args, err)
-    if args.command == "contact":
-        try:
-            from .blender.contact_cli import cmd_contact
-        except ImportError as exc:
-            err.write(f"error: contact needs Blender ({exc}); run `blender -b -c oris contact ...` "
-                      "or install the bpy module (pip install bpy)\n")
-            return EXIT_USAGE
-        return cmd_contact(args, err)
-    if args.command == "summary":
-        return cmd_summary(args, err)
-    if args.command == "rows":
-        return cmd_rows(args, err)
-    return EXIT_USAGE
-
-
-def cmd_summary(args: argparse.Namespace, err: TextIO) -> int:
-    files: list[Path] = []
-    for part in map(Path, args.parts):
-        files += sorted(part.glob("*.json")) if part.is_dir() else [part]
-    try:
-        lists = []
-        for f in files:
-            doc = json.loads(f.read_text(encoding="utf-8"))
-            if not isinstance(doc, list):
-                raise ValueError(f"{f} is not a summary (a JSON list of rows)")
-            lists.append(doc)
-        merged = merge_summaries(lists)
-        if args.manifest:  # a row no task ran (a RowCount below the manifest's) must not pass unseen
-            listed = {int(r["row"]) for r in merged}
-            missing = [rec for rec in read_manifest(Path(args.manifest), ("",), ()) if rec.number not in listed]
-            merged = sorted(merged + [asdict(RowResult(rec.number, rec.where, NOT_RUN, "no task ran this row (is the "
-                                                       "job's RowCount the manifest's row count?)")) for rec in missing],
-                            key=lambda r: int(r["row"]))
-        if args.output:
-            out = Labelled("-o", Path(args.output))
-            check_outputs([out], [Labelled("a summary", f) for f in files])
-            write_text(out, json.dumps(merged, indent=1) + "\n")
-        else:
-            sys.stdout.write(json.dumps(merged, indent=1) + "\n")
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # ManifestError is a ValueError
-        err.write(f"error: {exc}\n")
-        return EXIT_USAGE
-    counts = {s: sum(r.get("status") == s for r in merged) for s in (WRITTEN, SKIPPED, FAILED, NOT_RUN)}
-    err.write(f"summary: {len(merged)} rows: {counts[WRITTEN]} written, {counts[SKIPPED]} already done, "
-              f"{counts[FAILED]} failed, {counts[NOT_RUN]} not run (from {len(files)} lists)\n")
-    for r in merged:
-        if r.get("status") in (FAILED, NOT_RUN):
-            err.write(f"  row {r['row']} ({r.get('where', '')}): {r.get('reason', '')}\n")
-    if counts[FAILED] + counts[NOT_RUN] == 0:
-        return EXIT_OK
-    return EXIT_PARTIAL if counts[WRITTEN] + counts[SKIPPED] else EXIT_USAGE
-
-
-def cmd_rows(args: argparse.Namespace, err: TextIO) -> int:
-    try:
-        records = read_manifest(Path(args.manifest), ("",), ())
-    except ManifestError as exc:
-        err.write(f"error: {exc}\n")
-        return EXIT_USAGE
-    sys.stdout.write(f"{len(records)}\n")
-    return EXIT_OK
+    else:
+        module = importlib.import_module(f".commands.{args.command}", __package__)
+    return int(module.run(args, err))

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from oris.cli import build_parser
-from oris.core.batch import ManifestError, chunk_span, done_record_path, merge_summaries, select_rows
+from oris.core.batch import chunk_span, done_record_path, merge_summaries, select_rows
+from oris.core.manifest import ManifestError
 
 from .conftest import DATA, DEMO_AUDIO, REPO
 from .test_cli import BILABIAL_TEXT

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from oris.core import outputs
-from oris.core.batch import ManifestError, read_manifest
+from oris.core.manifest import ManifestError, read_manifest
 from oris.core.outputs import Labelled, OutputError, check_outputs, save_with, write_text
 
 COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text")

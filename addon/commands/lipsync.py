@@ -23,29 +23,27 @@ from typing import Any, TextIO
 
 import bpy
 
+from ..blender import existing, lipsync
+from ..blender.files import BlendError, open_blend, save_blend
+from ..blender.shapekeys import EditError
 from ..core.align import Transcript
 from ..core.audio import AudioError, read_text_input
 from ..core.batch import (
     EXIT_USAGE,
     WRITTEN,
     BatchLog,
-    ManifestError,
-    Record,
     Resume,
     RowResult,
     check_summary,
-    read_manifest,
     select_rows,
 )
 from ..core.curves import CurveSettings
 from ..core.keys import parse_frame
+from ..core.manifest import ManifestError, Record, read_manifest
 from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, refuse_if_input, same_file
 from ..core.rigs import Preset, RigError
 from ..engine.client import Cancelled, WorkerClient, WorkerError
 from ..engine.model import ModelError, ModelInfo, find_model
-from . import existing, lipsync
-from .files import BlendError, open_blend, save_blend
-from .shapekeys import EditError
 
 COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text", "text_file", "existing_animation")
 REQUIRED = ("blend", "object", "audio")
@@ -244,7 +242,7 @@ def _groups(rows: list[Row]) -> dict[str, list[Row]]:
     return groups
 
 
-def cmd_lipsync(args: argparse.Namespace, err: TextIO) -> int:
+def run(args: argparse.Namespace, err: TextIO) -> int:
     try:
         batch = _prepare(args)
         rows = batch.rows

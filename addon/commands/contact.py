@@ -10,11 +10,11 @@ from typing import Any, TextIO
 
 import bpy
 
+from ..blender.contact import ContactFailed, HeadSpec, run_contact
+from ..blender.files import BlendError, open_blend, save_blend
+from ..blender.shapekeys import EditError
 from ..core.contact import ContactError, ContactSettings
 from ..core.outputs import Labelled, OutputError, check_outputs, write_text
-from .contact import ContactFailed, HeadSpec, run_contact
-from .files import BlendError, open_blend, save_blend
-from .shapekeys import EditError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -55,7 +55,7 @@ def plan_outputs(args: argparse.Namespace) -> tuple[Labelled, Labelled | None]:
     return out, report
 
 
-def cmd_contact(args: argparse.Namespace, err: TextIO) -> int:
+def run(args: argparse.Namespace, err: TextIO) -> int:
     try:
         out, report_out = plan_outputs(args)
         settings = settings_from_args(args)

@@ -1,0 +1,331 @@
+"""`oris visemes`: speech audio to viseme files, one file, several, or a batch manifest. No bpy.
+
+    python -m oris visemes line.wav -o line.json
+    python -m oris visemes --batch lines.csv -o out/ --summary out/summary.json [--chunk 3/20]
+
+Manifest rows (CSV with a header, or a JSON list of objects): audio, and optionally text, text_file, output
+and fps. Relative paths are relative to the manifest; without an output a row writes OUT/<audio stem>.<ext>.
+A row fails alone; a row whose output an earlier run wrote from the same inputs and options is skipped
+(its record sits beside the output, core.batch.Resume) unless --force. One warm worker serves every input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..core.align import Transcript
+from ..core.audio import AudioError, decode_file, read_text_input
+from ..core.batch import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    EXIT_WORKER,
+    WRITTEN,
+    BatchLog,
+    Resume,
+    RowResult,
+    check_summary,
+    select_rows,
+)
+from ..core.curves import CurveSettings
+from ..core.formats import render
+from ..core.manifest import ManifestError, Record, read_manifest
+from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, refuse_if_input, write_text
+from ..engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
+from ..engine.model import ModelError, ModelInfo, find_model
+from ..lipsync import analyze, decoding_settings
+from .progress import ProgressBar
+
+SUFFIX = {"json": ".json", "tsv": ".tsv", "rhubarb-json": ".rhubarb.json", "rhubarb-tsv": ".rhubarb.tsv", "dat": ".dat"}
+
+
+def _read_transcript(args: argparse.Namespace) -> Transcript | None:
+    if args.text is not None:
+        return Transcript(args.text)
+    if args.text_file:
+        return Transcript(read_text_input(args.text_file, "the transcript file"))
+    return None
+
+
+def command_inputs(args: argparse.Namespace, model: ModelInfo) -> list[Labelled]:
+    """Every file a command reads, so that no output can be one of them."""
+    inputs = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
+    if getattr(args, "text_file", None):
+        inputs.append(Labelled("the transcript file", Path(args.text_file)))
+    return inputs
+
+
+def plan_viseme_outputs(args: argparse.Namespace) -> list[Labelled | None]:
+    """Each input's output (None: stdout). Several inputs, an existing folder or a path ending in a
+    separator mean a folder; two inputs that would write one file are refused before any work."""
+    if not args.output:
+        return [None] * len(args.audio)
+    out = Path(args.output)
+    if len(args.audio) == 1 and not out.is_dir() and not args.output.endswith(("/", os.sep)):
+        return [Labelled("-o", out)]
+    planned: list[Labelled | None] = []
+    owners: dict[Path, str] = {}
+    for audio in args.audio:
+        target = out / (Path(audio).stem + SUFFIX[args.format])
+        if target in owners:
+            raise OutputError(f"{owners[target]} and {audio} would both write {target}; "
+                              "give them different file names, or run them with different -o folders")
+        owners[target] = audio
+        planned.append(Labelled(f"the output for {audio}", target))
+    return planned
+
+
+def render_result(args: argparse.Namespace, model: ModelInfo, info: Any, result: Any, audio_path: str) -> str:
+    """One line's visemes in the chosen format, with what made them."""
+    extra: dict[str, Any] = {
+        "mode": result.mode, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
+        "model": {"sha256": model.sha256, "device": info.device if info else None},
+    }
+    if result.words:
+        extra["words"] = result.words
+    if result.heard:  # what the recognizer heard, for a pipeline to review
+        extra["recognized_text"] = result.recognized_text
+        extra["recognized"] = [{k: h[k] for k in ("start", "end", "text", "trusted", "used")} for h in result.heard]
+    return render(args.format, result.animation, audio_path, extra)
+
+
+def run(args: argparse.Namespace, err: TextIO) -> int:
+    if args.batch:
+        return run_batch(args, err)
+    farm = [flag for flag, given in (("--rows", args.rows), ("--chunk", args.chunk), ("--summary", args.summary),
+                                     ("--force", args.force), ("--partial-ok", args.partial_ok)) if given]
+    if farm:
+        err.write(f"error: {', '.join(farm)} work on a --batch manifest (oris visemes --batch lines.csv -o out/)\n")
+        return EXIT_USAGE
+    if not args.audio:
+        err.write("error: give audio file(s), or --batch MANIFEST\n")
+        return EXIT_USAGE
+    if len(args.audio) > 1 and not args.output:
+        err.write("error: several inputs need -o FOLDER\n")
+        return EXIT_USAGE
+    try:
+        settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity,
+                                 stepped=args.stepped).validated()
+        transcript = _read_transcript(args)
+        model = find_model()
+        outputs = plan_viseme_outputs(args)
+        inputs = command_inputs(args, model) + [Labelled("the audio", Path(a)) for a in args.audio]
+        check_outputs([o for o in outputs if o is not None], inputs)
+    except (ValueError, ModelError) as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    settings = decoding_settings(model.card, settings)
+    show = not args.quiet and err.isatty()
+    failures = worker_failures = 0
+    cancel = threading.Event()
+    with WorkerClient(device=args.device, timeout=args.timeout) as worker:
+        for audio_path, out in zip(args.audio, outputs):
+            t0 = time.perf_counter()
+            try:
+                decoded = decode_file(audio_path)
+                bar = ProgressBar(err, show, Path(audio_path).name)
+                try:
+                    result = analyze(decoded.samples, worker, args.fps, settings, transcript, bar, cancel,
+                                     recognize=not args.audio_only)
+                finally:
+                    bar.done()
+            except AudioError as exc:
+                err.write(f"error: {exc}\n")
+                failures += 1
+                continue
+            except KeyboardInterrupt:
+                cancel.set()
+                raise
+            except Cancelled:
+                err.write("cancelled\n")
+                return EXIT_CANCELLED
+            except (WorkerCrashed, WorkerTimeout) as exc:  # this input fails; the next one gets a new worker
+                err.write(f"error: {audio_path}: {exc}\n")
+                failures += 1
+                worker_failures += 1
+                continue
+            except WorkerError as exc:  # it cannot start: every other input would fail the same way
+                err.write(f"error: {audio_path}: {exc}\n")
+                return EXIT_WORKER
+            info = worker.info
+            text = render_result(args, model, info, result, audio_path)
+            if out is None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            else:
+                try:
+                    write_text(out, text)
+                except OutputError as exc:
+                    err.write(f"error: {exc}\n")
+                    failures += 1
+                    continue
+            for w in decoded.warnings + result.warnings:
+                err.write(f"warning: {audio_path}: {w}\n")
+            if not args.quiet:
+                closures = sum(1 for c in result.animation.cues if c.name == "PP")
+                where = f" -> {out.path}" if out else ""
+                err.write(f"{audio_path}: {decoded.duration:.2f} s, {len(result.animation.cues)} cues, {closures} closures, "
+                          f"{len(result.animation.frames)} frames at {args.fps:g} fps, {result.mode} mode, "
+                          f"{info.device if info else '?'}, {time.perf_counter() - t0:.2f} s{where}\n")
+    if failures == len(args.audio):
+        return EXIT_WORKER if worker_failures else EXIT_USAGE
+    return EXIT_PARTIAL if failures else EXIT_OK
+
+
+# ------------------------------------------------------------------------------ a batch manifest
+
+COLUMNS = ("audio", "text", "text_file", "output", "fps")
+REQUIRED = ("audio",)
+
+
+@dataclass
+class Line:
+    number: int
+    where: str
+    audio: Path = Path()
+    text: str | None = None
+    text_file: Path | None = None
+    output: Path = Path()
+    fps: float = 100.0
+    error: str = ""
+    inputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"row {self.number} ({self.where})"
+
+
+def _line(record: Record, base: Path, out_dir: Path, suffix: str, fps: float) -> Line:
+    line = Line(record.number, record.where, error=record.error, fps=fps)
+    if line.error:
+        return line
+    f = record.fields
+    line.audio = base / f["audio"]
+    line.text = f.get("text") or None
+    line.text_file = base / f["text_file"] if f.get("text_file") else None
+    line.output = base / f["output"] if f.get("output") else out_dir / (line.audio.stem + suffix)
+    if f.get("fps"):
+        try:
+            line.fps = float(f["fps"])
+            if not 0 < line.fps <= 1000:
+                raise ValueError
+        except ValueError:
+            line.error = f"fps {f['fps']!r} is not a frame rate above 0"
+    line.inputs = {"audio": line.audio} | ({"text_file": line.text_file} if line.text_file else {})
+    return line
+
+
+def read_lines(args: argparse.Namespace) -> tuple[list[Line], list[Labelled]]:
+    """This run's rows (--rows, --chunk), each checked against the output rule (an output is no input of any
+    row, and is written by one row only); a row that breaks it fails alone. Also every input, for the summary."""
+    if not args.output:
+        raise ManifestError("--batch needs -o FOLDER for the outputs (rows without an output column write there)")
+    manifest = Path(args.batch)
+    lines = [_line(r, manifest.parent, Path(args.output), SUFFIX[args.format], args.fps)
+             for r in read_manifest(manifest, COLUMNS, REQUIRED)]
+    model = find_model()
+    shared = [Labelled("the manifest", manifest), Labelled("the model", model.path),
+              Labelled("the model card", model.path.with_suffix(".json"))]
+    every = shared + [Labelled(f"{ln.label}'s {k}", p) for ln in lines if not ln.error for k, p in ln.inputs.items()]
+    index = InputIndex(every)
+    writers: dict[str, Line] = {}
+    chosen = select_rows([ln.number for ln in lines], [ln.number for ln in lines], args.rows, args.chunk)
+    for ln in lines:
+        if ln.error:
+            continue
+        first = writers.setdefault(os.path.realpath(ln.output), ln)
+        if first is not ln:
+            ln.error = (f"its output {ln.output} is written by {first.label} too; give one of them an output column")
+    lines = [ln for ln in lines if ln.number in chosen]
+    for ln in lines:
+        if ln.error:
+            continue
+        out = Labelled("its output", ln.output)
+        try:
+            refuse_if_input(out, InputIndex([Labelled(f"its {k}", p) for k, p in ln.inputs.items()]))
+            check_outputs([out], index)
+        except OutputError as exc:
+            ln.error = str(exc)
+    return lines, every
+
+
+def _options(args: argparse.Namespace, line: Line, model: ModelInfo) -> dict[str, Any]:
+    return {"format": args.format, "fps": line.fps, "lead_ms": args.lead_ms, "intensity": args.intensity,
+            "stepped": args.stepped, "audio_only": args.audio_only, "text": line.text, "model": model.sha256}
+
+
+def run_batch(args: argparse.Namespace, err: TextIO) -> int:
+    try:
+        if args.audio:
+            raise ManifestError("give audio files or --batch MANIFEST, not both")
+        settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity,
+                                 stepped=args.stepped).validated()
+        model = find_model()
+        settings = decoding_settings(model.card, settings)
+        lines, every = read_lines(args)
+        summary = check_summary(args.summary, every,
+                                [Labelled(f"{ln.label}'s output", ln.output) for ln in lines if not ln.error])
+    except (ManifestError, OutputError, ValueError, ModelError) as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    log = BatchLog("visemes", len(lines), err)
+    resume = Resume("visemes", args.force)
+    cancel = threading.Event()
+    cancelled = False
+    audio_seconds = 0.0
+    t_start = time.perf_counter()
+    with WorkerClient(device=args.device, timeout=args.timeout) as worker:
+        for ln in lines:
+            if cancelled:
+                log.not_run(ln.number, ln.where, _shown(ln))
+                continue
+            if ln.error:
+                log.fail(ln.number, ln.where, ln.label, ln.error, inputs=_shown(ln))
+                continue
+            t0 = time.perf_counter()
+            try:
+                made = resume.fingerprint(ln.inputs, _options(args, ln, model))
+                if resume.finished(ln.output, [made]):
+                    log.skipped(ln.number, ln.where, ln.output, _shown(ln))
+                    continue
+                decoded = decode_file(str(ln.audio))
+                text = ln.text or (read_text_input(str(ln.text_file), "the transcript file") if ln.text_file else None)
+                result = analyze(decoded.samples, worker, ln.fps, settings, Transcript(text) if text else None,
+                                 None, cancel, recognize=not args.audio_only)
+                write_text(Labelled(f"{ln.label}'s output", ln.output),
+                           render_result(args, model, worker.info, result, str(ln.audio)))
+                resume.record(ln.output, [made], f"{ln.label}'s record")
+            except (KeyboardInterrupt, Cancelled):
+                cancel.set()
+                cancelled = True
+                log.not_run(ln.number, ln.where, _shown(ln))
+                continue
+            except (AudioError, OutputError, WorkerError, ValueError, OSError) as exc:
+                log.fail(ln.number, ln.where, f"{ln.label} {ln.audio.name}", str(exc), time.perf_counter() - t0,
+                         _shown(ln))
+                continue
+            seconds = time.perf_counter() - t0
+            audio_seconds += decoded.duration
+            log.add(RowResult(ln.number, ln.where, WRITTEN, "", round(seconds, 3), str(ln.output), _shown(ln),
+                              result.mode))
+            for w in decoded.warnings + result.warnings:
+                err.write(f"warning: {ln.label} {ln.audio}: {w}\n")
+            if not args.quiet:
+                err.write(f"[{ln.number}/{len(lines)}] {ln.audio.name} -> {ln.output}: {decoded.duration:.2f} s, "
+                          f"{result.mode} mode, {seconds:.2f} s\n")
+    return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok, summary)
+
+
+def _shown(ln: Line) -> dict[str, Any]:
+    found: dict[str, Any] = {k: str(p) for k, p in ln.inputs.items()}
+    if ln.text:
+        found["text"] = ln.text
+    return found
