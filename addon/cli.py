@@ -15,8 +15,8 @@ from typing import NoReturn, TextIO
 
 from . import __version__
 from .core.batch import EXIT_CANCELLED, EXIT_USAGE
-from .core.formats import FORMATS
-from .core.keys import parse_frame
+from .core.formats import DAT_FPS, DEFAULT_FPS, FORMATS
+from .core.keys import MAX_FRAME, parse_frame
 from .core.rigs import EXISTING_ANIMATION
 
 DASH_VALUED = ("--a-facing", "--b-facing")  # options whose values start with '-' (-Y)
@@ -40,6 +40,16 @@ def _number_in(low: float, high: float, rule: str, above_low: bool = False) -> C
 _positive_fps = _number_in(1.0, 1000.0, "fps must be between 1 and 1000 (e.g. 24, 23.976, 29.97, 100)")
 _positive_seconds = _number_in(0.0, 1e9, "must be a number of seconds above 0", above_low=True)
 _fraction = _number_in(0.0, 1.0, "must be between 0 and 1")
+_lead_ms = _number_in(-500.0, 500.0, "must be between -500 and 500 ms")
+_intensity = _number_in(0.0, 2.0, "must be between 0 and 2")
+_phase_seconds = _number_in(0.0, 60.0, "must be a number of seconds above 0 and at most 60", above_low=True)
+_contact_frame = _number_in(-MAX_FRAME, MAX_FRAME, f"must be a frame from {-MAX_FRAME} to {MAX_FRAME}")
+_compression_mm = _number_in(0.4, 10.0, "must be between 0.4 and 10 mm (the lips press in 0.4 mm while they touch)")
+_tilt_degrees = _number_in(0.0, 60.0, "must be auto or a roll from 0 to 60 degrees")
+
+
+def _tilt(text: str) -> str | float:
+    return "auto" if text.strip().lower() == "auto" else _tilt_degrees(text)
 
 
 def _frame(text: str) -> int:
@@ -50,9 +60,9 @@ def _frame(text: str) -> int:
 
 
 def _add_animation_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lead-ms", type=float, default=60.0, help="how far the mouth leads the sound (default 60)")
+    p.add_argument("--lead-ms", type=_lead_ms, default=60.0, help="how far the mouth leads the sound (default 60)")
     p.add_argument("--stepped", action="store_true", help="one held shape at a time (2D / cut-out rigs)")
-    p.add_argument("--intensity", type=float, default=1.0, help="scale of the open shapes, 0-2 (default 1)")
+    p.add_argument("--intensity", type=_intensity, default=1.0, help="scale of the open shapes, 0-2 (default 1)")
     text = p.add_mutually_exclusive_group()
     text.add_argument("--text", help="the transcript: the result follows its phones")
     text.add_argument("--text-file", help="a file holding the transcript (like Rhubarb's dialog file)")
@@ -65,6 +75,16 @@ def _add_animation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="inference device")
     p.add_argument("--timeout", type=_positive_seconds, default=120.0, help="seconds without word from the worker before giving up")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+class DefaultsShown(argparse.HelpFormatter):
+    """Help that ends each option with its default, where it has a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, "", False, argparse.SUPPRESS) or not action.option_strings or "%(default)" in text:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -81,7 +101,10 @@ def _add_existing_option(p: argparse.ArgumentParser, channels: str) -> None:
 
 
 def _add_farm_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--summary", help="write a JSON list of the rows with their status, reason, seconds and output")
+    p.add_argument("--summary", help="write the rows' status, reason, seconds and output as JSON, with the run they "
+                   "belong to ({run} in the path: the run id, so each run's summaries get a folder)")
+    p.add_argument("--run-id", help="with --batch: the farm job's run id, or @FILE for the one `oris new-run -o FILE` "
+                   "wrote; `oris summary` merges one run's summaries only")
     p.add_argument("--rows", help="with --batch: only rows START:END (from 1; OpenJD's START-END too)")
     p.add_argument("--chunk", help="with --batch: only the K-th of N near-equal shares of the rows, K/N")
     p.add_argument("--force", action="store_true", help="with --batch: run rows whose output an earlier run wrote "
@@ -98,8 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Speech audio to 15 viseme animation curves (Meta/Oculus set).")
     vis.add_argument("audio", nargs="*", help="audio file(s): wav, flac, ogg, opus or mp3, any rate and channel count")
     vis.add_argument("-o", "--output", help="output file (one input) or folder (several, or --batch); default: stdout")
-    vis.add_argument("-f", "--format", choices=FORMATS, default="json")
-    vis.add_argument("--fps", type=_positive_fps, default=100.0, help="frame rate of 'frames' (default 100)")
+    vis.add_argument("-f", "--format", choices=FORMATS, default="json",
+                     help="json: per-frame weights and cues (default); tsv: a row per frame; rhubarb-json, "
+                          "rhubarb-tsv: Rhubarb Lip Sync's mouth shapes; dat: Moho/Papagayo switch data")
+    vis.add_argument("--fps", type=_positive_fps, default=None,
+                     help=f"frame rate of 'frames' (default {DEFAULT_FPS:g}; {DAT_FPS:g} for -f dat, Moho's and "
+                          "Papagayo's own default)")
     vis.add_argument("--batch", help="CSV or JSON manifest: rows of audio[, text, text_file, output, fps]")
     _add_farm_options(vis)
     _add_animation_options(vis)
@@ -121,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_animation_options(lip)
     con = sub.add_parser("contact", help="two heads meet at the lips: approach, tilt, contact, hold, part (needs bpy)",
                          description="Animate two head rigs into contact (a kiss) with depth-aware alignment, "
-                                     "validate every frame and write a report.")
+                                     "validate every frame and write a report.",
+                         formatter_class=DefaultsShown)
     con.add_argument("--blend", help="the .blend file holding both heads")
     con.add_argument("--a", required=True, help="head A: a mesh, the parent of the face meshes, or an armature")
     con.add_argument("--b", required=True, help="head B")
@@ -129,29 +157,38 @@ def build_parser() -> argparse.ArgumentParser:
         con.add_argument(f"--{side}-bone", default="", help=f"head {side.upper()}'s head bone (armatures; default: found by name)")
         con.add_argument(f"--{side}-lips", default="", help="lip point override: an object (empty), a vertex group or a vertex index")
         con.add_argument(f"--{side}-facing", default="AUTO", choices=("AUTO", "-Y", "+Y", "-X", "+X", "-Z", "+Z"),
-                         help="the local axis the face looks along (default: from the pucker shape key)")
-    con.add_argument("--contact-frame", type=float, default=48.0, help="the frame the lips meet (default 48)")
-    con.add_argument("--approach", type=_positive_seconds, default=1.0, help="seconds of approach (default 1.0)")
-    con.add_argument("--hold", type=_positive_seconds, default=1.5, help="seconds of contact (default 1.5)")
-    con.add_argument("--release", type=_positive_seconds, default=0.8, help="seconds to part (default 0.8)")
+                         help="the local axis the face looks along; AUTO reads it from the pucker shape key")
+    con.add_argument("--contact-frame", type=_contact_frame, default=48.0, help="the frame the lips meet")
+    con.add_argument("--approach", type=_phase_seconds, default=1.0, help="seconds of approach")
+    con.add_argument("--hold", type=_phase_seconds, default=1.5, help="seconds of contact")
+    con.add_argument("--release", type=_phase_seconds, default=0.8, help="seconds to part")
     con.add_argument("--leader", choices=("A", "B"), default="A", help="who covers most of the distance")
     con.add_argument("--tilt-side", choices=("right", "left"), default="right", help="each head rolls toward its own ...")
-    con.add_argument("--tilt", default="auto", help="roll in degrees, or auto (searched so the noses clear)")
+    con.add_argument("--tilt", type=_tilt, default="auto", help="roll in degrees, or auto (searched so the noses clear)")
     con.add_argument("--eyes", type=_fraction, default=1.0, help="how far the eyes close, 0-1")
     con.add_argument("--pucker", type=_fraction, default=0.6, help="pucker strength, 0-1")
-    con.add_argument("--compression-mm", type=float, default=1.0, help="allowed lip compression at human scale")
+    con.add_argument("--compression-mm", type=_compression_mm, default=1.0, help="allowed lip compression at human scale, mm")
     con.add_argument("--anticipation", action="store_true", help="the leader draws back a little first")
     _add_existing_option(con, "the heads' transforms or the pucker and blink keys")
     con.add_argument("--report", help="write the validation report (JSON) here")
     con.add_argument("-o", "--output", required=True, help="output .blend (the input file is never overwritten)")
     con.add_argument("-q", "--quiet", action="store_true")
     summ = sub.add_parser("summary", help="merge the --summary lists of a batch's farm tasks into one",
-                          description="Merge per-task --summary JSON lists (files, or folders of them) into one list "
-                                      "with a row each; exit 0 when every row was written or already done, 1 when "
-                                      "some failed, 2 when none was written.")
-    summ.add_argument("parts", nargs="+", help="summary files, or folders holding them (*.json)")
-    summ.add_argument("-o", "--output", help="write the merged list here (default: stdout)")
-    summ.add_argument("--manifest", help="the batch's manifest: a row no list holds is listed as not run")
+                          description="Merge the --summary files of one run's farm tasks (files, or folders of them) "
+                                      "into one with a row each; exit 0 when every row was written or already done, "
+                                      "1 when some failed, 2 when none was written or the summaries cannot be "
+                                      "merged.")
+    summ.add_argument("parts", nargs="+", help="summary files, or folders holding them (*.json); {run} in a path "
+                      "stands for --run-id")
+    summ.add_argument("-o", "--output", help="write the merged summary here (default: stdout)")
+    summ.add_argument("--manifest", help="the batch's manifest: it must be the one the tasks read, and a row no "
+                      "summary holds is listed as not run")
+    summ.add_argument("--run-id", help="merge only this run's summaries (or @FILE, as `oris new-run -o FILE` wrote "
+                      "it); without it, summaries of different runs are refused")
+    new_run = sub.add_parser("new-run", help="start a farm job's run: write a fresh run id to a file",
+                             description="Write a fresh run id to a file, for a farm job's first step; its tasks "
+                                         "pass --run-id @FILE and write their summaries to a folder of the run.")
+    new_run.add_argument("-o", "--output", required=True, help="the file to write the run id to")
     rows = sub.add_parser("rows", help="count a manifest's rows (for a farm job's RowCount)",
                           description="Print how many rows a batch manifest has.")
     rows.add_argument("manifest")
@@ -191,5 +228,5 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
                       "or install the bpy module (pip install bpy)\n")
             return EXIT_USAGE
     else:
-        module = importlib.import_module(f".commands.{args.command}", __package__)
+        module = importlib.import_module(f".commands.{args.command.replace('-', '_')}", __package__)
     return int(module.run(args, err))

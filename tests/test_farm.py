@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from oris.cli import build_parser
-from oris.core.batch import chunk_span, done_record_path, merge_summaries, select_rows
+from oris.core.batch import chunk_span, done_record_path, select_rows
 from oris.core.manifest import ManifestError
+from oris.core.outputs import is_temporary
+from oris.core.summary import Part, RunIdentity, file_sha256, merge_parts, summary_json
 
 from .conftest import DATA, DEMO_AUDIO, REPO
 from .test_cli import BILABIAL_TEXT
@@ -60,14 +62,19 @@ def test_bad_shares_are_named(rows, chunk, message):
         select_rows(list(range(1, 7)), list(range(1, 7)), rows, chunk)
 
 
+def part_of(manifest: Path, rows: list[dict], run: str = "r1") -> str:
+    """A task's summary of `manifest`, as a batch writes it."""
+    return summary_json(RunIdentity("visemes", run, file_sha256(manifest), "0" * 64), rows)
+
+
 def test_a_row_no_task_ran_is_listed_as_not_run(tmp_path):
     manifest = tmp_path / "lines.csv"
     manifest.write_text("audio\na.wav\nb.wav\nc.wav\n")
     part = tmp_path / "rows-1-2.json"
-    part.write_text(json.dumps([{"row": 1, "status": "written"}, {"row": 2, "status": "skipped"}]))
+    part.write_text(part_of(manifest, [{"row": 1, "status": "written"}, {"row": 2, "status": "skipped"}]))
     result = oris("summary", str(part), "-o", str(tmp_path / "all.json"), "--manifest", str(manifest))
     assert result.returncode == 1 and "row 3 (line 4): no task ran this row" in result.stderr
-    assert [r["status"] for r in json.loads((tmp_path / "all.json").read_text())] == ["written", "skipped", "not run"]
+    assert [r["status"] for r in json.loads((tmp_path / "all.json").read_text())["rows"]] == ["written", "skipped", "not run"]
     assert oris("rows", str(manifest)).stdout == "3\n"
 
 
@@ -77,10 +84,12 @@ def test_batch_options_without_a_manifest_are_refused():
         "error: --chunk, --summary work on a --batch manifest (oris visemes --batch lines.csv -o out/)\n")
 
 
-def test_merged_summaries_list_every_row_once_in_order():
-    merged = merge_summaries([[{"row": 3, "status": "written"}, {"row": 1, "status": "failed"}],
-                              [{"row": 2, "status": "written"}, {"row": 1, "status": "written"}]])
-    assert [(r["row"], r["status"]) for r in merged] == [(1, "written"), (2, "written"), (3, "written")]
+def test_merged_summaries_list_every_row_once_in_order_and_a_disagreement_fails():
+    run = RunIdentity("visemes", "r1", "a" * 64, "b" * 64)
+    merged = merge_parts([Part(Path("p1.json"), run, [{"row": 3, "status": "written"}, {"row": 1, "status": "failed"}]),
+                          Part(Path("p2.json"), run, [{"row": 2, "status": "written"}, {"row": 1, "status": "written"}])])
+    assert [(r["row"], r["status"]) for r in merged.rows] == [(1, "failed"), (2, "written"), (3, "written")]
+    assert "the tasks disagree" in merged.rows[0]["reason"]
 
 
 # ------------------------------------------------------------------------------------ resuming
@@ -96,7 +105,7 @@ def lines(tmp_path: Path) -> Path:
 
 
 def summary_of(path: Path) -> dict[int, str]:
-    return {r["row"]: r["status"] for r in json.loads(path.read_text())}
+    return {r["row"]: r["status"] for r in json.loads(path.read_text())["rows"]}
 
 
 def test_a_finished_batch_is_skipped_and_a_changed_input_or_option_runs_again(lines, tmp_path):
@@ -144,7 +153,9 @@ def test_a_task_killed_midway_completes_only_its_missing_rows_when_run_again(tmp
     status = summary_of(tmp_path / "s.json")
     assert {f"line{n - 1:02d}" for n, s in status.items() if s == "skipped"} == finished
     assert sum(s == "written" for s in status.values()) == rows - len(finished)
-    assert not list(out.glob("*.tmp*"))  # no half-written file left by the kill
+    leftovers = [p for p in out.iterdir() if is_temporary(p.name)]  # what the kill left mid-write, if anything
+    assert all(p.stat().st_mtime < time.time() + 1 for p in leftovers)
+    assert not [p for p in out.glob("*.json") if is_temporary(p.name)]  # never mistaken for an output
 
 
 # ---------------------------------------------------------------------------------- OpenJD
@@ -172,9 +183,10 @@ def test_openjd_runs_the_visemes_template_on_a_manifest_with_a_broken_row(tmp_pa
                     cwd=tmp_path)
     assert result.returncode != 0  # the merge step ends with Oris's status 1: a row failed
     assert "Session ended with errors" in result.stdout and "row 3 (line 4): audio file not found" in result.stdout
-    assert sorted(p.name for p in (out / "summaries").glob("*.json")) == ["rows-1-2.json", "rows-3-4.json",
-                                                                         "rows-5-6.json"]
-    summary = json.loads((out / "summary.json").read_text())
+    (run,) = [p for p in (out / "summaries").iterdir() if p.is_dir()]  # a folder for this run
+    assert (out / "summaries" / "run.txt").read_text().strip() == run.name
+    assert sorted(p.name for p in run.glob("*.json")) == ["rows-1-2.json", "rows-3-4.json", "rows-5-6.json"]
+    summary = json.loads((out / "summary.json").read_text())["rows"]
     assert [(r["row"], r["status"]) for r in summary] == [(1, "written"), (2, "written"), (3, "failed"),
                                                           (4, "written"), (5, "written"), (6, "written")]
     assert {p.name for p in out.glob("*.json") if p.name != "summary.json"} == {"l0.json", "l1.json", "l2.json", "l3.json"}
@@ -204,12 +216,12 @@ def test_openjd_runs_the_lipsync_template_through_blender_on_six_rows(tmp_path):
                     "-p", f"OutputDir={out}", "-p", "ChunkSize=2", "-p", "RowCount=6", "-p", f"Blender={blender}",
                     "-p", "Preset=auto", cwd=tmp_path)
     assert result.returncode != 0 and "row 4 (line 5): no object named 'Nobody'" in result.stdout
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())["rows"]
     assert [r["status"] for r in summary] == ["written", "written", "written", "failed", "written", "written"]
     assert sorted(p.name for p in out.glob("*.blend")) == ["head_a.blend", "head_b.blend"]
     assert (tmp_path / "shot1.blend").is_file() and (tmp_path / "shot2.blend").is_file()
     # rows 2-3 build one shot: they ran in one task (rows 1-2's), and row 3's task ran none of them
-    share = {p.name: [r["row"] for r in json.loads(p.read_text())] for p in (out / "summaries").glob("*.json")}
+    share = {p.name: [r["row"] for r in json.loads(p.read_text())["rows"]] for p in (out / "summaries").glob("*/*.json")}
     assert share == {"rows-1-2.json": [1, 2, 3], "rows-3-4.json": [4], "rows-5-6.json": [5, 6]}
 
 
@@ -239,13 +251,14 @@ def test_the_flamenco_job_compiler_authors_a_blender_task_per_chunk_and_a_merge(
         args = parser.parse_args(argv)
         assert (args.command, args.batch, args.output, args.chunk) == ("lipsync", settings["manifest"],
                                                                      settings["output"], f"{k}/3")
-        assert args.audio_only and args.partial_ok and args.summary == f"/studio/ep01/oris/summaries/chunk-{k}-of-3.json"
+        run = args.run_id
+        assert args.audio_only and args.partial_ok and args.summary == f"/studio/ep01/oris/summaries/{run}/chunk-{k}-of-3.json"
         covered += sorted(select_rows(list(range(1, 121)), list(range(1, 121)), None, args.chunk))
     assert covered == list(range(1, 121))
     merge = tasks[-1]["commands"][0]["parameters"]
     args = parser.parse_args([*merge["argsBefore"][2:], merge["blendfile"], *merge["args"]])
-    assert (args.command, args.parts, args.output, args.manifest) == (
-        "summary", ["/studio/ep01/oris/summaries"], "/studio/ep01/oris/summary.json", settings["manifest"])
+    assert (args.command, args.parts, args.output, args.manifest, args.run_id) == (
+        "summary", [f"/studio/ep01/oris/summaries/{run}"], "/studio/ep01/oris/summary.json", settings["manifest"], run)
     missing = subprocess.run([node, str(REPO / "tests" / "flamenco" / "compile_job.mjs"), "{}"],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "manifest, output, row_count" in missing.stderr

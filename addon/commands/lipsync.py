@@ -26,22 +26,33 @@ import bpy
 from ..blender import existing, lipsync
 from ..blender.files import BlendError, open_blend, save_blend
 from ..blender.shapekeys import EditError
-from ..core.align import Transcript
-from ..core.audio import AudioError, read_text_input
+from ..core.align import transcript_from
+from ..core.audio import AudioError
 from ..core.batch import (
     EXIT_USAGE,
-    WRITTEN,
     BatchLog,
     Resume,
-    RowResult,
     check_summary,
+    reserved_output_problem,
+    row_file_problem,
+    run_identity,
     select_rows,
 )
 from ..core.curves import CurveSettings
 from ..core.keys import parse_frame
 from ..core.manifest import ManifestError, Record, read_manifest
-from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, refuse_if_input, same_file
+from ..core.outputs import (
+    PROCESS_STARTED,
+    InputIndex,
+    Labelled,
+    OutputError,
+    PathKeys,
+    check_outputs,
+    refuse_if_input,
+    remove_stale_temporaries,
+)
 from ..core.rigs import Preset, RigError
+from ..core.summary import WRITTEN, RowResult, RunIdentity
 from ..engine.client import Cancelled, WorkerClient, WorkerError
 from ..engine.model import ModelError, ModelInfo, find_model
 
@@ -101,23 +112,82 @@ def _row_from_record(record: Record, base: Path, out_dir: Path | None) -> Row:
         if row.existing_animation not in existing.CHOICES:
             row.error = row.error or (f"existing_animation {f['existing_animation']!r} is none of "
                                       f"{', '.join(existing.CHOICES)}")
-    if f.get("output"):
-        row.output = base / f["output"]
-    elif out_dir is not None:
-        row.output = out_dir / f"{row.blend.stem}_{row.audio.stem}.blend"
+    output = _output_of(f, str(base), out_dir)
+    if output is not None:
+        row.output = Path(output)
     else:
         row.error = row.error or "no output column and no -o folder"
     return row
 
 
-def rows_from_args(args: argparse.Namespace) -> list[Row]:
-    if args.batch:
-        manifest = Path(args.batch)
-        out_dir = Path(args.output) if args.output else None
-        if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-            raise ManifestError(f"-o {out_dir} is a file; with --batch, -o names the folder for the outputs")
-        return [_row_from_record(r, manifest.parent, out_dir)
-                for r in read_manifest(manifest, COLUMNS, REQUIRED)]
+def _output_of(fields: dict[str, str], base: str, out_dir: Path | None) -> str | None:
+    """A row's output: its output column (relative to the manifest), else OUT/<blend stem>_<audio stem>.blend."""
+    if fields.get("output"):
+        return os.path.join(base, fields["output"])
+    if out_dir is None:
+        return None
+    stem = [os.path.splitext(os.path.basename(fields[k]))[0] for k in ("blend", "audio")]
+    return os.path.join(out_dir, f"{stem[0]}_{stem[1]}.blend")
+
+
+@dataclass
+class Plan:
+    """A run's rows (a farm task's share, or every row), and what the whole manifest shares."""
+
+    rows: list[Row]
+    shared: InputIndex  # the model, the preset, the manifest: by file identity
+    every_input: InputIndex  # every row's inputs, by path only (no file is touched)
+    every_output: InputIndex  # every row's output, by path only
+
+
+def plan_rows(args: argparse.Namespace, shared_inputs: list[Labelled]) -> Plan:
+    """The rows this run does, checked: only the task's own rows touch the disk, so a 50-row task of a
+    100,000-row manifest starts at once. Rows that write one output build one shot from one .blend and
+    stay in one task."""
+    shared = InputIndex(shared_inputs)
+    if not args.batch:
+        rows = [_row_from_args(args)]
+        every_input = InputIndex(rows[0].inputs(), paths_only=True)
+        every_output = InputIndex([Labelled("-o", rows[0].output)], paths_only=True)
+        check_rows(rows, shared, every_input, None)
+        return Plan(rows, shared, every_input, every_output)
+    manifest = Path(args.batch)
+    out_dir = Path(args.output) if args.output else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise ManifestError(f"-o {out_dir} is a file; with --batch, -o names the folder for the outputs")
+    records = read_manifest(manifest, COLUMNS, REQUIRED)
+    base = str(manifest.parent)
+    every_input, every_output = InputIndex(paths_only=True), InputIndex(paths_only=True)
+    keys = PathKeys()
+    builders: dict[str, tuple[int, str, str]] = {}  # output -> its first row: number, label, .blend
+    leader: dict[int, int] = {}
+    conflict: dict[int, str] = {}
+    for r in records:
+        if r.error:
+            continue
+        for column in ("blend", "audio", "text_file"):
+            if r.fields.get(column):
+                every_input.add(Labelled(f"{r.label}'s {column}", Path(base, r.fields[column])))
+        output = _output_of(r.fields, base, out_dir)
+        if output is None:
+            continue
+        every_output.add(Labelled(f"{r.label}'s output", Path(output)))
+        blend = keys(os.path.join(base, r.fields["blend"]))
+        first = builders.setdefault(keys(output), (r.number, r.label, blend))
+        leader[r.number] = first[0]
+        if first[2] != blend:
+            conflict[r.number] = (f"its output {output} is written by {first[1]} from {first[2]}; rows build on one "
+                                  "output only from the same .blend; give this row its own output")
+    numbers = [r.number for r in records]
+    chosen = select_rows(numbers, [leader.get(n, n) for n in numbers], args.rows, args.chunk)
+    rows = [_row_from_record(r, manifest.parent, out_dir) for r in records if r.number in chosen]
+    for row in rows:
+        row.error = row.error or conflict.get(row.number, "")
+    check_rows(rows, shared, every_input, out_dir)
+    return Plan(rows, shared, every_input, every_output)
+
+
+def _row_from_args(args: argparse.Namespace) -> Row:
     missing = [flag for flag, value in (("--blend", args.blend), ("--object", args.object), ("--audio", args.audio),
                                         ("-o", args.output)) if not value]
     if missing:
@@ -125,31 +195,29 @@ def rows_from_args(args: argparse.Namespace) -> list[Row]:
     blend, audio, output = Path(args.blend), Path(args.audio), Path(args.output)
     if output.is_dir() or args.output.endswith(("/", os.sep)):  # a folder: the file gets the batch's name
         output = output / f"{blend.stem}_{audio.stem}.blend"
-    return [Row(1, COMMAND_LINE, blend, list(args.object), audio, args.start_frame, output, args.text,
-                Path(args.text_file) if args.text_file else None)]
+    return Row(1, COMMAND_LINE, blend, list(args.object), audio, args.start_frame, output, args.text,
+               Path(args.text_file) if args.text_file else None)
 
 
-def check_rows(rows: list[Row], shared_inputs: list[Labelled]) -> InputIndex:
-    """The output rule for every row before any work: its output is no input of any row, can be
-    written, and is shared only with rows that build on the same .blend. A row that breaks it fails alone.
-    Returns the index of every input, for the batch's other outputs."""
-    readable = [row for row in rows if not row.error]
-    everyone = InputIndex(shared_inputs + [i for row in readable for i in row.inputs()])
-    first_writer: dict[str, Row] = {}
-    for row in readable:
+def check_rows(rows: list[Row], shared: InputIndex, every_input: InputIndex, out_dir: Path | None) -> None:
+    """The output rule for the run's rows before any work: an output is no input of any row, can be written,
+    and is not one of Oris's own files; a batch row reads only regular files. A row that breaks it fails alone."""
+    probed: set[str] = set()
+    keys = PathKeys()
+    for row in rows:
+        if row.error:
+            continue
+        if row.where != COMMAND_LINE:  # a single line may read its transcript from a pipe (/dev/stdin)
+            row.error = (next(filter(None, (row_file_problem(i.label, i.path) for i in row.inputs(row))), "")
+                         or reserved_output_problem(row.output, out_dir, keys))
+            if row.error:
+                continue
         out = Labelled("-o" if row.where == COMMAND_LINE else "its output", row.output)
         try:
             refuse_if_input(out, InputIndex(row.inputs(row)))  # its own inputs first, so the message says "its audio"
-            check_outputs([out], everyone, regular_only=True)
+            check_outputs([out], shared, regular_only=True, probed=probed, also=[every_input])
         except OutputError as exc:
             row.error = str(exc)
-            continue
-        key = os.path.realpath(row.output)
-        earlier = first_writer.setdefault(key, row)
-        if earlier is not row and not same_file(earlier.blend, row.blend):
-            row.error = (f"its output {row.output} is written by {earlier.label} from {earlier.blend}; rows build "
-                         "on one output only from the same .blend; give this row its own output")
-    return everyone
 
 
 def load_preset(name: str) -> tuple[str, Preset | None]:
@@ -178,13 +246,10 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
             meshes = ", ".join(o.name for o in bpy.data.objects if o.type == "MESH")[:300]
             raise RigError(f"no object named {name!r} in {row.blend.name} (meshes: {meshes})")
         objects.append(ob)
-    text = row.text
-    if row.text_file is not None:
-        text = read_text_input(str(row.text_file), "the transcript file")
     scene: Any = bpy.context.scene
     report = lipsync.run(scene, objects, str(row.audio), worker, preset=preset[0], custom=preset[1],
                          start_frame=row.start_frame if row.start_frame is not None else scene.frame_start,
-                         settings=settings, transcript=Transcript(text) if text else None,
+                         settings=settings, transcript=transcript_from(row.text, row.text_file),
                          extend_range=fit_range, card=card, recognize=recognize,
                          existing_animation=row.existing_animation or existing_animation)
     save_blend(Labelled(f"{row.label}'s output", row.output))
@@ -202,10 +267,18 @@ class Batch:
     model: ModelInfo
     preset: tuple[str, Preset | None]  # as load_preset gives it
     summary: Labelled | None
+    identity: RunIdentity
+
+
+def batch_options(args: argparse.Namespace, model: ModelInfo, preset: tuple[str, Preset | None]) -> dict[str, Any]:
+    """The options that shape every row's output: part of the run's identity in its summary."""
+    name, custom = preset
+    return {"preset": custom.to_json() if custom else name, "lead_ms": args.lead_ms, "intensity": args.intensity,
+            "stepped": args.stepped, "audio_only": args.audio_only, "fit_range": args.fit_range,
+            "existing_animation": args.existing_animation, "model": model.sha256}
 
 
 def _prepare(args: argparse.Namespace) -> Batch:
-    rows = rows_from_args(args)
     settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity, stepped=args.stepped).validated()
     model = find_model()
     shared = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
@@ -214,13 +287,16 @@ def _prepare(args: argparse.Namespace) -> Batch:
         shared.append(Labelled("--preset", Path(args.preset)))
     if args.batch:
         shared.append(Labelled("the manifest", Path(args.batch)))
-    everyone = check_rows(rows, shared)
+    elif args.run_id:
+        raise ManifestError("--run-id works on a --batch manifest")
+    identity = run_identity("lipsync", args.run_id, Path(args.batch) if args.batch else None,
+                            batch_options(args, model, preset))
+    plan = plan_rows(args, shared)
     # every input, also of a row refused for its output, is safe from the summary
-    summary = check_summary(args.summary, everyone, [
-        Labelled("-o" if row.where == COMMAND_LINE else f"{row.label}'s output", row.output) for row in rows if not row.error])
-    if not args.batch and rows[0].error:
-        raise ManifestError(rows[0].error)
-    return Batch(rows, settings, model, preset, summary)
+    summary = check_summary(args.summary, identity, [plan.shared, plan.every_input], plan.every_output)
+    if not args.batch and plan.rows[0].error:
+        raise ManifestError(plan.rows[0].error)
+    return Batch(plan.rows, settings, model, preset, summary, identity)
 
 
 def _fingerprint(resume: Resume, row: Row, args: argparse.Namespace, batch: Batch) -> str | None:
@@ -245,18 +321,18 @@ def _groups(rows: list[Row]) -> dict[str, list[Row]]:
 def run(args: argparse.Namespace, err: TextIO) -> int:
     try:
         batch = _prepare(args)
-        rows = batch.rows
-        groups = _groups(rows)
-        leader = {row.number: group[0].number for group in groups.values() for row in group}
-        chosen = select_rows([r.number for r in rows], [leader.get(r.number, r.number) for r in rows], args.rows, args.chunk)
     except (ManifestError, OutputError, ValueError, OSError, ModelError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
-    rows = [row for row in rows if row.number in chosen]
-    log = BatchLog("lipsync", len(rows), err)
+    rows = batch.rows
+    remove_stale_temporaries([row.output.parent for row in rows if not row.error]
+                             + ([batch.summary.path.parent] if batch.summary else []), PROCESS_STARTED)
+    log = BatchLog("lipsync", len(rows), err, batch.identity)
     resume = Resume("lipsync", args.force)
-    prints = {row.number: _fingerprint(resume, row, args, batch) for row in rows if not row.error}
-    done = {row.number for group in groups.values() if group[0].number in chosen
+    # a batch row's resume record: what made its output (a single line keeps none, and never reads its
+    # --text-file twice: that may be a pipe)
+    prints = {row.number: _fingerprint(resume, row, args, batch) for row in rows if not row.error and args.batch}
+    done = {row.number for group in _groups(rows).values() if args.batch
             and resume.finished(group[0].output, [prints[r.number] for r in group]) for row in group}
     audio_seconds = 0.0
     t_start = time.perf_counter()
@@ -285,7 +361,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
                     resume.record(row.output, into[key], f"{row.label}'s record")
             except KeyboardInterrupt:
                 cancelled = True
-                err.write(f"[{row.number}/{len(rows)}] cancelled\n")
+                err.write(f"{log.progress()} {row.label} cancelled\n")
                 log.not_run(row.number, row.where, _inputs(row))
                 continue
             except ROW_ERRORS as exc:
@@ -301,7 +377,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
             audio_seconds += (report.end_frame - report.start_frame) / lipsync.scene_fps(bpy.context.scene)
             if not args.quiet:
                 notes = f" ({'; '.join(report.notes)})" if report.notes else ""
-                err.write(f"[{row.number}/{len(rows)}] {row.audio.name} -> {row.output} : {report.keys_written} keys on "
+                err.write(f"{log.progress()} {row.label} {row.audio.name} -> {row.output}: {report.keys_written} keys on "
                           f"{', '.join(report.targets)}, frames {report.start_frame}-{report.end_frame:.0f}, "
                           f"{report.mode} mode, {seconds:.2f} s{notes}\n")
     return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok, batch.summary)

@@ -20,39 +20,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..core.align import Transcript
-from ..core.audio import AudioError, decode_file, read_text_input
+from ..core.align import transcript_from
+from ..core.audio import AudioError, decode_file
 from ..core.batch import (
     EXIT_CANCELLED,
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
     EXIT_WORKER,
-    WRITTEN,
     BatchLog,
     Resume,
-    RowResult,
     check_summary,
+    reserved_output_problem,
+    row_file_problem,
+    run_identity,
     select_rows,
 )
 from ..core.curves import CurveSettings
-from ..core.formats import render
+from ..core.formats import default_fps, render
 from ..core.manifest import ManifestError, Record, read_manifest
-from ..core.outputs import InputIndex, Labelled, OutputError, check_outputs, refuse_if_input, write_text
+from ..core.outputs import (
+    PROCESS_STARTED,
+    InputIndex,
+    Labelled,
+    OutputError,
+    PathKeys,
+    check_outputs,
+    refuse_if_input,
+    remove_stale_temporaries,
+    write_text,
+)
+from ..core.summary import WRITTEN, RowResult
 from ..engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
 from ..engine.model import ModelError, ModelInfo, find_model
 from ..lipsync import analyze, decoding_settings
 from .progress import ProgressBar
 
 SUFFIX = {"json": ".json", "tsv": ".tsv", "rhubarb-json": ".rhubarb.json", "rhubarb-tsv": ".rhubarb.tsv", "dat": ".dat"}
-
-
-def _read_transcript(args: argparse.Namespace) -> Transcript | None:
-    if args.text is not None:
-        return Transcript(args.text)
-    if args.text_file:
-        return Transcript(read_text_input(args.text_file, "the transcript file"))
-    return None
 
 
 def command_inputs(args: argparse.Namespace, model: ModelInfo) -> list[Labelled]:
@@ -98,10 +102,16 @@ def render_result(args: argparse.Namespace, model: ModelInfo, info: Any, result:
 
 
 def run(args: argparse.Namespace, err: TextIO) -> int:
+    if args.fps is None:
+        args.fps = default_fps(args.format)
+        if args.format == "dat" and not args.quiet:
+            err.write(f"note: -f dat numbers frames at {args.fps:g} fps, Moho's and Papagayo's default; give --fps "
+                      "to match your project (e.g. --fps 30)\n")
     if args.batch:
         return run_batch(args, err)
     farm = [flag for flag, given in (("--rows", args.rows), ("--chunk", args.chunk), ("--summary", args.summary),
-                                     ("--force", args.force), ("--partial-ok", args.partial_ok)) if given]
+                                     ("--force", args.force), ("--partial-ok", args.partial_ok),
+                                     ("--run-id", args.run_id)) if given]
     if farm:
         err.write(f"error: {', '.join(farm)} work on a --batch manifest (oris visemes --batch lines.csv -o out/)\n")
         return EXIT_USAGE
@@ -114,7 +124,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
     try:
         settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity,
                                  stepped=args.stepped).validated()
-        transcript = _read_transcript(args)
+        transcript = transcript_from(args.text, args.text_file)
         model = find_model()
         outputs = plan_viseme_outputs(args)
         inputs = command_inputs(args, model) + [Labelled("the audio", Path(a)) for a in args.audio]
@@ -211,7 +221,7 @@ def _line(record: Record, base: Path, out_dir: Path, suffix: str, fps: float) ->
     line.audio = base / f["audio"]
     line.text = f.get("text") or None
     line.text_file = base / f["text_file"] if f.get("text_file") else None
-    line.output = base / f["output"] if f.get("output") else out_dir / (line.audio.stem + suffix)
+    line.output = Path(_output_of(f, str(base), str(out_dir), suffix))
     if f.get("fps"):
         try:
             line.fps = float(f["fps"])
@@ -223,43 +233,84 @@ def _line(record: Record, base: Path, out_dir: Path, suffix: str, fps: float) ->
     return line
 
 
-def read_lines(args: argparse.Namespace) -> tuple[list[Line], list[Labelled]]:
-    """This run's rows (--rows, --chunk), each checked against the output rule (an output is no input of any
-    row, and is written by one row only); a row that breaks it fails alone. Also every input, for the summary."""
+def _output_of(fields: dict[str, str], base: str, out_dir: str, suffix: str) -> str:
+    """A row's output: its output column (relative to the manifest), else OUT/<audio stem><suffix>."""
+    if fields.get("output"):
+        return os.path.join(base, fields["output"])
+    return os.path.join(out_dir, os.path.splitext(os.path.basename(fields["audio"]))[0] + suffix)
+
+
+@dataclass
+class Plan:
+    """A batch's rows for this task, and what the whole manifest shares, read once before any row runs."""
+
+    lines: list[Line]  # this task's share (--rows, --chunk), or every row
+    shared: InputIndex  # the manifest and the model, by file identity
+    every_input: InputIndex  # every row's inputs, by path only (no file is touched)
+    every_output: InputIndex  # every row's output, by path only
+
+
+def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
+    """The task's rows, each checked against the output rule: its output is no input of any row (by path for
+    the whole manifest, by file identity for its own inputs), not one of Oris's own files, and written by one
+    row only; its inputs are regular files. A row that breaks a rule fails alone. Only the task's own rows
+    touch the disk, so a 50-row task of a 100,000-row manifest starts at once."""
     if not args.output:
         raise ManifestError("--batch needs -o FOLDER for the outputs (rows without an output column write there)")
-    manifest = Path(args.batch)
-    lines = [_line(r, manifest.parent, Path(args.output), SUFFIX[args.format], args.fps)
-             for r in read_manifest(manifest, COLUMNS, REQUIRED)]
-    model = find_model()
-    shared = [Labelled("the manifest", manifest), Labelled("the model", model.path),
-              Labelled("the model card", model.path.with_suffix(".json"))]
-    every = shared + [Labelled(f"{ln.label}'s {k}", p) for ln in lines if not ln.error for k, p in ln.inputs.items()]
-    index = InputIndex(every)
-    writers: dict[str, Line] = {}
-    chosen = select_rows([ln.number for ln in lines], [ln.number for ln in lines], args.rows, args.chunk)
+    manifest, out_dir = Path(args.batch), Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ManifestError(f"-o {out_dir} is a file; with --batch, -o names the folder for the outputs")
+    records = read_manifest(manifest, COLUMNS, REQUIRED)
+    base, suffix = str(manifest.parent), SUFFIX[args.format]
+    every_input, every_output = InputIndex(paths_only=True), InputIndex(paths_only=True)
+    first_writer: dict[int, str] = {}  # row -> the earlier row writing its output
+    for r in records:
+        if r.error:
+            continue
+        for column in ("audio", "text_file"):
+            if r.fields.get(column):
+                every_input.add(Labelled(f"{r.label}'s {column}", Path(base, r.fields[column])))
+        out = Labelled(r.label, Path(_output_of(r.fields, base, str(out_dir), suffix)))
+        earlier = every_output.find(out.path)
+        if earlier is not None:
+            first_writer[r.number] = earlier.label
+        else:
+            every_output.add(out)
+    numbers = [r.number for r in records]
+    chosen = select_rows(numbers, numbers, args.rows, args.chunk)
+    shared = InputIndex([Labelled("the manifest", manifest), Labelled("the model", model.path),
+                         Labelled("the model card", model.path.with_suffix(".json"))])
+    lines = [_line(r, manifest.parent, out_dir, suffix, args.fps) for r in records if r.number in chosen]
+    probed: set[str] = set()
+    keys = PathKeys()
     for ln in lines:
         if ln.error:
             continue
-        first = writers.setdefault(os.path.realpath(ln.output), ln)
-        if first is not ln:
-            ln.error = (f"its output {ln.output} is written by {first.label} too; give one of them an output column")
-    lines = [ln for ln in lines if ln.number in chosen]
-    for ln in lines:
+        ln.error = (next(filter(None, (row_file_problem(f"its {k}", p) for k, p in ln.inputs.items())), "")
+                    or reserved_output_problem(ln.output, out_dir, keys))
+        if not ln.error and ln.number in first_writer:
+            ln.error = (f"its output {ln.output} is written by {first_writer[ln.number]} too; give one of them an "
+                        "output column")
         if ln.error:
             continue
         out = Labelled("its output", ln.output)
         try:
             refuse_if_input(out, InputIndex([Labelled(f"its {k}", p) for k, p in ln.inputs.items()]))
-            check_outputs([out], index)
+            check_outputs([out], shared, probed=probed, also=[every_input])
         except OutputError as exc:
             ln.error = str(exc)
-    return lines, every
+    return Plan(lines, shared, every_input, every_output)
 
 
 def _options(args: argparse.Namespace, line: Line, model: ModelInfo) -> dict[str, Any]:
     return {"format": args.format, "fps": line.fps, "lead_ms": args.lead_ms, "intensity": args.intensity,
             "stepped": args.stepped, "audio_only": args.audio_only, "text": line.text, "model": model.sha256}
+
+
+def batch_options(args: argparse.Namespace, model: ModelInfo) -> dict[str, Any]:
+    """The options that shape every row's output: part of the run's identity in its summary."""
+    return {"format": args.format, "fps": args.fps, "lead_ms": args.lead_ms, "intensity": args.intensity,
+            "stepped": args.stepped, "audio_only": args.audio_only, "model": model.sha256}
 
 
 def run_batch(args: argparse.Namespace, err: TextIO) -> int:
@@ -270,13 +321,16 @@ def run_batch(args: argparse.Namespace, err: TextIO) -> int:
                                  stepped=args.stepped).validated()
         model = find_model()
         settings = decoding_settings(model.card, settings)
-        lines, every = read_lines(args)
-        summary = check_summary(args.summary, every,
-                                [Labelled(f"{ln.label}'s output", ln.output) for ln in lines if not ln.error])
+        identity = run_identity("visemes", args.run_id, Path(args.batch), batch_options(args, model))
+        plan = read_lines(args, model)
+        summary = check_summary(args.summary, identity, [plan.shared, plan.every_input], plan.every_output)
     except (ManifestError, OutputError, ValueError, ModelError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
-    log = BatchLog("visemes", len(lines), err)
+    lines = plan.lines
+    remove_stale_temporaries([ln.output.parent for ln in lines if not ln.error]
+                             + ([summary.path.parent] if summary else []), PROCESS_STARTED)
+    log = BatchLog("visemes", len(lines), err, identity)
     resume = Resume("visemes", args.force)
     cancel = threading.Event()
     cancelled = False
@@ -297,8 +351,7 @@ def run_batch(args: argparse.Namespace, err: TextIO) -> int:
                     log.skipped(ln.number, ln.where, ln.output, _shown(ln))
                     continue
                 decoded = decode_file(str(ln.audio))
-                text = ln.text or (read_text_input(str(ln.text_file), "the transcript file") if ln.text_file else None)
-                result = analyze(decoded.samples, worker, ln.fps, settings, Transcript(text) if text else None,
+                result = analyze(decoded.samples, worker, ln.fps, settings, transcript_from(ln.text, ln.text_file),
                                  None, cancel, recognize=not args.audio_only)
                 write_text(Labelled(f"{ln.label}'s output", ln.output),
                            render_result(args, model, worker.info, result, str(ln.audio)))
@@ -319,7 +372,7 @@ def run_batch(args: argparse.Namespace, err: TextIO) -> int:
             for w in decoded.warnings + result.warnings:
                 err.write(f"warning: {ln.label} {ln.audio}: {w}\n")
             if not args.quiet:
-                err.write(f"[{ln.number}/{len(lines)}] {ln.audio.name} -> {ln.output}: {decoded.duration:.2f} s, "
+                err.write(f"{log.progress()} {ln.label} {ln.audio.name} -> {ln.output}: {decoded.duration:.2f} s, "
                           f"{result.mode} mode, {seconds:.2f} s\n")
     return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok, summary)
 

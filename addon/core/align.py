@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .audio import read_text_input
 from .visemes import PHONE_INDEX, PHONE_TO_VISEME_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
 
 _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
@@ -31,6 +32,17 @@ class AlignmentError(ValueError):
 @dataclass(frozen=True)
 class Transcript:
     text: str
+
+
+def transcript_from(text: str | None, text_file: str | Path | None) -> Transcript | None:
+    """The one rule for every command: the transcript given as text, or read from a file (a pipe such as
+    /dev/stdin too); None when neither was given. A given one that is empty is kept, so that the alignment
+    says so and the audio alone is used, rather than silently recognizing the words instead."""
+    if text is not None:
+        return Transcript(text)
+    if text_file:
+        return Transcript(read_text_input(str(text_file), "the transcript file"))
+    return None
 
 
 @dataclass

@@ -1,40 +1,34 @@
-"""Batch summaries, a farm task's share of the rows, and resuming, shared by the batch commands. No bpy.
-
-The summary is a JSON list with one entry per row, so a pipeline can retry only the failures.
-"""
+"""What the batch commands share: a farm task's share of the rows, the checks on each row's files, resuming
+a finished batch, and the batch's outcome (its lines, its summary and its exit code). No bpy."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .manifest import ManifestError
-from .outputs import InputIndex, Labelled, OutputError, check_outputs, write_text
-
-WRITTEN, SKIPPED, FAILED, NOT_RUN = "written", "skipped", "failed", "not run"  # skipped: done by an earlier run
-
-
-@dataclass
-class RowResult:
-    """One row's outcome, as the summary lists it."""
-
-    row: int
-    where: str
-    status: str  # WRITTEN, SKIPPED, FAILED or NOT_RUN
-    reason: str = ""
-    seconds: float = 0.0
-    output: str | None = None
-    inputs: dict[str, Any] = field(default_factory=dict)
-    mode: str = ""  # how the words were found: transcript, recognized or audio
-
-
-def summary_json(results: Sequence[RowResult]) -> str:
-    return json.dumps([asdict(r) for r in results], indent=1) + "\n"
-
+from .outputs import TEMPORARY_MARK, InputIndex, Labelled, OutputError, check_outputs, is_temporary, write_text
+from .summary import (
+    FAILED,
+    MERGED_SUMMARY,
+    NOT_RUN,
+    SKIPPED,
+    SUMMARIES,
+    WRITTEN,
+    RowResult,
+    RunIdentity,
+    digest,
+    file_sha256,
+    resolve_run_id,
+    results_json,
+    with_run,
+)
 
 # ------------------------------------------------------------------- a farm task's share of the rows
 
@@ -94,6 +88,8 @@ class FileHashes:
 
     def __call__(self, path: Path) -> str:
         st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would never end
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
         if key not in self._known:
             digest = hashlib.sha256()
@@ -157,17 +153,18 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_WORKER, EXIT_CANCELLED = 0, 1, 2, 3, 130
 
 
 class BatchLog:
-    """A batch's rows as they end: a line for each failure, then the summary line, the --summary list
+    """A batch's rows as they end: a line for each failure, then the summary line, the --summary file
     and the exit code (0 every row written or already done, 1 some failed, 2 none written, 130 cancelled;
-    with partial_ok, a farm task whose rows failed alone still exits 0 so the job goes on to its merge)."""
+    with partial_ok, a farm task whose rows failed alone still exits 0 so the job goes on to its merge,
+    which reports them; a summary that cannot be written is never a success)."""
 
-    def __init__(self, command: str, total: int, err: Any) -> None:
-        self.command, self.total, self.err = command, total, err
+    def __init__(self, command: str, total: int, err: Any, identity: RunIdentity) -> None:
+        self.command, self.total, self.err, self.identity = command, total, err, identity
         self.results: list[RowResult] = []
 
     def fail(self, number: int, where: str, label: str, reason: str, seconds: float = 0.0,
              inputs: dict[str, Any] | None = None) -> None:
-        self.err.write(f"[{number}/{self.total}] FAILED {label}: {reason}\n")
+        self.err.write(f"[{len(self.results) + 1}/{self.total}] FAILED {label}: {reason}\n")
         self.results.append(RowResult(number, where, FAILED, reason, round(seconds, 3), None, inputs or {}))
 
     def add(self, result: RowResult) -> None:
@@ -179,6 +176,10 @@ class BatchLog:
 
     def not_run(self, number: int, where: str, inputs: dict[str, Any]) -> None:
         self.add(RowResult(number, where, NOT_RUN, "cancelled", 0.0, None, inputs))
+
+    def progress(self) -> str:
+        """Where the batch stands, for the line of the row that just ended: [done/total]."""
+        return f"[{len(self.results)}/{self.total}]"
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -193,9 +194,10 @@ class BatchLog:
                        f"in {wall:.1f} s{speed}\n")
         if summary is not None:
             try:
-                write_text(summary, summary_json(sorted(self.results, key=lambda r: r.row)))
+                write_text(summary, results_json(self.identity, self.results))
             except OutputError as exc:
                 self.err.write(f"error: {exc}\n")
+                return EXIT_PARTIAL
         if cancelled:
             return EXIT_CANCELLED
         if failed == 0 or partial_ok:
@@ -203,23 +205,62 @@ class BatchLog:
         return EXIT_PARTIAL if ok or skipped else EXIT_USAGE
 
 
-def check_summary(path: str | None, inputs: Sequence[Labelled] | InputIndex,
-                  outputs: Sequence[Labelled]) -> Labelled | None:
-    """The --summary output, checked before any work: no input of any row, and no row's output."""
+
+
+# ------------------------------------------------------------------------------- checks on each row
+
+def row_file_problem(label: str, path: Path) -> str:
+    """Only regular files are read: a FIFO, device or folder fails its row at once (hashing a FIFO for
+    resume would wait forever). A missing file is left to the row's own reading, which says so."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return ""
+    except (OSError, ValueError) as exc:
+        return f"cannot read {label} {path}: {getattr(exc, 'strerror', None) or exc}"
+    if stat.S_ISDIR(mode):
+        return f"{label} {path} is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        kind = "FIFO" if stat.S_ISFIFO(mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "socket"
+        return f"{label} {path} is a {kind}, not a regular file; a batch reads only regular files"
+    return ""
+
+
+def reserved_output_problem(output: Path, out_dir: Path | None, keys: Any) -> str:
+    """An output name that belongs to Oris's own files: resume records, temporary files, the job's merged
+    summary and the tasks' summaries in the -o folder. Such a row is refused when the manifest is read."""
+    name = output.name
+    if name.endswith(DONE_SUFFIX) or is_temporary(name) or TEMPORARY_MARK in name:
+        return (f"its output {output} has the name of one of Oris's own files (resume records end in {DONE_SUFFIX}, "
+                f"temporary files hold {TEMPORARY_MARK}); give the row another output")
+    if out_dir is not None:
+        key, folder = keys(output), keys(out_dir)
+        if key == os.path.join(folder, MERGED_SUMMARY):
+            return (f"its output {output} is where the job's merged summary goes (-o folder/{MERGED_SUMMARY}); "
+                    "give the row an output column, or rename its audio")
+        if key.startswith(os.path.join(folder, SUMMARIES) + os.sep):
+            return f"its output {output} is inside the folder of the tasks' summaries; give the row another output"
+    return ""
+
+
+def run_identity(command: str, run_id: str | None, manifest: Path | None, options: dict[str, Any]) -> RunIdentity:
+    try:
+        manifest_sha = file_sha256(manifest) if manifest is not None else None
+    except OSError as exc:
+        raise ManifestError(f"cannot read the manifest {manifest}: {exc.strerror or exc}") from None
+    return RunIdentity(command, resolve_run_id(run_id), manifest_sha, digest(options))
+
+
+def check_summary(path: str | None, identity: RunIdentity, inputs: Sequence[InputIndex],
+                  outputs: InputIndex) -> Labelled | None:
+    """The --summary output ({run} replaced by the run id), checked before any work: no input of any row,
+    and no row's output."""
     if not path:
         return None
-    summary = Labelled("--summary", Path(path))
-    check_outputs([summary], inputs)
-    writer = InputIndex(outputs).find(summary.path)
+    summary = Labelled("--summary", Path(with_run(path, identity.run, "--summary")))
+    check_outputs([summary], inputs[0], also=inputs[1:])
+    writer = outputs.find(summary.path)
     if writer is not None:
         raise OutputError(f"{writer.label} and --summary are the same file {summary.path}; give each its own path")
     return summary
 
-
-def merge_summaries(lists: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Per-chunk summaries as one list, a row each (a later list's entry for a row wins), in row order."""
-    rows: dict[int, dict[str, Any]] = {}
-    for entries in lists:
-        for entry in entries:
-            rows[int(entry["row"])] = entry
-    return [rows[n] for n in sorted(rows)]

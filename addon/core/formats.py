@@ -17,6 +17,13 @@ from .visemes import VISEME_INDEX, VISEMES
 
 FORMATS = ("json", "tsv", "rhubarb-json", "rhubarb-tsv", "dat")
 SCHEMA_VERSION = 1
+DEFAULT_FPS = 100.0  # per-frame weights: fine enough to resample to any project rate
+DAT_FPS = 24.0  # Moho's and Papagayo's own default: their switch files count frames at the project's rate
+
+
+def default_fps(fmt: str) -> float:
+    """The frame rate a format is written at when --fps is not given."""
+    return DAT_FPS if fmt == "dat" else DEFAULT_FPS
 
 # Rhubarb's mouth shapes: A closed (p b m), B clenched teeth (most consonants, "ee"),
 # C open (eh, ae), D wide open (aa), E slightly rounded (ao, er), F puckered (uw, ow, w),

@@ -5,7 +5,9 @@
 - Every output is checked before any work starts: its folder can be written (a missing folder is
   created when the file is written), it is not a folder, and no two outputs are the same file.
 - Files are written atomically: a temporary file in the same folder, then a rename, so an
-  interrupted or failed write never leaves half a file in place of a good one.
+  interrupted or failed write never leaves half a file in place of a good one. The temporary
+  names (`.NAME.oris-tmp-XXXXXXXX`) match no output pattern (`*.json`, `*.blend`), and a batch
+  removes the ones a killed run left behind (remove_stale_temporaries).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,8 +62,25 @@ def _nearest_existing(folder: Path) -> Path:
     return folder
 
 
-def check_writable(out: Labelled, regular_only: bool = False) -> None:
-    """Refuse an output that is a folder, sits below a file, or whose folder cannot be written."""
+class PathKeys:
+    """A path's identity without touching the file itself: its folder resolved once (symlinked folders,
+    `..`), then its name. A manifest of 100,000 rows shares a few folders, so this costs a few system calls
+    where resolving every file would cost hundreds of thousands."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str] = {}
+
+    def __call__(self, path: Path | str) -> str:
+        folder, name = os.path.split(os.path.abspath(path))
+        real = self._folders.get(folder)
+        if real is None:
+            real = self._folders[folder] = os.path.realpath(folder)
+        return os.path.join(real, name)
+
+
+def check_writable(out: Labelled, regular_only: bool = False, probed: set[str] | None = None) -> None:
+    """Refuse an output that is a folder, sits below a file, or whose folder cannot be written
+    (each folder probed once where `probed` remembers them)."""
     path = out.path
     if path.is_dir():
         raise OutputError(f"{out.label} {path} is a folder; give a file path")
@@ -70,6 +91,10 @@ def check_writable(out: Labelled, regular_only: bool = False) -> None:
         raise OutputError(f"{out.label} {path} cannot be written: {folder} is a file, not a folder")
     if path.exists() and not path.is_file():
         return  # a device or pipe (/dev/null, a FIFO): written as a stream, not replaced
+    if probed is not None:
+        if str(folder) in probed:
+            return
+        probed.add(str(folder))
     try:  # a real probe: os.access says yes to root on read-only mounts
         probe = folder / f".oris-probe-{secrets.token_hex(4)}"
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -82,16 +107,24 @@ def check_writable(out: Labelled, regular_only: bool = False) -> None:
 
 class InputIndex:
     """A command's inputs by resolved path and by file identity (hard links), so that checking an output
-    costs the same for a batch of ten thousand rows as for one."""
+    costs the same for a batch of ten thousand rows as for one. With `paths_only`, the inputs are known by
+    PathKeys alone and no file is touched: the manifest-wide check of a farm task, whose own rows get the
+    full one."""
 
-    def __init__(self, inputs: Iterable[Labelled] = ()) -> None:
+    def __init__(self, inputs: Iterable[Labelled] = (), paths_only: bool = False) -> None:
         self._by_path: dict[str, Labelled] = {}
         self._by_inode: dict[tuple[int, int], Labelled] = {}
+        self._keys = PathKeys() if paths_only else None
         for inp in inputs:
             self.add(inp)
 
+    def _key(self, path: Path | str) -> str:
+        return self._keys(path) if self._keys is not None else _real(Path(path))
+
     def add(self, inp: Labelled) -> None:
-        self._by_path.setdefault(_real(inp.path), inp)
+        self._by_path.setdefault(self._key(inp.path), inp)
+        if self._keys is not None:
+            return
         try:
             st = os.stat(inp.path)
         except OSError:
@@ -99,8 +132,8 @@ class InputIndex:
         self._by_inode.setdefault((st.st_dev, st.st_ino), inp)
 
     def find(self, path: Path) -> Labelled | None:
-        found = self._by_path.get(_real(path))
-        if found is None:
+        found = self._by_path.get(self._key(path))
+        if found is None and self._keys is None:
             try:
                 st = os.stat(path)
             except OSError:
@@ -116,25 +149,61 @@ def refuse_if_input(out: Labelled, index: InputIndex) -> None:
                           "writes over an input, choose another output path")
 
 
-def check_outputs(outputs: Sequence[Labelled], inputs: Sequence[Labelled] | InputIndex, regular_only: bool = False) -> None:
-    """The whole rule, before any work: no output is an input, each can be written, none collide."""
+def check_outputs(outputs: Sequence[Labelled], inputs: Sequence[Labelled] | InputIndex, regular_only: bool = False,
+                  probed: set[str] | None = None, also: Sequence[InputIndex] = ()) -> None:
+    """The whole rule, before any work: no output is an input (of `inputs`, or of the indexes in `also`),
+    each can be written, none collide."""
     index = inputs if isinstance(inputs, InputIndex) else InputIndex(inputs)
     seen: dict[str, Labelled] = {}
     for out in outputs:
         refuse_if_input(out, index)
+        for more in also:
+            refuse_if_input(out, more)
         key = _real(out.path)
         if key in seen:
             raise OutputError(f"{seen[key].label} and {out.label} are the same file {out.path}; "
                               "give each its own output path")
         seen[key] = out
-        check_writable(out, regular_only)
+        check_writable(out, regular_only, probed)
+
+
+TEMPORARY_MARK = ".oris-tmp-"
+# Oris's temporary files: this version's, and the `.NAME.oris-XXXXXXXX.EXT` of earlier ones
+_TEMPORARY = re.compile(r"^\..+\.oris-(?:tmp-[0-9a-f]{8}|[0-9a-f]{8}(?:\.[^.]+)?)$")
+STALE_SECONDS = 60.0  # a write in progress touches its file far more often than this
+
+
+def is_temporary(name: str) -> bool:
+    return _TEMPORARY.match(name) is not None
+
+
+def remove_stale_temporaries(folders: Iterable[Path], started: float) -> list[Path]:
+    """Remove the temporary files that a killed run left in these folders: Oris's own names only, and only
+    those untouched since a minute before this process started (another task may be writing one now)."""
+    removed = []
+    for folder in {os.path.abspath(f) for f in folders}:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not is_temporary(entry.name):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < started - STALE_SECONDS:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+PROCESS_STARTED = time.time()
 
 
 @contextlib.contextmanager
 def _beside(path: Path) -> Iterator[Path]:
     """A fresh temporary path in path's folder, renamed onto path when the block ends without error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.oris-{secrets.token_hex(4)}{path.suffix}"
+    tmp = path.parent / f".{path.name}{TEMPORARY_MARK}{secrets.token_hex(4)}"
     try:
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)

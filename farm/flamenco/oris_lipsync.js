@@ -3,10 +3,13 @@
 //
 // Install: copy this file into the Flamenco Manager's `scripts/` folder and restart the Manager; the job type
 // "Oris Lip Sync" then appears in the Blender add-on's job types. Each task runs
-//     blender -b -y -c oris lipsync --batch MANIFEST -o OUTPUT --chunk K/N --summary OUTPUT/summaries/chunk-K-of-N.json
+//     blender -b -y -c oris lipsync --batch MANIFEST -o OUTPUT --chunk K/N --run-id RUN
+//         --summary OUTPUT/summaries/RUN/chunk-K-of-N.json
 // on a worker with the Oris extension installed, with one warm worker process for its rows; rows an earlier
-// run finished are skipped, so requeueing a job redoes only the missing rows. A last task merges the chunks'
-// summaries into OUTPUT/summary.json and fails when a row failed (the list names it).
+// run finished are skipped, so requeueing a job redoes only the missing rows. RUN is the job's id (a fresh one
+// where the Manager gives none): each submission's summaries go to a folder of their own, so a stale summary of
+// an earlier submission (another chunk size, say) is never merged. A last task merges this run's summaries into
+// OUTPUT/summary.json and fails when a row failed (the list names it).
 //
 // Tested in the repository by tests/flamenco/compile_job.mjs, which loads this file in node with a recorder
 // of Flamenco's documented `author` API and checks the tasks and commands compileJob creates: that checks the
@@ -37,7 +40,8 @@ const JOB_TYPE = {
 function compileJob(job) {
     const settings = job.settings;
     const chunks = Math.max(1, Math.ceil(settings.row_count / settings.chunk_size));
-    const summaries = joinPath(settings.output, "summaries");
+    const run = runId(job);
+    const summaries = joinPath(joinPath(settings.output, "summaries"), run);
     const options = ["--preset", settings.preset, "--existing-animation", settings.existing_animation,
                      "--lead-ms", String(settings.lead_ms)];
     if (settings.audio_only) {
@@ -53,7 +57,7 @@ function compileJob(job) {
             // Flamenco's path translation between platforms)
             argsBefore: ["-c", "oris", "lipsync", "--batch"],
             blendfile: settings.manifest,
-            args: ["-o", settings.output, "--chunk", `${k}/${chunks}`,
+            args: ["-o", settings.output, "--chunk", `${k}/${chunks}`, "--run-id", run,
                    "--summary", joinPath(summaries, `chunk-${k}-of-${chunks}.json`), "--partial-ok", "-q", ...options],
         }));
         job.addTask(task);
@@ -65,12 +69,21 @@ function compileJob(job) {
         exeArgs: "{blenderArgs}",
         argsBefore: ["-c", "oris", "summary"],
         blendfile: summaries,
-        args: ["-o", joinPath(settings.output, "summary.json"), "--manifest", settings.manifest],
+        args: ["--run-id", run, "-o", joinPath(settings.output, "summary.json"), "--manifest", settings.manifest],
     }));
     for (const task of chunkTasks) {
         merge.addDependency(task);
     }
     job.addTask(merge);
+}
+
+// The job's UUID where the Manager has given it one; else a fresh id, sortable by time, as `oris new-run` makes.
+function runId(job) {
+    if (job.id && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(job.id)) {
+        return job.id;
+    }
+    const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "");
+    return `${stamp}-${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0")}`;
 }
 
 // Flamenco's own `path` module is not there in every Manager version; a forward slash works on every OS.
