@@ -46,6 +46,7 @@ from ..core.outputs import (
     InputIndex,
     Labelled,
     OutputError,
+    PathIndex,
     PathKeys,
     check_outputs,
     refuse_if_input,
@@ -136,8 +137,8 @@ class Plan:
 
     rows: list[Row]
     shared: InputIndex  # the model, the preset, the manifest: by file identity
-    every_input: InputIndex  # every row's inputs, by path only (no file is touched)
-    every_output: InputIndex  # every row's output, by path only
+    every_input: PathIndex  # every row's inputs, by path only (no file is touched)
+    every_output: PathIndex  # every row's output, by path only
 
 
 def plan_rows(args: argparse.Namespace, shared_inputs: list[Labelled]) -> Plan:
@@ -145,10 +146,12 @@ def plan_rows(args: argparse.Namespace, shared_inputs: list[Labelled]) -> Plan:
     100,000-row manifest starts at once. Rows that write one output build one shot from one .blend and
     stay in one task."""
     shared = InputIndex(shared_inputs)
+    every_input, every_output = PathIndex(), PathIndex()
     if not args.batch:
         rows = [_row_from_args(args)]
-        every_input = InputIndex(rows[0].inputs(), paths_only=True)
-        every_output = InputIndex([Labelled("-o", rows[0].output)], paths_only=True)
+        for inp in rows[0].inputs():
+            every_input.add(str(inp.path), os.getcwd(), "the command line", inp.label)
+        every_output.add(str(rows[0].output), os.getcwd(), "the command line", "-o")
         check_rows(rows, shared, every_input, None)
         return Plan(rows, shared, every_input, every_output)
     manifest = Path(args.batch)
@@ -156,28 +159,34 @@ def plan_rows(args: argparse.Namespace, shared_inputs: list[Labelled]) -> Plan:
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise ManifestError(f"-o {out_dir} is a file; with --batch, -o names the folder for the outputs")
     records = read_manifest(manifest, COLUMNS, REQUIRED)
-    base = str(manifest.parent)
-    every_input, every_output = InputIndex(paths_only=True), InputIndex(paths_only=True)
-    keys = PathKeys()
+    base = os.path.abspath(manifest.parent)
+    out_folder = os.path.abspath(out_dir) if out_dir is not None else None
+    keys = every_output.keys
     builders: dict[str, tuple[int, str, str]] = {}  # output -> its first row: number, label, .blend
     leader: dict[int, int] = {}
     conflict: dict[int, str] = {}
     for r in records:
         if r.error:
             continue
+        f = r.fields
         for column in ("blend", "audio", "text_file"):
-            if r.fields.get(column):
-                every_input.add(Labelled(f"{r.label}'s {column}", Path(base, r.fields[column])))
-        output = _output_of(r.fields, base, out_dir)
-        if output is None:
+            if f.get(column):
+                every_input.add(f[column], base, r.label, column)
+        if f.get("output"):
+            output, folder = f["output"], base
+        elif out_folder is not None:
+            stems = [os.path.splitext(os.path.basename(f[k]))[0] for k in ("blend", "audio")]
+            output, folder = f"{stems[0]}_{stems[1]}.blend", out_folder
+        else:
             continue
-        every_output.add(Labelled(f"{r.label}'s output", Path(output)))
-        blend = keys(os.path.join(base, r.fields["blend"]))
-        first = builders.setdefault(keys(output), (r.number, r.label, blend))
+        every_output.add(output, folder, r.label, "output")
+        blend = keys(f["blend"], base)
+        first = builders.setdefault(keys(output, folder), (r.number, r.label, blend))
         leader[r.number] = first[0]
         if first[2] != blend:
-            conflict[r.number] = (f"its output {output} is written by {first[1]} from {first[2]}; rows build on one "
-                                  "output only from the same .blend; give this row its own output")
+            conflict[r.number] = (f"its output {os.path.join(folder, output)} is written by {first[1]} from "
+                                  f"{first[2]}; rows build on one output only from the same .blend; give this row "
+                                  "its own output")
     numbers = [r.number for r in records]
     chosen = select_rows(numbers, [leader.get(n, n) for n in numbers], args.rows, args.chunk)
     rows = [_row_from_record(r, manifest.parent, out_dir) for r in records if r.number in chosen]
@@ -199,7 +208,7 @@ def _row_from_args(args: argparse.Namespace) -> Row:
                Path(args.text_file) if args.text_file else None)
 
 
-def check_rows(rows: list[Row], shared: InputIndex, every_input: InputIndex, out_dir: Path | None) -> None:
+def check_rows(rows: list[Row], shared: InputIndex, every_input: PathIndex, out_dir: Path | None) -> None:
     """The output rule for the run's rows before any work: an output is no input of any row, can be written,
     and is not one of Oris's own files; a batch row reads only regular files. A row that breaks it fails alone."""
     probed: set[str] = set()
@@ -293,7 +302,7 @@ def _prepare(args: argparse.Namespace) -> Batch:
                             batch_options(args, model, preset))
     plan = plan_rows(args, shared)
     # every input, also of a row refused for its output, is safe from the summary
-    summary = check_summary(args.summary, identity, [plan.shared, plan.every_input], plan.every_output)
+    summary = check_summary(args.summary, identity, plan.shared, plan.every_input, plan.every_output)
     if not args.batch and plan.rows[0].error:
         raise ManifestError(plan.rows[0].error)
     return Batch(plan.rows, settings, model, preset, summary, identity)

@@ -44,6 +44,7 @@ from ..core.outputs import (
     InputIndex,
     Labelled,
     OutputError,
+    PathIndex,
     PathKeys,
     check_outputs,
     refuse_if_input,
@@ -246,8 +247,8 @@ class Plan:
 
     lines: list[Line]  # this task's share (--rows, --chunk), or every row
     shared: InputIndex  # the manifest and the model, by file identity
-    every_input: InputIndex  # every row's inputs, by path only (no file is touched)
-    every_output: InputIndex  # every row's output, by path only
+    every_input: PathIndex  # every row's inputs, by path only (no file is touched)
+    every_output: PathIndex  # every row's output, by path only
 
 
 def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
@@ -261,21 +262,24 @@ def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
     if out_dir.exists() and not out_dir.is_dir():
         raise ManifestError(f"-o {out_dir} is a file; with --batch, -o names the folder for the outputs")
     records = read_manifest(manifest, COLUMNS, REQUIRED)
-    base, suffix = str(manifest.parent), SUFFIX[args.format]
-    every_input, every_output = InputIndex(paths_only=True), InputIndex(paths_only=True)
+    base, suffix = os.path.abspath(manifest.parent), SUFFIX[args.format]
+    out_folder = os.path.abspath(out_dir)
+    every_input, every_output = PathIndex(), PathIndex()
     first_writer: dict[int, str] = {}  # row -> the earlier row writing its output
     for r in records:
         if r.error:
             continue
-        for column in ("audio", "text_file"):
-            if r.fields.get(column):
-                every_input.add(Labelled(f"{r.label}'s {column}", Path(base, r.fields[column])))
-        out = Labelled(r.label, Path(_output_of(r.fields, base, str(out_dir), suffix)))
-        earlier = every_output.find(out.path)
-        if earlier is not None:
-            first_writer[r.number] = earlier.label
+        f, label = r.fields, r.label
+        every_input.add(f["audio"], base, label, "audio")
+        if f.get("text_file"):
+            every_input.add(f["text_file"], base, label, "text_file")
+        if f.get("output"):
+            earlier = every_output.add(f["output"], base, label, "output")
         else:
-            every_output.add(out)
+            stem = os.path.splitext(os.path.basename(f["audio"]))[0]
+            earlier = every_output.add(stem + suffix, out_folder, label, "output")
+        if earlier is not None:
+            first_writer[r.number] = earlier
     numbers = [r.number for r in records]
     chosen = select_rows(numbers, numbers, args.rows, args.chunk)
     shared = InputIndex([Labelled("the manifest", manifest), Labelled("the model", model.path),
@@ -323,7 +327,7 @@ def run_batch(args: argparse.Namespace, err: TextIO) -> int:
         settings = decoding_settings(model.card, settings)
         identity = run_identity("visemes", args.run_id, Path(args.batch), batch_options(args, model))
         plan = read_lines(args, model)
-        summary = check_summary(args.summary, identity, [plan.shared, plan.every_input], plan.every_output)
+        summary = check_summary(args.summary, identity, plan.shared, plan.every_input, plan.every_output)
     except (ManifestError, OutputError, ValueError, ModelError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import ManifestError
-from .outputs import TEMPORARY_MARK, InputIndex, Labelled, OutputError, check_outputs, is_temporary, write_text
+from .outputs import (
+    TEMPORARY_MARK,
+    InputIndex,
+    Labelled,
+    OutputError,
+    PathIndex,
+    check_outputs,
+    is_temporary,
+    write_text,
+)
 from .summary import (
     FAILED,
     MERGED_SUMMARY,
@@ -251,15 +260,15 @@ def run_identity(command: str, run_id: str | None, manifest: Path | None, option
     return RunIdentity(command, resolve_run_id(run_id), manifest_sha, digest(options))
 
 
-def check_summary(path: str | None, identity: RunIdentity, inputs: Sequence[InputIndex],
-                  outputs: InputIndex) -> Labelled | None:
+def check_summary(path: str | None, identity: RunIdentity, shared: InputIndex, every_input: PathIndex,
+                  every_output: PathIndex) -> Labelled | None:
     """The --summary output ({run} replaced by the run id), checked before any work: no input of any row,
     and no row's output."""
     if not path:
         return None
     summary = Labelled("--summary", Path(with_run(path, identity.run, "--summary")))
-    check_outputs([summary], inputs[0], also=inputs[1:])
-    writer = outputs.find(summary.path)
+    check_outputs([summary], shared, also=[every_input])
+    writer = every_output.find(summary.path)
     if writer is not None:
         raise OutputError(f"{writer.label} and --summary are the same file {summary.path}; give each its own path")
     return summary

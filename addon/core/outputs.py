@@ -63,19 +63,35 @@ def _nearest_existing(folder: Path) -> Path:
 
 
 class PathKeys:
-    """A path's identity without touching the file itself: its folder resolved once (symlinked folders,
-    `..`), then its name. A manifest of 100,000 rows shares a few folders, so this costs a few system calls
-    where resolving every file would cost hundreds of thousands."""
+    """A path's identity as text alone (absolute, `.` and `..` folded, case folded where the system ignores
+    case), touching no file: the manifest-wide checks of a farm task run on paths only, so a 50-row task of a
+    100,000-row manifest costs no system call per row. A task's own rows get the full check (InputIndex)."""
 
     def __init__(self) -> None:
-        self._folders: dict[str, str] = {}
+        self._cwd = os.getcwd()
 
-    def __call__(self, path: Path | str) -> str:
-        folder, name = os.path.split(os.path.abspath(path))
-        real = self._folders.get(folder)
-        if real is None:
-            real = self._folders[folder] = os.path.realpath(folder)
-        return os.path.join(real, name)
+    def __call__(self, path: Path | str, base: str | None = None) -> str:
+        """`base` (an absolute folder) for a path relative to it; else relative to the working folder."""
+        return os.path.normcase(os.path.normpath(os.path.join(base or self._cwd, path)))
+
+
+class PathIndex:
+    """Paths by PathKeys alone, touching no file: the manifest-wide check of a farm task (every row's inputs
+    and outputs), whose own rows get the full InputIndex. Labels are made only for a path that is found."""
+
+    def __init__(self) -> None:
+        self.keys = PathKeys()
+        self._found: dict[str, tuple[str, str, str]] = {}  # key -> owner, what, path: "row 3 (line 4)", "audio"
+
+    def add(self, path: str, base: str, owner: str, what: str) -> str | None:
+        """Index a path; the owner of the same path indexed earlier, if any."""
+        entry = (owner, what, path)
+        earlier = self._found.setdefault(self.keys(path, base), entry)
+        return earlier[0] if earlier is not entry else None
+
+    def find(self, path: Path) -> Labelled | None:
+        found = self._found.get(self.keys(path))
+        return None if found is None else Labelled(f"{found[0]}'s {found[1]}", Path(found[2]))
 
 
 def check_writable(out: Labelled, regular_only: bool = False, probed: set[str] | None = None) -> None:
@@ -107,24 +123,16 @@ def check_writable(out: Labelled, regular_only: bool = False, probed: set[str] |
 
 class InputIndex:
     """A command's inputs by resolved path and by file identity (hard links), so that checking an output
-    costs the same for a batch of ten thousand rows as for one. With `paths_only`, the inputs are known by
-    PathKeys alone and no file is touched: the manifest-wide check of a farm task, whose own rows get the
-    full one."""
+    costs the same for a batch of ten thousand rows as for one."""
 
-    def __init__(self, inputs: Iterable[Labelled] = (), paths_only: bool = False) -> None:
+    def __init__(self, inputs: Iterable[Labelled] = ()) -> None:
         self._by_path: dict[str, Labelled] = {}
         self._by_inode: dict[tuple[int, int], Labelled] = {}
-        self._keys = PathKeys() if paths_only else None
         for inp in inputs:
             self.add(inp)
 
-    def _key(self, path: Path | str) -> str:
-        return self._keys(path) if self._keys is not None else _real(Path(path))
-
     def add(self, inp: Labelled) -> None:
-        self._by_path.setdefault(self._key(inp.path), inp)
-        if self._keys is not None:
-            return
+        self._by_path.setdefault(_real(inp.path), inp)
         try:
             st = os.stat(inp.path)
         except OSError:
@@ -132,8 +140,8 @@ class InputIndex:
         self._by_inode.setdefault((st.st_dev, st.st_ino), inp)
 
     def find(self, path: Path) -> Labelled | None:
-        found = self._by_path.get(self._key(path))
-        if found is None and self._keys is None:
+        found = self._by_path.get(_real(path))
+        if found is None:
             try:
                 st = os.stat(path)
             except OSError:
@@ -142,7 +150,7 @@ class InputIndex:
         return found
 
 
-def refuse_if_input(out: Labelled, index: InputIndex) -> None:
+def refuse_if_input(out: Labelled, index: InputIndex | PathIndex) -> None:
     inp = index.find(out.path)
     if inp is not None:
         raise OutputError(f"{out.label} {out.path} is an input ({inp.label} {inp.path}); Oris never "
@@ -150,7 +158,7 @@ def refuse_if_input(out: Labelled, index: InputIndex) -> None:
 
 
 def check_outputs(outputs: Sequence[Labelled], inputs: Sequence[Labelled] | InputIndex, regular_only: bool = False,
-                  probed: set[str] | None = None, also: Sequence[InputIndex] = ()) -> None:
+                  probed: set[str] | None = None, also: Sequence[PathIndex] = ()) -> None:
     """The whole rule, before any work: no output is an input (of `inputs`, or of the indexes in `also`),
     each can be written, none collide."""
     index = inputs if isinstance(inputs, InputIndex) else InputIndex(inputs)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import ManifestError
+from .outputs import is_temporary
 
 SUMMARY_VERSION = 2
 WRITTEN, SKIPPED, FAILED, NOT_RUN = "written", "skipped", "failed", "not run"  # skipped: done by an earlier run
@@ -175,10 +176,11 @@ def read_part(path: Path) -> Part:
 
 
 def summary_files(parts: Sequence[str]) -> list[Path]:
-    """The parts named: files, and each folder's *.json (temporary files never match)."""
+    """The parts named: files, and each folder's *.json but Oris's temporary files (an earlier version's end
+    in .json too)."""
     files: list[Path] = []
     for part in map(Path, parts):
-        files += sorted(part.glob("*.json")) if part.is_dir() else [part]
+        files += sorted(p for p in part.glob("*.json") if not is_temporary(p.name)) if part.is_dir() else [part]
     return files
 
 
