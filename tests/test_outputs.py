@@ -88,7 +88,7 @@ def test_bad_manifest_rows_fail_alone_with_their_line_numbers(tmp_path):
                     "a.blend,Face,e.wav,1,o.blend,t,extra\n"
                     "a.blend,Face,f.wav\n")
     rows = read_manifest(path, COLUMNS, REQUIRED)
-    assert [(r.number, r.where) for r in rows] == [(1, "line 2"), (2, "line 3"), (3, "line 4"), (4, "line 7"),
+    assert [(r.number, r.where) for r in rows] == [(1, "line 2"), (2, "line 3"), (3, "lines 4-5"), (4, "line 7"),
                                                     (5, "line 8"), (6, "line 9")]
     assert "missing object, audio" in rows[0].error
     assert "unclosed quote" in rows[1].error
