@@ -150,8 +150,8 @@ def plan_rows(args: argparse.Namespace, shared_inputs: list[Labelled]) -> Plan:
     if not args.batch:
         rows = [_row_from_args(args)]
         for inp in rows[0].inputs():
-            every_input.add(str(inp.path), os.getcwd(), "the command line", inp.label)
-        every_output.add(str(rows[0].output), os.getcwd(), "the command line", "-o")
+            every_input.add(str(inp.path), os.getcwd(), "", inp.label)
+        every_output.add(str(rows[0].output), os.getcwd(), "", "-o")
         check_rows(rows, shared, every_input, None)
         return Plan(rows, shared, every_input, every_output)
     manifest = Path(args.batch)
@@ -386,7 +386,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
             audio_seconds += (report.end_frame - report.start_frame) / lipsync.scene_fps(bpy.context.scene)
             if not args.quiet:
                 notes = f" ({'; '.join(report.notes)})" if report.notes else ""
-                err.write(f"{log.progress()} {row.label} {row.audio.name} -> {row.output}: {report.keys_written} keys on "
+                err.write(f"{log.progress()} {row.label + ' ' if args.batch else ''}{row.audio.name} -> {row.output}: {report.keys_written} keys on "
                           f"{', '.join(report.targets)}, frames {report.start_frame}-{report.end_frame:.0f}, "
                           f"{report.mode} mode, {seconds:.2f} s{notes}\n")
     return log.finish(time.perf_counter() - t_start, audio_seconds, cancelled, args.partial_ok, batch.summary)

@@ -81,7 +81,8 @@ class PathIndex:
 
     def __init__(self) -> None:
         self.keys = PathKeys()
-        self._found: dict[str, tuple[str, str, str]] = {}  # key -> owner, what, path: "row 3 (line 4)", "audio"
+        # key -> owner, what, path: "row 3 (line 4)", "audio" (no owner: the command line's "--audio")
+        self._found: dict[str, tuple[str, str, str]] = {}
 
     def add(self, path: str, base: str, owner: str, what: str) -> str | None:
         """Index a path; the owner of the same path indexed earlier, if any."""
@@ -91,7 +92,9 @@ class PathIndex:
 
     def find(self, path: Path) -> Labelled | None:
         found = self._found.get(self.keys(path))
-        return None if found is None else Labelled(f"{found[0]}'s {found[1]}", Path(found[2]))
+        if found is None:
+            return None
+        return Labelled(f"{found[0]}'s {found[1]}" if found[0] else found[1], Path(found[2]))
 
 
 def check_writable(out: Labelled, regular_only: bool = False, probed: set[str] | None = None) -> None:
