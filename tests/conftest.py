@@ -10,10 +10,19 @@ import soundfile as sf
 
 from oris.engine.client import WorkerClient
 
+from . import procs
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_AUDIO = REPO / "demo" / "speech.flac"
 DEMO_TEXT = REPO / "demo" / "speech.txt"
 DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test():
+    """A child from procs.start that its test did not finish (the test failed first) is killed, with its group."""
+    yield
+    procs.kill_leftovers()
 
 
 @pytest.fixture(scope="session")

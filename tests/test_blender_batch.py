@@ -2,21 +2,20 @@
 
 import hashlib
 import json
-import subprocess
 import sys
 
 import pytest
 
 pytest.importorskip("bpy")
 
+from . import procs  # noqa: E402
 from .conftest import DATA, DEMO_AUDIO, REPO  # noqa: E402
 
 HEAD = REPO / "demo" / "heads" / "mh_talkinghead_head.blend"
 
 
 def oris(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "oris", "lipsync", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, cwd=cwd)
+    return procs.run([sys.executable, "-m", "oris", "lipsync", *args], timeout=600, cwd=cwd)
 
 
 def digest(path):
@@ -27,7 +26,7 @@ def strips_in(blend):
     script = ("import bpy, json, sys; bpy.ops.wm.open_mainfile(filepath=sys.argv[-1]); "
               "k = bpy.data.objects['MakeHuman_head'].data.shape_keys; "
               "print('STRIPS', json.dumps([[s.name, s.frame_start] for t in k.animation_data.nla_tracks for s in t.strips]))")
-    out = subprocess.run([sys.executable, "-c", script, str(blend)], capture_output=True, text=True, timeout=120).stdout
+    out = procs.run([sys.executable, "-c", script, blend], timeout=120).stdout
     return json.loads(next(line for line in out.splitlines() if line.startswith("STRIPS"))[7:])
 
 
@@ -93,7 +92,7 @@ def test_a_custom_mapping_saved_as_json_overrides_detection_headless(tmp_path):
               "bag = s.action.layers[0].strips[0].channelbag(s.action_slot); "
               "print('MOVES', sorted(f.data_path.split(chr(34))[1] for f in bag.fcurves "
               "if len({round(p.co[1], 3) for p in f.keyframe_points}) > 1))")
-    shown = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=120).stdout
+    shown = procs.run([sys.executable, "-c", script, out], timeout=120).stdout
     moves = next(line for line in shown.splitlines() if line.startswith("MOVES"))
     assert "'mouthClose'" in moves and "'viseme_PP'" not in moves
     bad = oris("--blend", HEAD, "--object", "MakeHuman_head", "--audio", DEMO_AUDIO, "--preset", DATA / "music.flac.json",

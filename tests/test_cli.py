@@ -1,7 +1,6 @@
 """`python -m oris visemes` as users run it: real process, real files, every bad input."""
 
 import json
-import subprocess
 import sys
 
 import numpy as np
@@ -10,11 +9,12 @@ import soundfile as sf
 
 from oris.core.formats import read_cues, read_tsv_frames
 
+from . import procs
 from .conftest import DATA, DEMO_AUDIO, DEMO_TEXT
 
 
 def oris(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "oris", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return procs.run([sys.executable, "-m", "oris", *args], timeout=timeout)
 
 
 def assert_clean_error(result, code, pattern):

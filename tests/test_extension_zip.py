@@ -1,13 +1,13 @@
 """The built extension zip installs into the real bpy through the extension API, and works."""
 
 import os
-import subprocess
 import sys
 
 import pytest
 
 pytest.importorskip("bpy")
 
+from . import procs  # noqa: E402
 from .conftest import DEMO_AUDIO, REPO  # noqa: E402
 
 SCRIPT = """
@@ -46,14 +46,13 @@ print("EXTENSION-OK", sys.modules["bl_ext.user_default.oris"].__file__)
 
 def test_built_zip_installs_and_runs_a_lip_sync(tmp_path):
     dist = tmp_path / "dist"
-    build = subprocess.run([sys.executable, str(REPO / "build.py"), "--platform", "linux-x64", "--out", str(dist)],
-                           capture_output=True, text=True, timeout=600)
+    build = procs.run([sys.executable, REPO / "build.py", "--platform", "linux-x64", "--out", dist], timeout=600)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     zips = list(dist.glob("oris-*-linux_x64.zip"))
     assert len(zips) == 1
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
     env.pop("ORIS_MODEL", None)
-    run = subprocess.run([sys.executable, "-c", SCRIPT, str(zips[0]), str(REPO / "demo" / "heads" / "mh_talkinghead_head.blend"),
-                          str(DEMO_AUDIO)], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    run = procs.run([sys.executable, "-c", SCRIPT, zips[0], REPO / "demo" / "heads" / "mh_talkinghead_head.blend", DEMO_AUDIO],
+                    timeout=600, env=env, cwd=tmp_path)
     assert "EXTENSION-OK" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
     assert str(tmp_path / "user" / "extensions") in run.stdout

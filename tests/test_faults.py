@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from . import procs
 from .conftest import DEMO_AUDIO, DEMO_TEXT, REPO
 
 HEAD = REPO / "demo" / "heads" / "mh_talkinghead_head.blend"
@@ -38,14 +39,11 @@ def start(*args, env=None, user=False, **popen) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "oris", *map(str, args)]
     if user and os.geteuid() == 0:  # root reads and writes anywhere: drop the capabilities that let it
         cmd = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *cmd]
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
-                            cwd=popen.pop("cwd", None), **popen)
+    return procs.start(cmd, env={**os.environ, **(env or {})}, **popen)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> subprocess.CompletedProcess:
-    out, err = proc.communicate(timeout=timeout)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return procs.finish(proc, timeout)
 
 
 def run(*args, **kw) -> subprocess.CompletedProcess:
@@ -223,7 +221,7 @@ def test_bad_options_are_one_line(work, args, first):
 # -- the worker ----------------------------------------------------------------------------------------------
 def _worker_of(proc: subprocess.Popen, timeout: float = 60) -> int:
     """The pid of the worker process the CLI `proc` started."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * procs.machine_factor()
     while time.monotonic() < deadline:
         for pid in os.listdir("/proc"):
             try:
@@ -249,12 +247,13 @@ def _long_audio(work: Path, seconds: int = 240) -> Path:
 def test_after_a_worker_fault_the_next_input_gets_a_new_worker(work, fault):
     long = _long_audio(work)
     inputs = digests(long, work / "line.wav")
-    proc = start("visemes", long, work / "line.wav", "-o", work / "out", "--timeout", "3")
+    limit = max(3, round(3 * procs.machine_factor()))  # the second input's new worker must start within it
+    proc = start("visemes", long, work / "line.wav", "-o", work / "out", "--timeout", limit)
     pid = _worker_of(proc)
     time.sleep(0.5)
     os.kill(pid, signal.SIGKILL if fault == "killed" else signal.SIGSTOP)
     result = finish(proc)  # the CLI kills a hung worker itself
-    why = r"stopped during (start|request) \(signal 9\)" if fault == "killed" else r"did not answer within 3 s"
+    why = r"stopped during (start|request) \(signal 9\)" if fault == "killed" else rf"did not answer within {limit} s"
     check(result, 1, rf"^error: .*long.flac: the worker .*{why}", inputs)
     assert (work / "out" / "line.json").exists() and not (work / "out" / "long.json").exists()
 
@@ -316,16 +315,17 @@ def test_the_worker_shuts_down_cleanly_every_time():
 
     cmd, env = worker_command(device="cpu")
     for n in range(20):
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        assert read_message(proc.stdout)[0]["type"] == "ready"
-        if n % 3 == 0:
-            proc.stdin.close()  # the caller vanished without a word
-        else:
-            write_message(proc.stdin, {"type": "shutdown"})
-            if n % 3 == 2:
-                proc.stdin.close()
-        proc.wait(timeout=30)
-        err = proc.stderr.read()
+        proc = procs.start(cmd, stdin=subprocess.PIPE, text=False, env=env)
+        with procs.watch(proc, timeout=30 * procs.machine_factor()):
+            assert read_message(proc.stdout)[0]["type"] == "ready"
+            if n % 3 == 0:
+                proc.stdin.close()  # the caller vanished without a word
+            else:
+                write_message(proc.stdin, {"type": "shutdown"})
+                if n % 3 == 2:
+                    proc.stdin.close()
+            proc.wait()
+            err = proc.stderr.read()
         assert proc.returncode == 0 and b"Fatal Python error" not in err, err.decode()
 
 
@@ -438,7 +438,7 @@ def pair_blend(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("pair") / "pair.blend"
     script = ("import sys, bpy; sys.path.insert(0, sys.argv[1]); from demo.scenes import make_pair, reset; "
               "reset(); make_pair(); bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2])")
-    subprocess.run([sys.executable, "-c", script, str(REPO), str(path)], check=True, capture_output=True, timeout=300)
+    procs.run([sys.executable, "-c", script, REPO, path], check=True, timeout=300)
     return path
 
 

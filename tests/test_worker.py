@@ -2,7 +2,6 @@
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -13,6 +12,8 @@ import pytest
 
 from oris.engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
 from oris.engine.model import find_model
+
+from . import procs
 
 
 def test_ready_reports_the_device_and_providers(worker):
@@ -160,15 +161,16 @@ def test_worker_exits_when_its_parent_dies(tmp_path):
         "c = WorkerClient(device='cpu'); print(c.start().pid, flush=True)\n"
         "os._exit(0)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    out = procs.run([sys.executable, "-c", script], timeout=60 * procs.machine_factor())
     pid = int(out.stdout.strip())
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 5 * procs.machine_factor()
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return
         time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)  # not left running
     pytest.fail("worker outlived its parent")
 
 
