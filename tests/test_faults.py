@@ -373,9 +373,9 @@ def test_a_batch_with_bad_rows_writes_the_good_ones_and_a_summary(work, blend):
                      r"\[6/9\] FAILED row 6 \(line 7\) line.wav: its output .*line.wav is an input \(its audio ",
                      r"\[7/9\] FAILED row 7 \(line 8\) line.wav: its output .*folder.blend is a folder",
                      r"\[8/9\] FAILED row 8 \(line 9\) line.wav: no object named 'NoFace'",
-                     r"\[9/9\] line.wav -> .*good.blend", r"lipsync: 1 written, 8 failed"):
+                     r"\[9/9\] row 9 \(line 10\) line.wav -> .*good.blend", r"lipsync: 1 written, 8 failed"):
         assert re.search(expected, result.stderr), expected
-    summary = json.loads((work / "summary.json").read_text())
+    summary = json.loads((work / "summary.json").read_text())["rows"]
     assert [r["status"] for r in summary] == ["failed"] * 8 + ["written"]
     assert summary[-1]["output"].endswith("good.blend") and summary[3]["where"] == "line 5"
     assert summary[-1]["mode"] in ("recognized", "audio") and summary[0]["mode"] == ""

@@ -161,7 +161,6 @@ def plan_rows(args: argparse.Namespace, shared_inputs: list[Labelled]) -> Plan:
     records = read_manifest(manifest, COLUMNS, REQUIRED)
     base = os.path.abspath(manifest.parent)
     out_folder = os.path.abspath(out_dir) if out_dir is not None else None
-    keys = every_output.keys
     builders: dict[str, tuple[int, str, str]] = {}  # output -> its first row: number, label, .blend
     leader: dict[int, int] = {}
     conflict: dict[int, str] = {}
@@ -169,9 +168,11 @@ def plan_rows(args: argparse.Namespace, shared_inputs: list[Labelled]) -> Plan:
         if r.error:
             continue
         f = r.fields
-        for column in ("blend", "audio", "text_file"):
-            if f.get(column):
-                every_input.add(f[column], base, r.label, column)
+        label = r.label
+        blend = every_input.add(f["blend"], base, label, "blend")
+        every_input.add(f["audio"], base, label, "audio")
+        if f.get("text_file"):
+            every_input.add(f["text_file"], base, label, "text_file")
         if f.get("output"):
             output, folder = f["output"], base
         elif out_folder is not None:
@@ -179,9 +180,7 @@ def plan_rows(args: argparse.Namespace, shared_inputs: list[Labelled]) -> Plan:
             output, folder = f"{stems[0]}_{stems[1]}.blend", out_folder
         else:
             continue
-        every_output.add(output, folder, r.label, "output")
-        blend = keys(f["blend"], base)
-        first = builders.setdefault(keys(output, folder), (r.number, r.label, blend))
+        first = builders.setdefault(every_output.add(output, folder, label, "output"), (r.number, label, blend))
         leader[r.number] = first[0]
         if first[2] != blend:
             conflict[r.number] = (f"its output {os.path.join(folder, output)} is written by {first[1]} from "

@@ -274,12 +274,12 @@ def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
         if f.get("text_file"):
             every_input.add(f["text_file"], base, label, "text_file")
         if f.get("output"):
-            earlier = every_output.add(f["output"], base, label, "output")
+            key = every_output.add(f["output"], base, label, "output")
         else:
             stem = os.path.splitext(os.path.basename(f["audio"]))[0]
-            earlier = every_output.add(stem + suffix, out_folder, label, "output")
-        if earlier is not None:
-            first_writer[r.number] = earlier
+            key = every_output.add(stem + suffix, out_folder, label, "output")
+        if every_output.owner(key) != label:
+            first_writer[r.number] = every_output.owner(key)
     numbers = [r.number for r in records]
     chosen = select_rows(numbers, numbers, args.rows, args.chunk)
     shared = InputIndex([Labelled("the manifest", manifest), Labelled("the model", model.path),

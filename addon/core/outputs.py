@@ -69,10 +69,17 @@ class PathKeys:
 
     def __init__(self) -> None:
         self._cwd = os.getcwd()
+        self._known: dict[tuple[str | None, str], str] = {}  # many rows name one .blend
 
     def __call__(self, path: Path | str, base: str | None = None) -> str:
         """`base` (an absolute folder) for a path relative to it; else relative to the working folder."""
-        return os.path.normcase(os.path.normpath(os.path.join(base or self._cwd, path)))
+        text = os.fspath(path)
+        key = self._known.get((base, text))
+        if key is None:
+            key = os.path.normcase(os.path.normpath(os.path.join(base or self._cwd, text)))
+            if len(self._known) < 100_000:
+                self._known[(base, text)] = key
+        return key
 
 
 class PathIndex:
@@ -84,11 +91,15 @@ class PathIndex:
         # key -> owner, what, path: "row 3 (line 4)", "audio" (no owner: the command line's "--audio")
         self._found: dict[str, tuple[str, str, str]] = {}
 
-    def add(self, path: str, base: str, owner: str, what: str) -> str | None:
-        """Index a path; the owner of the same path indexed earlier, if any."""
-        entry = (owner, what, path)
-        earlier = self._found.setdefault(self.keys(path, base), entry)
-        return earlier[0] if earlier is not entry else None
+    def add(self, path: str, base: str, owner: str, what: str) -> str:
+        """Index a path (kept under the first owner that indexed it); its key."""
+        key = self.keys(path, base)
+        self._found.setdefault(key, (owner, what, path))
+        return key
+
+    def owner(self, key: str) -> str:
+        """Who indexed this key first."""
+        return self._found[key][0]
 
     def find(self, path: Path) -> Labelled | None:
         found = self._found.get(self.keys(path))
