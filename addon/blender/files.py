@@ -89,6 +89,22 @@ def open_blend(path: Path) -> list[str]:
     return notes
 
 
+def blend_path(path: str) -> str:
+    """A file path to store in the open .blend: relative to that file (`//...`, Blender's convention) when it has
+    been saved, the path is on the same drive and the preference for relative paths is on; otherwise absolute.
+    Never relative to the working folder, which Blender would read against whatever folder it next starts in.
+    Saving the file elsewhere (save_blend) rebases `//` paths onto the new file's folder."""
+    absolute = os.path.abspath(bpy.path.abspath(path))  # `//` against the open file, then a plain one against the cwd
+    prefs = bpy.context.preferences
+    relative = prefs is None or prefs.filepaths.use_relative_paths
+    if not bpy.data.filepath or not relative:
+        return absolute
+    try:
+        return str(bpy.path.relpath(absolute))
+    except ValueError:  # another drive (Windows): no relative path reaches it
+        return absolute
+
+
 def save_blend(out: Labelled) -> None:
     """Save the open file as a copy at out.path, atomically; OutputError when it cannot be written."""
     prefs = bpy.context.preferences
@@ -98,7 +114,9 @@ def save_blend(out: Labelled) -> None:
     def save(tmp: str) -> None:
         try:
             with blender_quiet():
-                bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(tmp), copy=True)
+                # relative_remap (the default) rebases every `//` path from the open file's folder onto tmp's,
+                # which is the output's: the artist's own paths and those Oris stored (blend_path) keep their files
+                bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(tmp), copy=True, relative_remap=True)
         except RuntimeError as exc:
             raise OutputError(f"Blender could not save {out.label} {out.path}: {_first_line(exc)}") from None
 

@@ -26,6 +26,7 @@ from ..core.rigs import Preset
 from ..engine.client import WorkerClient
 from ..lipsync import LipSyncResult, analyze, decoding_settings
 from .audio import decode_with_aud
+from .files import blend_path
 from .shapekeys import ApplyReport, EditError, KeyTarget, apply_animation, resolve_targets
 
 SOUND_CHANNEL_NAME = "Oris"
@@ -115,7 +116,9 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
 
 
 def place_sound(scene: Any, audio_path: str, name: str, start_frame: int) -> Any:
-    """The clip in the sequencer at the animation's start frame, replacing Oris's earlier one of that name."""
+    """The clip in the sequencer at the animation's start frame, replacing Oris's earlier one of that name.
+    Its path is stored relative to the open .blend or absolute (files.blend_path), never relative to the
+    working folder, so the saved shot finds its sound wherever it is opened from."""
     editor = scene.sequence_editor or scene.sequence_editor_create()
     strips = editor.strips if hasattr(editor, "strips") else editor.sequences
     for strip in list(strips):
@@ -123,7 +126,7 @@ def place_sound(scene: Any, audio_path: str, name: str, start_frame: int) -> Any
             strips.remove(strip)
     used = {s.channel for s in strips}  # a channel of its own, so no existing strip is shortened or moved
     channel = next((c for c in range(1, 129) if c not in used), 128)
-    strip = strips.new_sound(name, bpy.path.abspath(audio_path), channel, start_frame)
+    strip = strips.new_sound(name, blend_path(audio_path), channel, start_frame)
     strip["oris"] = True
     return strip
 

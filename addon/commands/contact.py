@@ -1,4 +1,8 @@
-"""`oris contact`: key a two-head contact in a .blend file and write a report (headless)."""
+"""`oris contact`: key a two-head contact in a .blend file and write a report (headless).
+
+Exit codes: 0 written; 1 the contact was planned but failed its checks (or the file's heads cannot take it);
+2 bad usage or unreadable input: -o or --report refused, a --blend that cannot be read, a head, bone or lip
+point that is not in the file, or a contact that would leave Blender's frame range."""
 
 from __future__ import annotations
 
@@ -10,20 +14,25 @@ from typing import Any, TextIO
 
 import bpy
 
-from ..blender.contact import ContactFailed, HeadSpec, run_contact
+from ..blender.contact import ContactFailed, HeadSpec, PickError, run_contact
 from ..blender.files import BlendError, open_blend, save_blend
 from ..blender.shapekeys import EditError
 from ..core.contact import ContactError, ContactSettings
 from ..core.outputs import Labelled, OutputError, check_outputs, write_text
+from .progress import ProgressBar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _objects() -> str:
+    return ", ".join(o.name for o in bpy.data.objects if o.type in ("MESH", "ARMATURE", "EMPTY"))[:300]
+
+
 def _head(name: str, bone: str, lip: str, facing: str, label: str) -> HeadSpec:
+    """The head picked by --a/--b and its options; PickError when a name is not in the file."""
     ob = bpy.data.objects.get(name)
     if ob is None:
-        heads = ", ".join(o.name for o in bpy.data.objects if o.type in ("MESH", "ARMATURE", "EMPTY"))[:300]
-        raise ContactError(f"no object named {name!r} for head {label} (objects: {heads})")
+        raise PickError(f"no object named {name!r} for head {label} (objects: {_objects()})")
     spec = HeadSpec(ob, bone=bone, facing=facing)
     if lip:
         target = bpy.data.objects.get(lip)
@@ -31,9 +40,33 @@ def _head(name: str, bone: str, lip: str, facing: str, label: str) -> HeadSpec:
             spec.lip_object = target
         elif lip.isdigit():
             spec.lip_vertex = int(lip)
-        else:
+        elif any(o.type == "MESH" and o.vertex_groups.get(lip) is not None for o in bpy.data.objects):
             spec.lip_group = lip
+        else:
+            raise PickError(f"no object or vertex group named {lip!r} for head {label}'s lip point "
+                            f"(--{label.lower()}-lips; objects: {_objects()})")
     return spec
+
+
+class StageBar:
+    """A progress bar for each stage of the contact (measuring, each plan's frame checks), on one line of the
+    terminal; silent when disabled (stderr is not a terminal, or -q)."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream, self.enabled = stream, enabled
+        self._stage: str | None = None
+        self._bar: ProgressBar | None = None
+
+    def __call__(self, stage: str, share: float) -> None:
+        if stage != self._stage or self._bar is None:
+            self.done()
+            self._stage, self._bar = stage, ProgressBar(self.stream, self.enabled, f"contact: {stage}")
+        self._bar(share)
+
+    def done(self) -> None:
+        if self._bar is not None:
+            self._bar.done()
+        self._stage, self._bar = None, None
 
 
 def settings_from_args(args: argparse.Namespace) -> ContactSettings:
@@ -63,6 +96,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
     opened: list[str] = []
+    bar = StageBar(err, not args.quiet and err.isatty())
     try:
         if args.blend:
             opened = open_blend(Path(args.blend))
@@ -70,7 +104,10 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
         spec_a = _head(args.a, args.a_bone, args.a_lips, args.a_facing, "A")
         spec_b = _head(args.b, args.b_bone, args.b_lips, args.b_facing, "B")
         t0 = time.perf_counter()
-        report = run_contact(scene, spec_a, spec_b, settings)
+        try:
+            report = run_contact(scene, spec_a, spec_b, settings, on_progress=bar)
+        finally:
+            bar.done()  # the line is clear before any message
     except ContactFailed as exc:  # the report says what each attempt broke, and where: keep it
         err.write(f"error: {exc}\n")
         if report_out is not None:
@@ -80,9 +117,12 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
             except OutputError as write_error:
                 err.write(f"error: {write_error}\n")
         return EXIT_FAILED
-    except (ContactError, EditError, BlendError, RuntimeError, ValueError) as exc:
+    except (PickError, BlendError) as exc:  # bad input: nothing is written, as for a refused -o
         err.write(f"error: {exc}\n")
-        if report_out is not None and not isinstance(exc, BlendError):  # refused before any plan: say so there too
+        return EXIT_USAGE
+    except (ContactError, EditError, RuntimeError, ValueError) as exc:
+        err.write(f"error: {exc}\n")
+        if report_out is not None:  # refused before any plan: say so there too
             try:
                 write_text(report_out, json.dumps({"version": 1, "passed": False, "failures": [str(exc)], "attempts": []},
                                                   indent=1) + "\n")

@@ -18,8 +18,9 @@ One module a stage, in the order they run:
     run         run_contact: the stages above, replanning on failure
 """
 
-from .heads import HeadSpec
+from .heads import HeadSpec, PickError
 from .keying import STRIP_NAME, TRACK_NAME
-from .run import ContactFailed, ContactReport, run_contact
+from .run import ContactFailed, ContactReport, Progress, check_frame_span, frame_span, run_contact
 
-__all__ = ["STRIP_NAME", "TRACK_NAME", "ContactFailed", "ContactReport", "HeadSpec", "run_contact"]
+__all__ = ["STRIP_NAME", "TRACK_NAME", "ContactFailed", "ContactReport", "HeadSpec", "PickError", "Progress",
+           "check_frame_span", "frame_span", "run_contact"]

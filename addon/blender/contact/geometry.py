@@ -16,7 +16,7 @@ from ...core.contact import (
     measure_face,
 )
 from ...core.rigs import detect
-from .heads import Head
+from .heads import Head, PickError
 
 # ----------------------------------------------------------------------------- geometry
 
@@ -157,11 +157,11 @@ def _override_point(head: Head, geo: Geometry) -> np.ndarray | None:
                 m = np.array(ob.matrix_world)
                 co = np.array([ob.data.vertices[i].co for i in members])
                 return (co @ m[:3, :3].T + m[:3, 3]).mean(axis=0)
-        raise ContactError(f"{head.name}: vertex group {spec.lip_group!r} is missing or empty")
+        raise PickError(f"{head.name}: vertex group {spec.lip_group!r} is missing or empty")
     if spec.lip_vertex >= 0:
         ob = geo.spans[0][0]
         if spec.lip_vertex >= len(ob.data.vertices):
-            raise ContactError(f"{head.name}: there is no vertex {spec.lip_vertex}")
+            raise PickError(f"{head.name}: there is no vertex {spec.lip_vertex} (it has {len(ob.data.vertices)})")
         return np.array(ob.matrix_world @ ob.data.vertices[spec.lip_vertex].co)
     return None
 

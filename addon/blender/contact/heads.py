@@ -18,6 +18,11 @@ from ..shapekeys import check_editable
 HEAD_BONE_NAMES = ("head", "Head", "mixamorig:Head", "DEF-head", "ORG-head", "CC_Base_Head", "J_Bip_C_Head")
 
 
+class PickError(ContactError):
+    """What was picked or asked for does not exist or cannot be had (an object, bone, lip point or frame range
+    that is not there): bad input, refused before any work (exit 2 on the command line)."""
+
+
 @dataclass
 class HeadSpec:
     """What the user picked for one side, with optional overrides."""
@@ -83,7 +88,7 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
     if ob.type == "ARMATURE":
         bone = spec.bone or _find_head_bone(ob)
         if bone not in ob.pose.bones:
-            raise ContactError(f"{ob.name} has no bone {bone!r}")
+            raise PickError(f"{ob.name} has no bone {bone!r} (bones: {', '.join(b.name for b in ob.pose.bones)[:300]})")
         subtree = _bone_subtree(ob, bone)
         meshes: list[tuple[Any, np.ndarray | None]] = []
         for child in bpy.data.objects:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,10 +19,11 @@ from ...core.contact import (
     judge,
     plan_contact,
 )
+from ...core.keys import MAX_FRAME
 from .. import existing
 from .collider import BVHCollider, check_apart
 from .geometry import lip_movers, measure_head
-from .heads import HeadSpec, resolve_head
+from .heads import HeadSpec, PickError, resolve_head
 from .keying import key_heads, remove_written
 from .state import (
     contact_channels,
@@ -34,6 +37,33 @@ from .state import (
     snapshot,
 )
 from .validation import FrameProbe, first_failing_frames, validate
+
+ATTEMPTS = 4  # plans tried, each with more roll or other pitches, before the contact fails
+Progress = Callable[[str, float], None]  # (the stage, as a user reads it; the share of that stage done, 0 to 1)
+
+
+def frame_span(settings: ContactSettings, fps: float) -> tuple[float, float]:
+    """The first and last frame the contact animation keys (anticipation, approach, hold, release), laid out as
+    core.contact.plan_contact lays them out; inf or nan where the settings overflow."""
+
+    def frames(seconds: float) -> float:
+        n = seconds * fps
+        return max(2.0, float(round(n))) if math.isfinite(n) else n
+
+    fc = float(settings.contact_frame)
+    approach = frames(settings.approach_seconds)
+    lead_in = (max(2.0, float(round(0.25 * approach))) if math.isfinite(approach) else approach) \
+        if settings.anticipation else 0.0
+    return fc - approach - lead_in, fc + frames(settings.hold_seconds) + frames(settings.release_seconds)
+
+
+def check_frame_span(settings: ContactSettings, fps: float) -> None:
+    """Refuse, before any work, a contact whose animation would leave Blender's frame range."""
+    start, end = frame_span(settings, fps)
+    if not (-MAX_FRAME <= start and end <= MAX_FRAME):  # nan fails both
+        raise PickError(f"the contact would run from frame {start:.0f} to {end:.0f} at {fps:g} fps, beyond Blender's "
+                        f"frame range ({-MAX_FRAME} to {MAX_FRAME}); move the contact frame or shorten the approach, "
+                        "hold or release (--contact-frame, --approach, --hold, --release)")
 
 
 class ContactFailed(ContactError):
@@ -68,12 +98,22 @@ class ContactReport:
 
 
 def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: ContactSettings,
-                limits: Limits | None = None, on_progress: Callable[[float], None] | None = None) -> ContactReport:
-    """Plan, key and validate; replan on failure; leave nothing behind when it cannot pass."""
+                limits: Limits | None = None, on_progress: Progress | None = None) -> ContactReport:
+    """Plan, key and validate; replan on failure; leave nothing behind when it cannot pass.
+    on_progress(stage, share) hears of each stage ("measuring the heads", then for each plan of up to ATTEMPTS
+    "plan N, planning" and "plan N, frames A-B", the slow part, checked frame by frame), short enough for a
+    one-line bar; PickError (a ContactError) refuses what was asked for before any work."""
     settings = settings.validated()
     limits = limits or Limits(compression_mm=settings.compression_limit_mm, nose_clearance_mm=settings.nose_clearance_mm)
     if spec_a.obj is not None and spec_a.obj == spec_b.obj and spec_a.bone == spec_b.bone:
-        raise ContactError("heads A and B are the same; pick two different heads")
+        raise PickError("heads A and B are the same; pick two different heads")
+    fps = scene.render.fps / scene.render.fps_base
+    check_frame_span(settings, fps)
+
+    def report_progress(stage: str, share: float) -> None:
+        if on_progress is not None:
+            on_progress(stage, share)
+
     view_layer = bpy.context.view_layer
     if view_layer is not None:
         view_layer.update()  # world matrices of objects changed since the last redraw
@@ -81,7 +121,6 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     channels = contact_channels(heads)
     for idb, paths, what in channels:
         existing.check(idb, paths, settings.existing_animation, what, "contact")
-    fps = scene.render.fps / scene.render.fps_base
     frame_before = scene.frame_current
     smoothing = pause_subdivision(heads)
     saved = snapshot(heads)
@@ -90,6 +129,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     t0 = time.perf_counter()
     undo: list[Callable[[], None]] = []
     try:
+        report_progress("measuring the heads", 0.0)
         moved = [n for idb, paths, what in channels
                  for n in existing.make_way(idb, paths, settings.existing_animation, what, undo)]
         # plan from where the heads stand when the approach begins
@@ -112,16 +152,20 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         rests = tuple((h.world_matrix(), h.basis()) for h in heads)
         probe = FrameProbe(heads, faces, geos, (sides[0][3], sides[1][3]))
         measured = time.perf_counter() - t0
+        report_progress("measuring the heads", 1.0)
         attempts: list[dict[str, Any]] = []
         min_roll = 0.0  # then more roll, then other pitches
         pitches: tuple[float, ...] = (0.0,)
-        for attempt in range(4):
+        for attempt in range(ATTEMPTS):
             t1 = time.perf_counter()
+            report_progress(f"plan {attempt + 1}, planning", 0.0)
             plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches)
             written = key_heads(plan, heads, rests, settings, roles, held)  # type: ignore[arg-type]
             planned = time.perf_counter() - t1 + (measured if attempt == 0 else 0.0)
             t2 = time.perf_counter()
-            result = validate(scene, plan, heads, probe, limits, on_progress)
+            stage = f"plan {attempt + 1}, frames {math.floor(plan.start_frame)}-{math.ceil(plan.end_frame)}"
+            report_progress(stage, 0.0)
+            result = validate(scene, plan, heads, probe, limits, functools.partial(report_progress, stage))
             fails = judge(result["summary"], limits)
             plan_info = {"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees,
                          "contact_frame": plan.contact_frame, "start_frame": plan.start_frame, "end_frame": plan.end_frame,
@@ -150,7 +194,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
                 "--a-lips/--b-lips on the command line)")
         report = ContactReport(False, attempts[-1]["failures"], plan_info, result["summary"], result["frames"], attempts,
                                plan.notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
-        raise ContactFailed("the contact could not pass its checks after 4 plans: "
+        raise ContactFailed(f"the contact could not pass its checks after {ATTEMPTS} plans: "
                             + "; ".join(attempts[-1]["failures"]) + hint, report)
     finally:
         if not done:  # failed or stopped: the earlier contact animation and the values it wrote come back
