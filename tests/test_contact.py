@@ -261,7 +261,7 @@ def test_command_line_writes_the_blend_and_the_report(tmp_path):
     assert [t.name for t in bpy.data.objects["RigB"].animation_data.nla_tracks] == [TRACK_NAME]
     bpy.ops.wm.open_mainfile(filepath=str(src))
     assert bpy.data.objects["RigB"].animation_data is None  # the input is untouched
-    assert main(["contact", "--blend", str(src), "--a", "HeadA", "--b", "Nope", "-o", str(out)]) == 1
+    assert main(["contact", "--blend", str(src), "--a", "HeadA", "--b", "Nope", "-o", str(out)]) == 2  # a name not in the file: bad input
 
 
 def test_a_take_on_the_faces_is_kept_below_and_its_mouth_held_over_the_contact():
