@@ -12,7 +12,8 @@ the finished manifest. Prints lines per second, each run's throughput against on
 task (process start, model load) as a share of the one-process time, and the resume time.
 Targets: chunk size 100 at >= 0.85 of one process; resuming a finished 1,000-line manifest <= 5 s.
 
---first-row: a farm task of 50 rows from a 100,000-row manifest, for `visemes` and (with bpy) `lipsync`: the
+--first-row: a farm task of 50 rows from a 100,000-row manifest (an audio file per row), for `visemes` and (with
+bpy) `lipsync`: the
 seconds from the task's start to its first row's start (its first progress line, less that row's own seconds
 from the summary), beside the same 50 rows as a manifest of their own. Target: <= 2 s for both commands.
 """
@@ -98,8 +99,15 @@ def first_row(manifest_rows: int) -> int:
         sf.write(audio, clip[:2 * rate], rate)
         shutil.copy(REPO / "demo" / "heads" / "mh_talkinghead_head.blend", work / "head.blend")
         share = (manifest_rows // 2 + 1, manifest_rows // 2 + 50)
-        commands = {"visemes": ("audio,output", "line.flac,out/l{n}.json"),
-                    "lipsync": ("blend,object,audio,output", "head.blend,MakeHuman_head,line.flac,out/s{n}.blend")}
+        # every row its own audio (lines/NNNNNN.flac), as a studio's dialogue is; only the task's own files exist:
+        # the task must not look at the others
+        (work / "lines").mkdir()
+        for n in list(range(share[0], share[1] + 1)) + list(range(1, 51)):
+            target = work / "lines" / f"{n:06d}.flac"
+            if not target.exists():
+                os.link(audio, target)
+        commands = {"visemes": ("audio,output", "lines/{n:06d}.flac,out/l{n}.json"),
+                    "lipsync": ("blend,object,audio,output", "head.blend,MakeHuman_head,lines/{n:06d}.flac,out/s{n}.blend")}
         try:
             import bpy  # noqa: F401
         except ImportError:

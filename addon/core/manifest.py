@@ -20,7 +20,7 @@ class ManifestError(ValueError):
     """The manifest as a whole cannot be used; the message says why."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One manifest row: its fields, or the reason it cannot be read."""
 

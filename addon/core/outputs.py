@@ -74,6 +74,9 @@ class PathKeys:
     def __call__(self, path: Path | str, base: str | None = None) -> str:
         """`base` (an absolute folder) for a path relative to it; else relative to the working folder."""
         text = os.fspath(path)
+        if (base and os.sep == "/" and not text.startswith("/") and not text.endswith("/") and "//" not in text
+                and "/." not in "/" + text):
+            return base.rstrip("/") + "/" + text  # a plain relative path (most rows): nothing to fold
         key = self._known.get((base, text))
         if key is None:
             key = os.path.normcase(os.path.normpath(os.path.join(base or self._cwd, text)))
