@@ -17,6 +17,7 @@ from . import __version__
 from .core.batch import EXIT_CANCELLED, EXIT_USAGE
 from .core.formats import DAT_FPS, DEFAULT_FPS, FORMATS
 from .core.keys import MAX_FRAME, parse_frame
+from .core.languages import LANGUAGES, LanguageError, check_language
 from .core.rigs import EXISTING_ANIMATION
 
 DASH_VALUED = ("--a-facing", "--b-facing")  # options whose values start with '-' (-Y)
@@ -52,6 +53,13 @@ def _tilt(text: str) -> str | float:
     return "auto" if text.strip().lower() == "auto" else _tilt_degrees(text)
 
 
+def _language(text: str) -> str:
+    try:
+        return check_language(text)
+    except LanguageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _frame(text: str) -> int:
     try:
         return parse_frame(text)
@@ -72,6 +80,9 @@ def _add_animation_options(p: argparse.ArgumentParser) -> None:
     text.add_argument("--recognize", action="store_true",
                       help="without a transcript, recognize the words (the default; for job templates that pass "
                            "either this or --audio-only)")
+    p.add_argument("--language", type=_language, default="en",
+                   help=f"the language of the speech and its transcript (ISO 639-1): {', '.join(LANGUAGES)} (default en; "
+                        "words are recognized in English only so far: for another language, pass its script)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="inference device")
     p.add_argument("--timeout", type=_positive_seconds, default=120.0, help="seconds without word from the worker before giving up")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -127,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--fps", type=_positive_fps, default=None,
                      help=f"frame rate of 'frames' (default {DEFAULT_FPS:g}; {DAT_FPS:g} for -f dat, Moho's and "
                           "Papagayo's own default)")
-    vis.add_argument("--batch", help="CSV or JSON manifest: rows of audio[, text, text_file, output, fps]")
+    vis.add_argument("--batch", help="CSV or JSON manifest: rows of audio[, text, text_file, output, fps, language]")
     _add_farm_options(vis)
     _add_animation_options(vis)
     lip = sub.add_parser("lipsync", help="animate a face rig in a .blend file (needs Blender or the bpy module)",
@@ -141,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     lip.add_argument("--fit-range", action="store_true", help="grow the scene's frame range to cover the clip")
     _add_existing_option(lip, "the mouth's shape keys")
     lip.add_argument("--batch", help="CSV or JSON manifest: rows of blend, object, audio[, start_frame, output, text, "
-                     "text_file, existing_animation]")
+                     "text_file, existing_animation, language]")
     lip.add_argument("-o", "--output", help="output .blend (one line) or folder (batch, or a path ending in /); "
                                             "no input is ever overwritten")
     _add_farm_options(lip)

@@ -25,6 +25,7 @@ from .core.curves import (
     remove_flicker,
     splice,
 )
+from .core.languages import OTHER_LANGUAGE_MISMATCH, language_name
 from .engine.client import Posteriors, WorkerClient
 
 
@@ -58,15 +59,21 @@ def decoding_settings(card: dict[str, Any], base: CurveSettings) -> CurveSetting
 
 def analyze(samples: np.ndarray, worker: WorkerClient, fps: float, settings: CurveSettings,
             transcript: Transcript | None = None, on_progress: Callable[[float], None] | None = None,
-            cancel: threading.Event | None = None, recognize: bool = False) -> LipSyncResult:
+            cancel: threading.Event | None = None, recognize: bool = False, language: str = "en") -> LipSyncResult:
     """16 kHz mono float32 audio -> viseme cues and per-frame weights at `fps`. Without a transcript and
-    with `recognize`, the worker's speech recognizer supplies the words."""
+    with `recognize`, the worker's speech recognizer supplies the words (English only so far: in another
+    `language`, the audio alone is used, and a warning says to pass the script)."""
     duration = len(samples) / 16000.0
-    listen = recognize and transcript is None
+    listen = recognize and transcript is None and language == "en"
     posteriors = worker.infer(samples, on_progress=on_progress, cancel=cancel, recognize=listen)
     if listen:
         return animate_recognized(posteriors, duration, fps, settings)
-    return animate_posteriors(posteriors, duration, fps, settings, transcript)
+    result = animate_posteriors(posteriors, duration, fps, settings, transcript)
+    if recognize and transcript is None and language != "en":
+        result.warnings.append(f"Oris recognizes English words only so far; for {language_name(language)} pass the "
+                               "script (--text or --text-file, a manifest's text column, or the panel's Words): "
+                               "used the audio alone")
+    return result
 
 
 def _span(start: float, end: float) -> str:
@@ -115,8 +122,9 @@ def animate_posteriors(posteriors: Posteriors, duration: float, fps: float, sett
     warnings: list[str] = []
     if transcript is not None:
         try:
-            aligned = align_transcript(transcript, posteriors.phones, posteriors.frame_rate, settings.mismatch_gap,
-                                       settings.mismatch_agreement)
+            gap, agreement = ((settings.mismatch_gap, settings.mismatch_agreement) if transcript.language == "en"
+                              else OTHER_LANGUAGE_MISMATCH)
+            aligned = align_transcript(transcript, posteriors.phones, posteriors.frame_rate, gap, agreement)
         except AlignmentError as exc:
             warnings.append(f"{exc}; used the audio alone")
         else:

@@ -15,6 +15,8 @@ import sys, bpy
 zip_path, head, audio = sys.argv[-3:]
 assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True) == {"FINISHED"}
 assert "bl_ext.user_default.oris" in sys.modules
+from bl_ext.user_default.oris.core.espeak import word_phonemes  # the bundled espeak-ng, inside Blender
+assert word_phonemes("bonjour", "fr")[0] == "b"
 bpy.ops.wm.open_mainfile(filepath=head)
 ob = bpy.data.objects["MakeHuman_head"]
 ob.select_set(True)

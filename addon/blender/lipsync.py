@@ -56,11 +56,12 @@ class LipSyncJob:
     recognize: bool = True
     existing_animation: str = "keep"
     notes: list[str] = field(default_factory=list)
+    language: str = "en"
 
     def analyze(self, worker: WorkerClient, on_progress: Callable[[float], None] | None = None,
                 cancel: threading.Event | None = None) -> LipSyncResult:
         return analyze(self.audio.samples, worker, self.fps, self.settings, self.transcript, on_progress, cancel,
-                       recognize=self.recognize)
+                       recognize=self.recognize, language=self.language)
 
     def apply(self, result: LipSyncResult) -> ApplyReport:
         name = strip_name_for(self.audio_path)
@@ -99,7 +100,8 @@ def keep_recognized_words(result: LipSyncResult, clip_name: str) -> str:
 def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "auto", custom: Preset | None = None,
             start_frame: int | None = None, settings: CurveSettings | None = None, transcript: Transcript | None = None,
             add_sound: bool = True, extend_range: bool = False, tolerance: float = DEFAULT_TOLERANCE,
-            card: dict[str, Any] | None = None, recognize: bool = True, existing_animation: str = "keep") -> LipSyncJob:
+            card: dict[str, Any] | None = None, recognize: bool = True, existing_animation: str = "keep",
+            language: str = "en") -> LipSyncJob:
     """Validate the rig and decode the audio; raises RigError, EditError or AudioError with a user-facing message.
     existing_animation: keep, mute or refuse other animation on the mouth's shape keys (blender.existing)."""
     targets, notes = resolve_targets(objects, preset, custom, existing_animation)  # cheap checks first
@@ -112,7 +114,7 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
                         f"({-MAX_FRAME} to {MAX_FRAME}); choose an earlier start frame (--start-frame, or the "
                         "manifest's start_frame)")
     return LipSyncJob(scene, audio_path, audio, targets, start, scene_fps(scene), settings, transcript,
-                      add_sound, extend_range, tolerance, recognize, existing_animation, notes)
+                      add_sound, extend_range, tolerance, recognize, existing_animation, notes, language)
 
 
 def place_sound(scene: Any, audio_path: str, name: str, start_frame: int) -> Any:

@@ -40,6 +40,7 @@ from ..core.batch import (
 )
 from ..core.curves import CurveSettings
 from ..core.keys import parse_frame
+from ..core.languages import LanguageError, check_language
 from ..core.manifest import ManifestError, Record, read_manifest
 from ..core.outputs import (
     PROCESS_STARTED,
@@ -57,7 +58,7 @@ from ..core.summary import WRITTEN, RowResult, RunIdentity
 from ..engine.client import Cancelled, WorkerClient, WorkerError
 from ..engine.model import ModelError, ModelInfo, find_model
 
-COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text", "text_file", "existing_animation")
+COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text", "text_file", "existing_animation", "language")
 REQUIRED = ("blend", "object", "audio")
 COMMAND_LINE = "the command line"
 # what a row can fail with and say so in one line; anything else is reported with its type
@@ -76,6 +77,7 @@ class Row:
     text: str | None = None
     text_file: Path | None = None
     existing_animation: str | None = None  # None: the command line's --existing-animation
+    language: str | None = None  # None: the command line's --language
     error: str = ""
 
     @property
@@ -108,6 +110,11 @@ def _row_from_record(record: Record, base: Path, out_dir: Path | None) -> Row:
         row.start_frame = parse_frame(f["start_frame"]) if f.get("start_frame") else None
     except ValueError as exc:
         row.error = str(exc)
+    if f.get("language"):
+        try:
+            row.language = check_language(f["language"])
+        except LanguageError as exc:
+            row.error = row.error or str(exc)
     if f.get("existing_animation"):
         row.existing_animation = f["existing_animation"].strip().lower()
         if row.existing_animation not in existing.CHOICES:
@@ -242,7 +249,7 @@ def load_preset(name: str) -> tuple[str, Preset | None]:
 
 def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: tuple[str, Preset | None],
                 fit_range: bool, card: dict, written: set[str], recognize: bool = True,
-                existing_animation: str = "keep") -> lipsync.ApplyReport:
+                existing_animation: str = "keep", language: str = "en") -> lipsync.ApplyReport:
     """One row: its .blend (or the output earlier rows wrote), lip-synced with the preset (a name, or
     "auto" and a custom mapping, as load_preset gives them), saved."""
     key = os.path.realpath(row.output)
@@ -257,9 +264,10 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
     scene: Any = bpy.context.scene
     report = lipsync.run(scene, objects, str(row.audio), worker, preset=preset[0], custom=preset[1],
                          start_frame=row.start_frame if row.start_frame is not None else scene.frame_start,
-                         settings=settings, transcript=transcript_from(row.text, row.text_file),
+                         settings=settings, transcript=transcript_from(row.text, row.text_file, row.language or language),
                          extend_range=fit_range, card=card, recognize=recognize,
-                         existing_animation=row.existing_animation or existing_animation)
+                         existing_animation=row.existing_animation or existing_animation,
+                         language=row.language or language)
     save_blend(Labelled(f"{row.label}'s output", row.output))
     written.add(key)
     report.notes = opened + report.notes
@@ -283,7 +291,7 @@ def batch_options(args: argparse.Namespace, model: ModelInfo, preset: tuple[str,
     name, custom = preset
     return {"preset": custom.to_json() if custom else name, "lead_ms": args.lead_ms, "intensity": args.intensity,
             "stepped": args.stepped, "audio_only": args.audio_only, "fit_range": args.fit_range,
-            "existing_animation": args.existing_animation, "model": model.sha256}
+            "existing_animation": args.existing_animation, "model": model.sha256, "language": args.language}
 
 
 def _prepare(args: argparse.Namespace) -> Batch:
@@ -313,7 +321,8 @@ def _fingerprint(resume: Resume, row: Row, args: argparse.Namespace, batch: Batc
     options = {"preset": custom.to_json() if custom else name, "lead_ms": args.lead_ms, "intensity": args.intensity,
                "stepped": args.stepped, "audio_only": args.audio_only, "fit_range": args.fit_range,
                "start_frame": row.start_frame, "objects": row.objects, "text": row.text, "model": batch.model.sha256,
-               "existing_animation": row.existing_animation or args.existing_animation}
+               "existing_animation": row.existing_animation or args.existing_animation,
+               "language": row.language or args.language}
     return resume.fingerprint({k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())}, options)
 
 
@@ -362,7 +371,8 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
             t0 = time.perf_counter()
             try:
                 report = process_row(row, worker, batch.settings, batch.preset, args.fit_range, batch.model.card,
-                                     written, recognize=not args.audio_only, existing_animation=args.existing_animation)
+                                     written, recognize=not args.audio_only, existing_animation=args.existing_animation,
+                                     language=args.language)
                 if args.batch:  # a batch row keeps a record beside its output
                     key = os.path.realpath(row.output)
                     into[key] = into.get(key, []) + [prints[row.number]]

@@ -38,6 +38,7 @@ from ..core.batch import (
 )
 from ..core.curves import CurveSettings
 from ..core.formats import default_fps, render
+from ..core.languages import LanguageError, check_language
 from ..core.manifest import ManifestError, Record, read_manifest
 from ..core.outputs import (
     PROCESS_STARTED,
@@ -88,10 +89,11 @@ def plan_viseme_outputs(args: argparse.Namespace) -> list[Labelled | None]:
     return planned
 
 
-def render_result(args: argparse.Namespace, model: ModelInfo, info: Any, result: Any, audio_path: str) -> str:
+def render_result(args: argparse.Namespace, model: ModelInfo, info: Any, result: Any, audio_path: str,
+                  language: str) -> str:
     """One line's visemes in the chosen format, with what made them."""
     extra: dict[str, Any] = {
-        "mode": result.mode, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
+        "mode": result.mode, "language": language, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
         "model": {"sha256": model.sha256, "device": info.device if info else None},
     }
     if result.words:
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
     try:
         settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity,
                                  stepped=args.stepped).validated()
-        transcript = transcript_from(args.text, args.text_file)
+        transcript = transcript_from(args.text, args.text_file, args.language)
         model = find_model()
         outputs = plan_viseme_outputs(args)
         inputs = command_inputs(args, model) + [Labelled("the audio", Path(a)) for a in args.audio]
@@ -145,7 +147,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
                 bar = ProgressBar(err, show, Path(audio_path).name)
                 try:
                     result = analyze(decoded.samples, worker, args.fps, settings, transcript, bar, cancel,
-                                     recognize=not args.audio_only)
+                                     recognize=not args.audio_only, language=args.language)
                 finally:
                     bar.done()
             except AudioError as exc:
@@ -167,7 +169,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
                 err.write(f"error: {audio_path}: {exc}\n")
                 return EXIT_WORKER
             info = worker.info
-            text = render_result(args, model, info, result, audio_path)
+            text = render_result(args, model, info, result, audio_path, args.language)
             if out is None:
                 sys.stdout.write(text)
                 sys.stdout.flush()
@@ -193,7 +195,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
 
 # ------------------------------------------------------------------------------ a batch manifest
 
-COLUMNS = ("audio", "text", "text_file", "output", "fps")
+COLUMNS = ("audio", "text", "text_file", "output", "fps", "language")
 REQUIRED = ("audio",)
 
 
@@ -206,6 +208,7 @@ class Line:
     text_file: Path | None = None
     output: Path = Path()
     fps: float = 100.0
+    language: str = "en"
     error: str = ""
     inputs: dict[str, Path] = field(default_factory=dict)
 
@@ -214,8 +217,8 @@ class Line:
         return f"row {self.number} ({self.where})"
 
 
-def _line(record: Record, base: Path, out_dir: Path, suffix: str, fps: float) -> Line:
-    line = Line(record.number, record.where, error=record.error, fps=fps)
+def _line(record: Record, base: Path, out_dir: Path, suffix: str, fps: float, language: str) -> Line:
+    line = Line(record.number, record.where, error=record.error, fps=fps, language=language)
     if line.error:
         return line
     f = record.fields
@@ -230,6 +233,11 @@ def _line(record: Record, base: Path, out_dir: Path, suffix: str, fps: float) ->
                 raise ValueError
         except ValueError:
             line.error = f"fps {f['fps']!r} is not a frame rate above 0"
+    if f.get("language"):
+        try:
+            line.language = check_language(f["language"])
+        except LanguageError as exc:
+            line.error = line.error or str(exc)
     line.inputs = {"audio": line.audio} | ({"text_file": line.text_file} if line.text_file else {})
     return line
 
@@ -284,7 +292,7 @@ def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
     chosen = select_rows(numbers, numbers, args.rows, args.chunk)
     shared = InputIndex([Labelled("the manifest", manifest), Labelled("the model", model.path),
                          Labelled("the model card", model.path.with_suffix(".json"))])
-    lines = [_line(r, manifest.parent, out_dir, suffix, args.fps) for r in records if r.number in chosen]
+    lines = [_line(r, manifest.parent, out_dir, suffix, args.fps, args.language) for r in records if r.number in chosen]
     probed: set[str] = set()
     keys = PathKeys()
     for ln in lines:
@@ -308,13 +316,14 @@ def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
 
 def _options(args: argparse.Namespace, line: Line, model: ModelInfo) -> dict[str, Any]:
     return {"format": args.format, "fps": line.fps, "lead_ms": args.lead_ms, "intensity": args.intensity,
-            "stepped": args.stepped, "audio_only": args.audio_only, "text": line.text, "model": model.sha256}
+            "stepped": args.stepped, "audio_only": args.audio_only, "text": line.text, "model": model.sha256,
+            "language": line.language}
 
 
 def batch_options(args: argparse.Namespace, model: ModelInfo) -> dict[str, Any]:
     """The options that shape every row's output: part of the run's identity in its summary."""
     return {"format": args.format, "fps": args.fps, "lead_ms": args.lead_ms, "intensity": args.intensity,
-            "stepped": args.stepped, "audio_only": args.audio_only, "model": model.sha256}
+            "stepped": args.stepped, "audio_only": args.audio_only, "model": model.sha256, "language": args.language}
 
 
 def run_batch(args: argparse.Namespace, err: TextIO) -> int:
@@ -355,10 +364,11 @@ def run_batch(args: argparse.Namespace, err: TextIO) -> int:
                     log.skipped(ln.number, ln.where, ln.output, _shown(ln))
                     continue
                 decoded = decode_file(str(ln.audio))
-                result = analyze(decoded.samples, worker, ln.fps, settings, transcript_from(ln.text, ln.text_file),
-                                 None, cancel, recognize=not args.audio_only)
+                result = analyze(decoded.samples, worker, ln.fps, settings,
+                                 transcript_from(ln.text, ln.text_file, ln.language), None, cancel,
+                                 recognize=not args.audio_only, language=ln.language)
                 write_text(Labelled(f"{ln.label}'s output", ln.output),
-                           render_result(args, model, worker.info, result, str(ln.audio)))
+                           render_result(args, model, worker.info, result, str(ln.audio), ln.language))
                 resume.record(ln.output, [made], f"{ln.label}'s record")
             except (KeyboardInterrupt, Cancelled):
                 cancel.set()

@@ -13,10 +13,14 @@ from typing import Any
 import numpy as np
 
 from .audio import read_text_input
+from .espeak import word_phonemes
+from .ipa import phones_of
+from .languages import check_script, language_name
 from .visemes import PHONE_INDEX, PHONE_TO_VISEME_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
 
 _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|\d+")
+_ANY_WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")  # letters of any script, and numbers
 MIN_FRAMES_PER_PHONE = 3  # 30 ms: shorter phones are rare, and a floor stops words being crushed
 # Posteriors are divided by the clip's own phone priors (scaled likelihoods, as in hybrid ASR) so the
 # frequent silence class cannot swallow quiet speech, and each inserted pause costs PAUSE_COST.
@@ -32,16 +36,17 @@ class AlignmentError(ValueError):
 @dataclass(frozen=True)
 class Transcript:
     text: str
+    language: str = "en"  # an ISO 639-1 code of languages.LANGUAGES
 
 
-def transcript_from(text: str | None, text_file: str | Path | None) -> Transcript | None:
+def transcript_from(text: str | None, text_file: str | Path | None, language: str = "en") -> Transcript | None:
     """The one rule for every command: the transcript given as text, or read from a file (a pipe such as
     /dev/stdin too); None when neither was given. A given one that is empty is kept, so that the alignment
     says so and the audio alone is used, rather than silently recognizing the words instead."""
     if text is not None:
-        return Transcript(text)
+        return Transcript(text, language)
     if text_file:
-        return Transcript(read_text_input(str(text_file), "the transcript file"))
+        return Transcript(read_text_input(str(text_file), "the transcript file"), language)
     return None
 
 
@@ -72,52 +77,38 @@ def dictionary_phones(word: str) -> tuple[str, ...] | None:
 
 
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-# Letter-to-sound fallback for words CMUdict lacks: longest grapheme match first.
-_GRAPHEMES = {
-    "tch": ["ch"], "igh": ["ay"], "ough": ["ah", "f"], "augh": ["ao"], "tion": ["sh", "ah", "n"],
-    "sion": ["zh", "ah", "n"], "ch": ["ch"], "sh": ["sh"], "th": ["th"], "ph": ["f"], "wh": ["w"],
-    "ck": ["k"], "ng": ["ng"], "qu": ["k", "w"], "kn": ["n"], "wr": ["r"], "gh": ["g"],
-    "ee": ["iy"], "ea": ["iy"], "oo": ["uw"], "ou": ["aw"], "ow": ["ow"], "oa": ["ow"], "ai": ["ey"],
-    "ay": ["ey"], "oi": ["oy"], "oy": ["oy"], "au": ["ao"], "aw": ["ao"], "ie": ["iy"], "ei": ["ey"],
-    "ue": ["uw"], "ew": ["uw"], "er": ["er"], "ir": ["er"], "ur": ["er"], "ar": ["aa", "r"], "or": ["ao", "r"],
-    "a": ["ae"], "b": ["b"], "c": ["k"], "d": ["d"], "e": ["eh"], "f": ["f"], "g": ["g"], "h": ["hh"],
-    "i": ["ih"], "j": ["jh"], "k": ["k"], "l": ["l"], "m": ["m"], "n": ["n"], "o": ["aa"], "p": ["p"],
-    "q": ["k"], "r": ["r"], "s": ["s"], "t": ["t"], "u": ["ah"], "v": ["v"], "w": ["w"], "x": ["k", "s"],
-    "y": ["y"], "z": ["z"],
-}
+# A pronounced phone: the acoustic model's class (what it sounds like) and, where the language's mouth differs
+# from English's for that class, its own viseme (None: the class's English viseme).
+Phone = tuple[str, str | None]
 
 
-def letter_to_sound(word: str) -> list[str]:
-    w = word.lower().replace("'", "")
-    if len(w) > 3 and w.endswith("e") and w[-2] not in "aeiou":
-        w = w[:-1]  # silent final e
-    phones: list[str] = []
-    i = 0
-    while i < len(w):
-        for size in (4, 3, 2, 1):
-            g = w[i : i + size]
-            if g in _GRAPHEMES:
-                phones += _GRAPHEMES[g]
-                i += size
-                break
-        else:
-            i += 1
-    return phones
+def _english_word(token: str) -> tuple[list[Phone], bool]:
+    """CMUdict's pronunciation, else espeak-ng's (US English); True when the dictionary lacked the word."""
+    found = dictionary_phones(token.lower())
+    if found is not None:
+        return [(p, None) for p in found], False
+    return [ph for phoneme in word_phonemes(token, "en-us") for ph in phones_of(phoneme)], True
 
 
-def pronounce(text: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
-    """(word, phones) pairs for a transcript, and the words that needed the fallback."""
-    words: list[tuple[str, list[str]]] = []
+def pronounce(text: str, language: str = "en") -> tuple[list[tuple[str, list[Phone]]], list[str]]:
+    """(word, phones) pairs for a transcript, and the English words the dictionary lacked (espeak-ng read them).
+    English uses CMUdict; every other language, espeak-ng (languages.py)."""
+    words: list[tuple[str, list[Phone]]] = []
     guessed: list[str] = []
+    if language != "en":
+        voice = check_script(text, language)
+        for token in _ANY_WORD_RE.findall(text):
+            phones = [ph for phoneme in word_phonemes(token, voice) for ph in phones_of(phoneme, language)]
+            if phones:
+                words.append((token, phones))
+        return words, guessed
     for token in _WORD_RE.findall(text):
         if token.isdigit():
             for d in token:
-                words.append((_DIGITS[int(d)], list(dictionary_phones(_DIGITS[int(d)]) or ())))
+                words.append((_DIGITS[int(d)], [(p, None) for p in dictionary_phones(_DIGITS[int(d)]) or ()]))
             continue
-        found = dictionary_phones(token.lower())
-        phones = list(found) if found is not None else None
-        if phones is None:
-            phones = letter_to_sound(token)
+        phones, by_rule = _english_word(token)
+        if by_rule:
             guessed.append(token)
         if phones:
             words.append((token, phones))
@@ -137,9 +128,10 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     visemes agree with the audio's best guess on fewer than `min_agreement` of the speech frames."""
     if not transcript.text.strip():
         raise AlignmentError("the transcript is empty")
-    words, guessed = pronounce(transcript.text)
+    words, guessed = pronounce(transcript.text, transcript.language)
     if not words:
-        raise AlignmentError("the transcript has no English words Oris can pronounce (Latin letters or digits)")
+        raise AlignmentError(f"the transcript has no {language_name(transcript.language)} words Oris can pronounce "
+                             "(only punctuation or symbols)")
     sil = PHONE_INDEX["sil"]
     # States: optional sil, then each word's phones (MIN_FRAMES_PER_PHONE states each), optional sil after every word.
     state_phone: list[int] = [sil]
@@ -147,8 +139,10 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     state_word: list[int] = [-1]
     state_pos: list[int] = [-1]  # index into the flat phone list
     flat: list[str] = []
+    own_visemes: list[str | None] = []  # where the language's mouth differs from English's for the phone
     for w, (_token, phones) in enumerate(words):
-        for ph in phones:
+        for ph, viseme in phones:
+            own_visemes.append(viseme)
             for _ in range(min_frames):
                 state_phone.append(PHONE_INDEX[ph])
                 optional.append(False)
@@ -218,10 +212,12 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
             span[1] = (u + 1) / rate
         t = u + 1
     visemes = phones_to_visemes([p for _s, _e, p in phone_segments])
+    segment_pos = [int(pos[int(round(s * rate))]) for s, _e, _p in phone_segments]
+    visemes = [own_visemes[k] or v if k >= 0 else v for k, v in zip(segment_pos, visemes)]
     viseme_segments = [(s, e, VISEME_INDEX[v]) for (s, e, _p), v in zip(phone_segments, visemes)]
     word_list = [{"word": words[w][0], "start": round(s, 3), "end": round(e, 3)} for w, (s, e) in sorted(word_spans.items())]
     warnings = []
     if guessed:
         shown = ", ".join(guessed[:8]) + (" ..." if len(guessed) > 8 else "")
-        warnings.append(f"{len(guessed)} word(s) not in the dictionary were pronounced by rule: {shown}")
+        warnings.append(f"{len(guessed)} word(s) not in the dictionary were pronounced by espeak-ng: {shown}")
     return Alignment(viseme_segments, phone_segments, word_list, gap, agreement, warnings)

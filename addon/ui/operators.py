@@ -46,7 +46,8 @@ def _job(context: bpy.types.Context) -> lipsync.LipSyncJob:
         context.scene, _targets(context), s.audio_path, preset="auto" if s.preset == "custom" else s.preset,
         custom=custom, start_frame=None if s.use_current_frame else s.start_frame, settings=settings,
         transcript=_transcript(s), extend_range=s.extend_range, card=find_model().card,
-        recognize=s.transcript_source == "RECOGNIZE", existing_animation=s.existing_animation.lower())
+        recognize=s.transcript_source == "RECOGNIZE", existing_animation=s.existing_animation.lower(),
+        language=s.language)
 
 
 def _transcript(s: Any) -> Transcript | None:
@@ -55,15 +56,15 @@ def _transcript(s: Any) -> Transcript | None:
     if source == "TEXT":
         if not s.transcript.strip():
             raise AudioError("type the words spoken, or choose another source of words")
-        return Transcript(s.transcript)
+        return Transcript(s.transcript, s.language)
     if source == "TEXT_BLOCK":
         if s.transcript_block is None:
             raise AudioError("choose the text datablock holding the words, or another source of words")
-        return Transcript(s.transcript_block.as_string())
+        return Transcript(s.transcript_block.as_string(), s.language)
     if source == "FILE":
         if not s.transcript_file:
             raise AudioError("choose the transcript file, or another source of words")
-        return Transcript(read_text_input(bpy.path.abspath(s.transcript_file), "the transcript file"))
+        return Transcript(read_text_input(bpy.path.abspath(s.transcript_file), "the transcript file"), s.language)
     return None
 
 

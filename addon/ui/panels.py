@@ -35,6 +35,7 @@ class ORIS_PT_lipsync(bpy.types.Panel):
         layout = self.layout
         layout.prop(s, "audio_path")
         layout.prop(s, "transcript_source")
+        layout.prop(s, "language")
         field = {"TEXT": "transcript", "TEXT_BLOCK": "transcript_block", "FILE": "transcript_file"}.get(s.transcript_source)
         if field:
             layout.prop(s, field)

@@ -1,0 +1,140 @@
+"""Transcripts in other languages: espeak-ng's phonemes, the IPA table, and real speech through the CLI with its
+script (tests/data/languages: Asterisk prompt voices in fr, es, it and ru; espeak-ng lines in de, pt, ja, zh)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import pytest
+
+from oris.cli import main
+from oris.core.align import AlignmentError, Transcript, align_transcript, pronounce
+from oris.core.espeak import word_phonemes
+from oris.core.ipa import phones_of, unknown_symbols
+from oris.core.languages import LANGUAGES
+
+from .conftest import DATA
+from .procs import run
+
+CLIPS = DATA / "languages"
+# a paragraph per language with its unusual sounds, to find every phoneme espeak-ng writes for it
+SAMPLES = {
+    "en": "The quick brown fox jumps over the lazy dog. Zyxwot, brunch, measure, thought, cheap, judge, sing, 42.",
+    "fr": "Le vif renard brun saute par-dessus le chien paresseux. Un bon vin blanc, des œufs, une huître et du pain. "
+          "Je voudrais parler à quelqu'un aujourd'hui. Peut-être, heureux, fille, gagner, oignon, soixante-dix-neuf.",
+    "es": "El veloz murciélago hindú comía feliz cardillo y kiwi. La cigüeña tocaba el saxofón detrás del palenque de "
+          "paja. Perro, quiero, pequeño, llave, jamón, año, guerra, hoy, treinta y dos.",
+    "de": "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich. Ich möchte bitte ein Pferd, Schnee, Bücher, "
+          "Äpfel, Häuser, Eule, Rache, Tschüss, Quatsch, zweiundvierzig.",
+    "it": "Quel vituperabile xenofobo zelante assaggia il whisky ed esclama: alleluja! Gnocchi, figlio, pizza, "
+          "sciopero, ghiaccio, cento, giorno, bello, ventitré.",
+    "pt": "Um pequeno jabuti xereta viu dez cegonhas felizes. Pão, mãe, coração, lhama, filho, chave, rato, carro, "
+          "obrigado, irmão, vinte e três.",
+    "pt-br": "Um pequeno jabuti xereta viu dez cegonhas felizes. Pão, mãe, coração, lhama, filho, tia, dia, vinte.",
+    "ru": "Съешь же ещё этих мягких французских булок, да выпей чаю. Щука, жизнь, любовь, хорошо, спасибо, "
+          "здравствуйте, двадцать пять.",
+    "ja": "いろはにほへと ちりぬるを わかよたれそ つねならむ うゐのおくやま けふこえて あさきゆめみし ゑひもせす。"
+          "こんにちは、ありがとう、ぱぴぷぺぽ、きゃ、しゅ、ちょ、ふじさん、がっこう、せんせい。",
+    "zh": "我能吞下玻璃而不伤身体。你好，谢谢，朋友，爸爸，妈妈，中国，北京，学生，喜欢，绿色，女儿，二十五。",
+}
+LIPS = {"fr": "pbm", "es": "pbmv", "it": "pbm", "ru": "пбм"}  # the letters of each script that close the lips
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_every_phoneme_espeak_writes_maps_to_a_phone_and_a_viseme(language):
+    voice = LANGUAGES[language][0]
+    seen = 0
+    for word in re.findall(r"[^\W_]+(?:['’][^\W_]+)*", SAMPLES[language]):
+        for phoneme in word_phonemes(word, voice):
+            seen += 1
+            assert not unknown_symbols(phoneme), (word, phoneme)
+            assert phones_of(phoneme, language), (word, phoneme)
+    assert seen > 60
+
+
+def test_the_mouth_follows_the_shape_not_the_sound():
+    def visemes(word: str, language: str) -> list[str | None]:
+        return [v for _p, v in pronounce(word, language)[0][0][1]]
+
+    assert visemes("tu", "fr")[-1] == "ou"  # y: sounds like i, rounded like u
+    assert visemes("peu", "fr")[-1] == "oh"  # ø
+    assert visemes("bon", "fr") == ["PP", "oh"]  # a nasal vowel takes its oral vowel's shape
+    assert visemes("rouge", "fr")[0] == "kk"  # uvular r: lips neutral
+    assert visemes("perro", "es") == ["PP", "E", "DD", "oh"]  # a trilled r: the tongue tip, no rounding
+    assert visemes("Bücher", "de")[:2] == ["PP", "ou"]
+
+
+def test_english_words_the_dictionary_lacks_are_read_by_espeak():
+    words, guessed = pronounce("brunchzyx pizza", "en")
+    assert guessed == ["brunchzyx"] and words[0][1][0] == ("b", "PP")
+
+
+@pytest.mark.parametrize("clip", ["fr_asterisk", "es_asterisk", "it_asterisk", "ru_asterisk", "de_espeak",
+                                  "pt_espeak", "ja_espeak", "zh_espeak"])
+def test_transcript_mode_places_the_closures_of_the_script(clip, tmp_path):
+    language = clip.split("_")[0]
+    text = (CLIPS / f"{clip}.txt").read_text(encoding="utf-8").strip()
+    out = tmp_path / "v.json"
+    result = run([sys.executable, "-m", "oris", "visemes", CLIPS / f"{clip}.flac", "--text", text, "--language",
+                  language, "--lead-ms", "0", "-o", out], timeout=300)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["mode"] == "transcript" and doc["language"] == language, result.stderr
+    words, _ = pronounce(text, language)
+    flat = [v for _w, phones in words for _p, v in phones]
+    expected = sum(v == "PP" and (i == 0 or flat[i - 1] != "PP") for i, v in enumerate(flat))  # "am Morgen": one
+    closures = [c for c in doc["cues"] if c["viseme"] == "PP"]
+    assert len(closures) == expected > 0
+    with_lips = [w for w, (_token, phones) in zip(doc["words"], words) if any(v == "PP" for _p, v in phones)]
+    for cue in closures:  # each closure sits inside a word whose script closes the lips
+        middle = (cue["start"] + cue["end"]) / 2
+        assert any(w["start"] - 0.02 <= middle <= w["end"] + 0.02 for w in with_lips), (cue, with_lips)
+
+
+def test_a_script_of_another_prompt_is_refused_and_the_audio_alone_kept(tmp_path):
+    other = (CLIPS / "it_asterisk.txt").read_text(encoding="utf-8")  # Italian words on a French line
+    out = tmp_path / "v.json"
+    result = run([sys.executable, "-m", "oris", "visemes", CLIPS / "fr_asterisk.flac", "--text", other,
+                  "--language", "fr", "-o", out], timeout=300)
+    assert result.returncode == 0 and "does not seem to match the audio" in result.stderr
+    assert json.loads(out.read_text())["mode"] == "audio"
+
+
+def test_another_language_without_a_script_uses_the_audio_and_says_to_pass_it(tmp_path):
+    out = tmp_path / "v.json"
+    result = run([sys.executable, "-m", "oris", "visemes", CLIPS / "fr_asterisk.flac", "--language", "fr",
+                  "-o", out], timeout=300)
+    assert result.returncode == 0 and "recognizes English words only so far; for French pass the script" in result.stderr
+    assert json.loads(out.read_text())["mode"] == "audio"
+
+
+def test_an_unknown_language_is_refused_with_the_list(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["visemes", "x.wav", "--language", "xx"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "unknown language 'xx'" in err and "fr (French)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text, message", [("", "the transcript is empty"), ("... !!", "no French words"),
+                                           ("漢字", "holds kanji")])
+def test_unreadable_scripts_get_one_clear_message(text, message):
+    language = "ja" if "漢" in text else "fr"
+    with pytest.raises(AlignmentError, match=message.replace("French", "Japanese" if language == "ja" else "French")):
+        align_transcript(Transcript(text, language), __import__("numpy").zeros((200, 40), "float32"), 100.0)
+
+
+def test_a_manifest_row_names_its_language(tmp_path):
+    manifest = tmp_path / "lines.csv"
+    rows = ["audio,text,language"]
+    for clip, language in (("fr_asterisk", "fr"), ("es_asterisk", "es")):
+        rows.append(f"{CLIPS / (clip + '.flac')},\"{(CLIPS / (clip + '.txt')).read_text(encoding='utf-8').strip()}\",{language}")
+    rows.append(f"{CLIPS / 'fr_asterisk.flac'},bonjour,klingon")
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = run([sys.executable, "-m", "oris", "visemes", "--batch", manifest, "-o", tmp_path / "out",
+                  "--summary", tmp_path / "s.json"], timeout=300)
+    assert result.returncode == 1 and "unknown language 'klingon'" in result.stderr
+    assert [json.loads((tmp_path / "out" / f"{c}.json").read_text())["mode"] for c in ("fr_asterisk", "es_asterisk")] \
+        == ["transcript", "transcript"]
