@@ -6,13 +6,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from . import procs
 from .conftest import DATA, REPO
 
 HEAD = REPO / "demo" / "heads" / "mh_talkinghead_head.blend"
@@ -33,16 +33,8 @@ print("ISFILE", os.path.isfile(found))
 
 
 def run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    """Run in a session of its own, killed with everything it started if it overruns."""
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    """In a session of its own, killed with everything it started if it overruns (tests/procs.py)."""
+    return procs.run(cmd, cwd=cwd, timeout=timeout)
 
 
 def read_strip(shot: Path, cwd: Path) -> dict[str, str]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +21,7 @@ from oris.cli import main  # noqa: E402
 from oris.core.contact import ContactError, ContactSettings  # noqa: E402
 from oris.core.keys import MAX_FRAME  # noqa: E402
 
+from . import procs  # noqa: E402
 from .conftest import REPO  # noqa: E402
 
 OPTIONS = ("--contact-frame", "--approach", "--hold", "--release")
@@ -34,17 +33,8 @@ def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.Complete
 
 
 def run_python(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    """This Python in a session of its own, killed with everything it started if it overruns."""
-    cmd = [sys.executable, *args]
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    """This Python in a session of its own, killed with everything it started if it overruns (tests/procs.py)."""
+    return procs.run([sys.executable, *args], cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
