@@ -138,3 +138,25 @@ def test_a_manifest_row_names_its_language(tmp_path):
     assert result.returncode == 1 and "unknown language 'klingon'" in result.stderr
     assert [json.loads((tmp_path / "out" / f"{c}.json").read_text())["mode"] for c in ("fr_asterisk", "es_asterisk")] \
         == ["transcript", "transcript"]
+
+
+def test_the_panel_reads_a_french_script_in_its_language():
+    bpy = pytest.importorskip("bpy")
+    import oris
+    from demo.scenes import MH_HEAD, load_head
+
+    bpy.ops.wm.read_factory_settings(use_empty=False)
+    for ob in list(bpy.data.objects):
+        bpy.data.objects.remove(ob)
+    oris.register()
+    try:
+        ob = load_head(MH_HEAD, "Face")
+        ob.select_set(True)
+        bpy.context.view_layer.objects.active = ob
+        s = bpy.context.scene.oris_lipsync
+        s.audio_path, s.transcript_source = str(CLIPS / "fr_asterisk.flac"), "TEXT"
+        s.transcript, s.language = (CLIPS / "fr_asterisk.txt").read_text(encoding="utf-8").strip(), "fr"
+        assert bpy.ops.oris.lipsync() == {"FINISHED"}
+        assert s.status.endswith("transcript mode"), s.status
+    finally:
+        oris.unregister()
