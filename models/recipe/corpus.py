@@ -303,12 +303,12 @@ def _aligner_init(lexicon_path: str) -> None:
 
 def _known(words: str) -> None:
     """Teach the aligner the words its dictionary lacks (names, abbreviations, spelled-out letters), with
-    CMUdict's or the letter-to-sound fallback's pronunciation, the ones transcript mode uses."""
+    CMUdict's or espeak-ng's pronunciation, the ones transcript mode uses."""
     decoder = _DECODER
     assert decoder is not None
     for word in words.split():
         if decoder.lookup_word(word) is None:
-            phones = [ph for _w, pron in pronounce(word)[0] for ph in pron]
+            phones = [ph for _w, pron in pronounce(word)[0] for ph, _viseme in pron]
             if phones:
                 decoder.add_word(word, " ".join(ph.upper() for ph in phones), False)
 
