@@ -4,8 +4,8 @@
 
 Stages addon/ + blender_manifest.toml + the model into build/stage/oris, downloads unmodified
 onnxruntime wheels from PyPI for each platform and for Blender's Pythons (3.11 for 4.5 LTS to 5.0,
-3.13 for 5.1+) and espeakng-loader's wheel (libespeak-ng 1.52 and its language data, GPL-3.0-or-later: the
-transcripts in other languages) for each platform, lists them in the staged manifest, then runs
+3.13 for 5.1+), espeakng-loader's wheel (libespeak-ng 1.52 and its language data, GPL-3.0-or-later: the
+transcripts in other languages) for each platform and Janome's (Japanese kanji to kana, Apache-2.0), lists them in the staged manifest, then runs
 `blender_ext.py build --split-platforms` and `blender_ext.py validate` from the installed bpy
 package (no Blender binary needed). --offline reuses build/wheels.
 """
@@ -25,6 +25,7 @@ STAGE = ROOT / "build" / "stage" / "oris"
 WHEELS = ROOT / "build" / "wheels"
 ONNXRUNTIME = "onnxruntime==1.32.0"
 ESPEAK = "espeakng-loader==0.2.4"  # one py3-none wheel per platform
+JANOME = "janome==0.5.0"  # pure Python, its dictionary inside: Japanese kanji to kana
 PLATFORMS = {  # Blender platform -> pip platform tags
     "linux-x64": ["manylinux_2_27_x86_64", "manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64"],
     "windows-x64": ["win_amd64"],
@@ -53,7 +54,14 @@ def download_wheels(platforms: list[str]) -> list[Path]:
                 cmd += ["--platform", tag]
             subprocess.run(cmd + [ONNXRUNTIME], check=True)
             subprocess.run(cmd + [ESPEAK], check=True)
-    return sorted(WHEELS.glob("onnxruntime-*.whl")) + sorted(WHEELS.glob("espeakng_loader-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(WHEELS),
+                    JANOME], check=True)
+    return bundled()
+
+
+def bundled() -> list[Path]:
+    return [p for pattern in ("onnxruntime-*.whl", "espeakng_loader-*.whl", "[Jj]anome-*.whl")
+            for p in sorted(WHEELS.glob(pattern))]
 
 
 def stage(wheels: list[Path]) -> None:
@@ -82,8 +90,7 @@ def main() -> int:
     ap.add_argument("--offline", action="store_true", help="use the wheels already in build/wheels")
     args = ap.parse_args()
     platforms = args.platform or sorted(PLATFORMS)
-    wheels = (sorted(WHEELS.glob("onnxruntime-*.whl")) + sorted(WHEELS.glob("espeakng_loader-*.whl")) if args.offline
-              else download_wheels(platforms))
+    wheels = bundled() if args.offline else download_wheels(platforms)
     if not wheels:
         sys.exit("error: no onnxruntime wheels (run without --offline once)")
     stage(wheels)

@@ -17,6 +17,8 @@ assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_de
 assert "bl_ext.user_default.oris" in sys.modules
 from bl_ext.user_default.oris.core.espeak import word_phonemes  # the bundled espeak-ng, inside Blender
 assert word_phonemes("bonjour", "fr")[0] == "b"
+from bl_ext.user_default.oris.core.languages import japanese_words  # the bundled Janome reads kanji
+assert japanese_words("毎晩")[0][1] == "マイバン"
 bpy.ops.wm.open_mainfile(filepath=head)
 ob = bpy.data.objects["MakeHuman_head"]
 ob.select_set(True)

@@ -7,6 +7,7 @@ import json
 import re
 import sys
 
+import numpy as np
 import pytest
 
 from oris.cli import main
@@ -119,11 +120,26 @@ def test_an_unknown_language_is_refused_with_the_list(capsys):
 
 
 @pytest.mark.parametrize("text, message", [("", "the transcript is empty"), ("... !!", "no French words"),
-                                           ("漢字", "holds kanji")])
+                                           ("  ¿? «»", "no French words")])
 def test_unreadable_scripts_get_one_clear_message(text, message):
-    language = "ja" if "漢" in text else "fr"
-    with pytest.raises(AlignmentError, match=message.replace("French", "Japanese" if language == "ja" else "French")):
-        align_transcript(Transcript(text, language), __import__("numpy").zeros((200, 40), "float32"), 100.0)
+    with pytest.raises(AlignmentError, match=message):
+        align_transcript(Transcript(text, "fr"), np.zeros((200, 40), "float32"), 100.0)
+
+
+def test_japanese_kanji_are_read_and_particles_said_as_spoken():
+    words, _ = pronounce("パパは毎晩帽子をかぶります。", "ja")
+    assert [w for w, _p in words][:4] == ["パパ", "は", "毎晩", "帽子"]
+    assert [p for p, _v in words[1][1]] == ["w", "aa"]  # は, the topic particle, is said wa
+    assert [v for _p, v in words[2][1]][:1] == ["PP"] and "PP" in [v for _p, v in words[3][1]]  # mai-ban, boushi
+
+
+def test_a_japanese_script_in_kanji_times_the_same_line(tmp_path):
+    out = tmp_path / "v.json"
+    result = run([sys.executable, "-m", "oris", "visemes", CLIPS / "ja_espeak.flac", "--text", "パパは毎晩帽子をかぶります。",
+                  "--language", "ja", "-o", out], timeout=300)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["mode"] == "transcript" and [w["word"] for w in doc["words"]][2:4] == ["毎晩", "帽子"]
 
 
 def test_a_manifest_row_names_its_language(tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 from .audio import read_text_input
 from .espeak import word_phonemes
 from .ipa import phones_of
-from .languages import check_script, language_name
+from .languages import japanese_words, language_name, voice_of
 from .visemes import PHONE_INDEX, PHONE_TO_VISEME_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
 
 _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
@@ -96,9 +96,10 @@ def pronounce(text: str, language: str = "en") -> tuple[list[tuple[str, list[Pho
     words: list[tuple[str, list[Phone]]] = []
     guessed: list[str] = []
     if language != "en":
-        voice = check_script(text, language)
-        for token in _ANY_WORD_RE.findall(text):
-            phones = [ph for phoneme in word_phonemes(token, voice) for ph in phones_of(phoneme, language)]
+        voice = voice_of(language)
+        spoken = japanese_words(text) if language == "ja" else [(t, t) for t in _ANY_WORD_RE.findall(text)]
+        for token, said in spoken:
+            phones = [ph for phoneme in word_phonemes(said, voice) for ph in phones_of(phoneme, language)]
             if phones:
                 words.append((token, phones))
         return words, guessed

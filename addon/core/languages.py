@@ -6,7 +6,8 @@ dictionaries (core.espeak), its IPA mapped to Oris's phones and visemes (core.ip
 
 from __future__ import annotations
 
-import re
+from functools import lru_cache
+from typing import Any
 
 # ISO 639-1 code (pt-br: Brazilian Portuguese) -> (espeak-ng voice, name)
 LANGUAGES: dict[str, tuple[str, str]] = {
@@ -18,7 +19,7 @@ LANGUAGES: dict[str, tuple[str, str]] = {
     "pt": ("pt", "Portuguese"),
     "pt-br": ("pt-br", "Brazilian Portuguese"),
     "ru": ("ru", "Russian"),
-    "ja": ("ja", "Japanese"),
+    "ja": ("ja", "Japanese"),  # kanji read through Janome's dictionary (japanese_words)
     "zh": ("cmn", "Mandarin Chinese"),
 }
 # How far a transcript in another language may sit from the English-trained model's phone posteriors before it is
@@ -27,7 +28,6 @@ LANGUAGES: dict[str, tuple[str, str]] = {
 # prompt's: 95% of the right scripts kept, 99% of the wrong ones refused. On 80 prompts each of the Spanish,
 # Italian and Russian voices, not used to choose them: 99%/92%, 89%/98%, 91%/97%.
 OTHER_LANGUAGE_MISMATCH = (2.3, 0.31)
-_KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 
 
 class LanguageError(ValueError):
@@ -50,12 +50,26 @@ def language_name(code: str) -> str:
     return LANGUAGES.get(code, ("", code))[1]
 
 
-def check_script(text: str, language: str) -> str:
-    """The espeak-ng voice for a transcript in `language`, once its script can be read."""
-    from .align import AlignmentError  # align imports this module
+def voice_of(language: str) -> str:
+    """The espeak-ng voice that reads `language`."""
+    return LANGUAGES[check_language(language)][0]
 
-    voice = LANGUAGES[check_language(language)][0]
-    if language == "ja" and _KANJI.search(text):
-        raise AlignmentError("the Japanese transcript holds kanji, which Oris cannot read yet; write the line in kana "
-                             "(hiragana or katakana)")
-    return voice
+
+@lru_cache(maxsize=1)
+def _japanese_tokenizer() -> Any:
+    from janome.tokenizer import Tokenizer  # IPADIC in its wheel: no download; loaded once (0.3 s)
+
+    return Tokenizer()
+
+
+def japanese_words(text: str) -> list[tuple[str, str]]:
+    """A Japanese script as (word as written, its pronunciation in katakana): Janome's dictionary reads the kanji
+    that espeak-ng cannot, and gives particles their spoken form (は as wa, へ as e). A word the dictionary does
+    not know keeps its spelling; punctuation and spaces are left out."""
+    words = []
+    for token in _japanese_tokenizer().tokenize(text):
+        if token.part_of_speech.startswith("記号"):  # symbols, punctuation, spaces
+            continue
+        spoken = token.phonetic if token.phonetic not in ("", "*") else token.surface
+        words.append((token.surface, spoken))
+    return words
