@@ -122,20 +122,21 @@ def _row_from_record(record: Record, base: Path, out_dir: Path | None) -> Row:
                                       f"{', '.join(existing.CHOICES)}")
     output = _output_of(f, str(base), out_dir)
     if output is not None:
-        row.output = Path(output)
+        row.output = Path(os.path.join(output[1], output[0]))
     else:
         row.error = row.error or "no output column and no -o folder"
     return row
 
 
-def _output_of(fields: dict[str, str], base: str, out_dir: Path | None) -> str | None:
-    """A row's output: its output column (relative to the manifest), else OUT/<blend stem>_<audio stem>.blend."""
+def _output_of(fields: dict[str, str], base: str, out_dir: Path | str | None) -> tuple[str, str] | None:
+    """A row's output as (path, the folder it is relative to): its output column (relative to the manifest),
+    else OUT/<blend stem>_<audio stem>.blend; None without either."""
     if fields.get("output"):
-        return os.path.join(base, fields["output"])
+        return fields["output"], base
     if out_dir is None:
         return None
     stem = [os.path.splitext(os.path.basename(fields[k]))[0] for k in ("blend", "audio")]
-    return os.path.join(out_dir, f"{stem[0]}_{stem[1]}.blend")
+    return f"{stem[0]}_{stem[1]}.blend", str(out_dir)
 
 
 @dataclass
@@ -180,13 +181,10 @@ def plan_rows(args: argparse.Namespace, shared_inputs: list[Labelled]) -> Plan:
         every_input.add(f["audio"], base, label, "audio")
         if f.get("text_file"):
             every_input.add(f["text_file"], base, label, "text_file")
-        if f.get("output"):
-            output, folder = f["output"], base
-        elif out_folder is not None:
-            stems = [os.path.splitext(os.path.basename(f[k]))[0] for k in ("blend", "audio")]
-            output, folder = f"{stems[0]}_{stems[1]}.blend", out_folder
-        else:
+        planned = _output_of(f, base, out_folder)
+        if planned is None:
             continue
+        output, folder = planned
         first = builders.setdefault(every_output.add(output, folder, label, "output"), (r.number, label, blend))
         leader[r.number] = first[0]
         if first[2] != blend:

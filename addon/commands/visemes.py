@@ -225,7 +225,8 @@ def _line(record: Record, base: Path, out_dir: Path, suffix: str, fps: float, la
     line.audio = base / f["audio"]
     line.text = f.get("text") or None
     line.text_file = base / f["text_file"] if f.get("text_file") else None
-    line.output = Path(_output_of(f, str(base), str(out_dir), suffix))
+    output, folder = _output_of(f, str(base), str(out_dir), suffix)
+    line.output = Path(os.path.join(folder, output))
     if f.get("fps"):
         try:
             line.fps = float(f["fps"])
@@ -242,11 +243,12 @@ def _line(record: Record, base: Path, out_dir: Path, suffix: str, fps: float, la
     return line
 
 
-def _output_of(fields: dict[str, str], base: str, out_dir: str, suffix: str) -> str:
-    """A row's output: its output column (relative to the manifest), else OUT/<audio stem><suffix>."""
+def _output_of(fields: dict[str, str], base: str, out_dir: str, suffix: str) -> tuple[str, str]:
+    """A row's output as (path, the folder it is relative to): its output column (relative to the manifest),
+    else OUT/<audio stem><suffix>."""
     if fields.get("output"):
-        return os.path.join(base, fields["output"])
-    return os.path.join(out_dir, os.path.splitext(os.path.basename(fields["audio"]))[0] + suffix)
+        return fields["output"], base
+    return os.path.splitext(os.path.basename(fields["audio"]))[0] + suffix, out_dir
 
 
 @dataclass
@@ -281,11 +283,7 @@ def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
         every_input.add(f["audio"], base, label, "audio")
         if f.get("text_file"):
             every_input.add(f["text_file"], base, label, "text_file")
-        if f.get("output"):
-            key = every_output.add(f["output"], base, label, "output")
-        else:
-            stem = os.path.splitext(os.path.basename(f["audio"]))[0]
-            key = every_output.add(stem + suffix, out_folder, label, "output")
+        key = every_output.add(*_output_of(f, base, out_folder, suffix), label, "output")
         if every_output.owner(key) != label:
             first_writer[r.number] = every_output.owner(key)
     numbers = [r.number for r in records]
