@@ -26,7 +26,8 @@ LANGUAGES: dict[str, tuple[str, str]] = {
 # judged not to match the audio (alignment gap, agreement): English keeps the values tuned with its model (its
 # card). Chosen on 120 French prompts of the Asterisk voice, each aligned with its own script and with another
 # prompt's: 95% of the right scripts kept, 99% of the wrong ones refused. On 80 prompts each of the Spanish,
-# Italian and Russian voices, not used to choose them: 99%/92%, 89%/98%, 91%/97%.
+# Italian and Russian voices, not used to choose them: 99%/92%, 88%/99%, 91%/98%
+# (models/recipe/language_thresholds.py).
 OTHER_LANGUAGE_MISMATCH = (2.3, 0.31)
 
 
