@@ -101,11 +101,7 @@ class FileHashes:
             raise OSError(errno.EINVAL, f"{path} is not a regular file")
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
         if key not in self._known:
-            digest = hashlib.sha256()
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            self._known[key] = digest.hexdigest()
+            self._known[key] = file_sha256(path)
         return self._known[key]
 
 
