@@ -69,11 +69,3 @@ def word_phonemes(word: str, voice: str) -> tuple[str, ...]:
     """One word's IPA phonemes in an espeak-ng voice ('fr', 'es', 'en-us', 'cmn'...)."""
     with _lock:
         return tuple(_library().phonemes(word, voice))
-
-
-def available() -> bool:
-    try:
-        _library()
-    except (EspeakError, OSError):
-        return False
-    return True

@@ -65,8 +65,6 @@ LANGUAGE_TABLE: dict[str, dict[str, list[tuple[str, str | None]]]] = {
 # Marks that change neither the class nor the mouth: stress, length, syllables, tones, release and voice marks.
 _DROPPED = set("ˈˌːˑ.-‿|‖\"↗↘˥˦˧˨˩0123456789ʰʱʼʷᵝ̪̥̬̩̯̞̝̠̟̃̈̽̆̊̋̏̀́̂̌̚˞")
 _PALATAL = "ʲ"  # Russian soft consonants: the consonant, then the tongue toward i (no phone of its own)
-NASAL = "\u0303"
-
 
 def _clean(phoneme: str) -> str:
     """The phoneme without the marks that change nothing here (decomposed to drop them, then composed again, so

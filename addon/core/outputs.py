@@ -40,11 +40,6 @@ def _real(path: Path) -> str:
     return os.path.realpath(os.path.abspath(path))
 
 
-def same_file(a: Path, b: Path) -> bool:
-    """True when a and b name one file: the same resolved path, or hard links to one inode."""
-    return InputIndex([Labelled("", b)]).find(a) is not None
-
-
 def _reason(exc: OSError) -> str:
     if exc.errno in (errno.EACCES, errno.EPERM):
         return "permission denied"
