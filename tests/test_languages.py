@@ -176,3 +176,14 @@ def test_the_panel_reads_a_french_script_in_its_language():
         assert s.status.endswith("transcript mode"), s.status
     finally:
         oris.unregister()
+
+
+def test_a_broken_espeak_install_is_a_clear_message_not_a_traceback(monkeypatch):
+    from oris.core import align, espeak
+
+    def missing(word: str, voice: str) -> tuple[str, ...]:
+        raise espeak.EspeakError("espeak-ng is not installed (pip install espeakng-loader)")
+
+    monkeypatch.setattr(align, "word_phonemes", missing)
+    with pytest.raises(AlignmentError, match="pip install espeakng-loader"):  # the line then uses the audio alone
+        align_transcript(Transcript("bonjour", "fr"), np.zeros((200, 40), "float32"), 100.0)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .audio import read_text_input
-from .espeak import word_phonemes
+from .espeak import EspeakError, word_phonemes
 from .ipa import phones_of
 from .languages import japanese_words, language_name, voice_of
 from .visemes import PHONE_INDEX, PHONE_TO_VISEME_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
@@ -129,7 +129,10 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     visemes agree with the audio's best guess on fewer than `min_agreement` of the speech frames."""
     if not transcript.text.strip():
         raise AlignmentError("the transcript is empty")
-    words, guessed = pronounce(transcript.text, transcript.language)
+    try:
+        words, guessed = pronounce(transcript.text, transcript.language)
+    except EspeakError as exc:  # the library or a voice missing from a broken install: the audio alone serves
+        raise AlignmentError(str(exc)) from None
     if not words:
         raise AlignmentError(f"the transcript has no {language_name(transcript.language)} words Oris can pronounce "
                              "(only punctuation or symbols)")
