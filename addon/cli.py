@@ -17,7 +17,7 @@ from . import __version__
 from .core.batch import EXIT_CANCELLED, EXIT_USAGE
 from .core.formats import DAT_FPS, DEFAULT_FPS, FORMATS
 from .core.keys import MAX_FRAME, parse_frame
-from .core.languages import LANGUAGES, LanguageError, check_language
+from .core.languages import AUTO, LANGUAGES, LanguageError, check_language
 from .core.rigs import EXISTING_ANIMATION
 
 DASH_VALUED = ("--a-facing", "--b-facing")  # options whose values start with '-' (-Y)
@@ -80,9 +80,9 @@ def _add_animation_options(p: argparse.ArgumentParser) -> None:
     text.add_argument("--recognize", action="store_true",
                       help="without a transcript, recognize the words (the default; for job templates that pass "
                            "either this or --audio-only)")
-    p.add_argument("--language", type=_language, default="en",
-                   help=f"the language of the speech and its transcript (ISO 639-1): {', '.join(LANGUAGES)} (default en; "
-                        "words are recognized in English only so far: for another language, pass its script)")
+    p.add_argument("--language", type=_language, default=AUTO,
+                   help=f"the language of the speech and its transcript (ISO 639-1): {', '.join(LANGUAGES)}, or {AUTO}: "
+                        "a transcript's words, or else the speech recognizer, name it")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="inference device")
     p.add_argument("--timeout", type=_positive_seconds, default=120.0, help="seconds without word from the worker before giving up")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")

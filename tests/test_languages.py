@@ -103,12 +103,111 @@ def test_a_script_of_another_prompt_is_refused_and_the_audio_alone_kept(tmp_path
     assert json.loads(out.read_text())["mode"] == "audio"
 
 
-def test_another_language_without_a_script_uses_the_audio_and_says_to_pass_it(tmp_path):
+def _closures_fall_on_lips(doc: dict, language: str) -> None:
+    """Every closure of the animation lies within a word whose pronunciation closes the lips, and there is one."""
+    with_lips = [w for w in doc["words"] if any(v == "PP" for _p, v in pronounce(w["word"], language)[0][0][1])]
+    closures = [c for c in doc["cues"] if c["viseme"] == "PP"]
+    assert closures and with_lips
+    for cue in closures:
+        middle = (cue["start"] + cue["end"]) / 2
+        assert any(w["start"] - 0.03 <= middle <= w["end"] + 0.03 for w in with_lips), (cue, with_lips)
+
+
+@pytest.mark.parametrize("clip", ["fr_asterisk", "es_asterisk", "it_asterisk", "ru_asterisk"])
+@pytest.mark.parametrize("language", ["auto", "given"])
+def test_recognized_mode_hears_the_words_in_their_language(clip, language, tmp_path):
+    code = clip.split("_")[0]
     out = tmp_path / "v.json"
-    result = run([sys.executable, "-m", "oris", "visemes", CLIPS / "fr_asterisk.flac", "--language", "fr",
-                  "-o", out], timeout=300)
-    assert result.returncode == 0 and "recognizes English words only so far; for French pass the script" in result.stderr
-    assert json.loads(out.read_text())["mode"] == "audio"
+    args = ["--language", code] if language == "given" else []  # auto is the default
+    result = run([sys.executable, "-m", "oris", "visemes", CLIPS / f"{clip}.flac", "--lead-ms", "0", "-o", out, *args],
+                 timeout=300)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["mode"] == "recognized" and doc["language"] == code, result.stderr
+    script = (CLIPS / f"{clip}.txt").read_text(encoding="utf-8")
+    said = {w.lower() for w, _ in pronounce(script, code)[0]}
+    heard = [w["word"].lower() for w in doc["words"]]
+    assert sum(w in said for w in heard) >= 0.6 * len(heard) > 0, (doc["recognized_text"], script)
+    assert [r["language"] for r in doc["recognized"]] == [code]
+    _closures_fall_on_lips(doc, code)
+
+
+def test_a_script_in_the_auto_language_is_read_in_the_language_of_its_words(tmp_path):
+    out = tmp_path / "v.json"
+    text = (CLIPS / "es_asterisk.txt").read_text(encoding="utf-8").strip()
+    result = run([sys.executable, "-m", "oris", "visemes", CLIPS / "es_asterisk.flac", "--text", text, "-o", out],
+                 timeout=300)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert (doc["mode"], doc["language"]) == ("transcript", "es")
+
+
+def test_a_script_too_short_to_say_its_language_takes_the_one_the_recognizer_hears(worker):
+    from oris.core.audio import decode_file
+    from oris.core.curves import CurveSettings
+    from oris.lipsync import analyze
+
+    audio = decode_file(CLIPS / "fr_asterisk.flac").samples
+    result = analyze(audio, worker, 24.0, CurveSettings(), Transcript("Personne", "auto"))  # a name, in any language
+    assert result.language == "fr"
+
+
+def test_guessing_a_scripts_language_from_its_words():
+    from oris.core.languages import guess_language
+
+    assert guess_language("Personne n'est en mesure de prendre votre appel en ce moment.") == "fr"
+    assert guess_language("Por favor, marque el número que desea llamar.") == "es"
+    assert guess_language("Bitte machen Sie eine kleine Pause am Morgen.") == "de"
+    assert guess_language("O meu pai bebe um copo de leite pela manhã.") == "pt"
+    assert guess_language("Premere asterisco per tornare al menu principale.") == "it"
+    assert guess_language("Press seven to delete this message.") == "en"
+    assert guess_language("Это неверный пароль.") == "ru"
+    assert guess_language("パパは毎晩帽子をかぶります。") == "ja"
+    assert guess_language("爸爸妈妈不喜欢苹果。") == "zh"
+    assert guess_language("Bonjour") is None and guess_language("Tom Bombadil") is None  # the audio will say
+
+
+def _heard_posteriors(worker, clip: str, **window: object):
+    from oris.core.audio import decode_file
+    from oris.engine.client import Posteriors
+
+    audio = decode_file(CLIPS / f"{clip}.flac").samples
+    real = worker.infer(audio)
+    heard = {"start": 0.0, "end": round(len(audio) / 16000, 3), "avg_logprob": -0.2, "no_speech_prob": 0.01,
+             "compression_ratio": 1.2, "language_probability": 0.9, "trusted": True, **window}
+    return Posteriors(real.visemes, real.phones, heard=(heard,)), len(audio) / 16000
+
+
+def test_a_language_oris_does_not_read_keeps_the_audio_and_names_it(worker):
+    from oris.core.curves import CurveSettings
+    from oris.lipsync import animate_recognized
+
+    posteriors, seconds = _heard_posteriors(worker, "es_asterisk", text="Per favor, marqueu el número.",
+                                            language="ca", sentences=[])
+    result = animate_recognized(posteriors, seconds, 24.0, CurveSettings())
+    assert result.mode == "audio" and any("heard Catalan, which Oris does not read" in w for w in result.warnings)
+
+
+def test_an_unsure_sentence_keeps_the_audio_alone_over_its_own_stretch(worker):
+    from oris.core.curves import CurveSettings, cues_from_posteriors
+    from oris.lipsync import animate_recognized
+
+    sentences = [{"text": "Por favor.", "avg_logprob": -0.1, "trusted": True},
+                 {"text": "Marque el número que desea llamar.", "avg_logprob": -1.5, "trusted": False}]
+    posteriors, seconds = _heard_posteriors(worker, "es_asterisk", text="Por favor. Marque el número que desea llamar.",
+                                            language="es", sentences=sentences)
+    settings = CurveSettings(lead_seconds=0.0)
+    result = animate_recognized(posteriors, seconds, 24.0, settings)
+    assert result.mode == "recognized" and [w["word"] for w in result.words] == ["Por", "favor"]
+    assert any("unsure of these words" in w for w in result.warnings)
+    favor_end = result.words[-1]["end"]
+    audio = [c for c in cues_from_posteriors(posteriors.visemes, settings, posteriors.frame_rate) if c.start > favor_end + 0.3]
+    later = [c for c in result.animation.cues if c.start > favor_end + 0.3]
+    assert audio and [(c.start, c.viseme) for c in later][:3] == [(c.start, c.viseme) for c in audio][:3]
+    everything = [dict(s, trusted=True) for s in sentences]
+    trusted, _ = _heard_posteriors(worker, "es_asterisk", text="Por favor. Marque el número que desea llamar.",
+                                   language="es", sentences=everything)
+    assert len(animate_recognized(trusted, seconds, 24.0, settings).words) == 8
 
 
 def test_an_unknown_language_is_refused_with_the_list(capsys):

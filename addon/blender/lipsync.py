@@ -22,6 +22,7 @@ from ..core.align import Transcript
 from ..core.audio import DecodedAudio
 from ..core.curves import CurveSettings
 from ..core.keys import DEFAULT_TOLERANCE, MAX_FRAME
+from ..core.languages import AUTO
 from ..core.rigs import Preset
 from ..engine.client import WorkerClient
 from ..lipsync import LipSyncResult, analyze, decoding_settings
@@ -56,7 +57,7 @@ class LipSyncJob:
     recognize: bool = True
     existing_animation: str = "keep"
     notes: list[str] = field(default_factory=list)
-    language: str = "en"
+    language: str = AUTO
 
     def analyze(self, worker: WorkerClient, on_progress: Callable[[float], None] | None = None,
                 cancel: threading.Event | None = None) -> LipSyncResult:
@@ -101,7 +102,7 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
             start_frame: int | None = None, settings: CurveSettings | None = None, transcript: Transcript | None = None,
             add_sound: bool = True, extend_range: bool = False, tolerance: float = DEFAULT_TOLERANCE,
             card: dict[str, Any] | None = None, recognize: bool = True, existing_animation: str = "keep",
-            language: str = "en") -> LipSyncJob:
+            language: str = AUTO) -> LipSyncJob:
     """Validate the rig and decode the audio; raises RigError, EditError or AudioError with a user-facing message.
     existing_animation: keep, mute or refuse other animation on the mouth's shape keys (blender.existing)."""
     targets, notes = resolve_targets(objects, preset, custom, existing_animation)  # cheap checks first

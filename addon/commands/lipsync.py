@@ -40,7 +40,7 @@ from ..core.batch import (
 )
 from ..core.curves import CurveSettings
 from ..core.keys import parse_frame
-from ..core.languages import LanguageError, check_language
+from ..core.languages import AUTO, LanguageError, check_language
 from ..core.manifest import ManifestError, Record, read_manifest
 from ..core.outputs import (
     PROCESS_STARTED,
@@ -247,7 +247,7 @@ def load_preset(name: str) -> tuple[str, Preset | None]:
 
 def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: tuple[str, Preset | None],
                 fit_range: bool, card: dict, written: set[str], recognize: bool = True,
-                existing_animation: str = "keep", language: str = "en") -> lipsync.ApplyReport:
+                existing_animation: str = "keep", language: str = AUTO) -> lipsync.ApplyReport:
     """One row: its .blend (or the output earlier rows wrote), lip-synced with the preset (a name, or
     "auto" and a custom mapping, as load_preset gives them), saved."""
     key = os.path.realpath(row.output)

@@ -38,7 +38,7 @@ from ..core.batch import (
 )
 from ..core.curves import CurveSettings
 from ..core.formats import default_fps, render
-from ..core.languages import LanguageError, check_language
+from ..core.languages import AUTO, LanguageError, check_language
 from ..core.manifest import ManifestError, Record, read_manifest
 from ..core.outputs import (
     PROCESS_STARTED,
@@ -93,14 +93,15 @@ def render_result(args: argparse.Namespace, model: ModelInfo, info: Any, result:
                   language: str) -> str:
     """One line's visemes in the chosen format, with what made them."""
     extra: dict[str, Any] = {
-        "mode": result.mode, "language": language, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
+        "mode": result.mode, "language": result.language or language, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
         "model": {"sha256": model.sha256, "device": info.device if info else None},
     }
     if result.words:
         extra["words"] = result.words
     if result.heard:  # what the recognizer heard, for a pipeline to review
         extra["recognized_text"] = result.recognized_text
-        extra["recognized"] = [{k: h[k] for k in ("start", "end", "text", "trusted", "used")} for h in result.heard]
+        extra["recognized"] = [{k: h[k] for k in ("start", "end", "text", "language", "trusted", "used") if k in h}
+                               for h in result.heard]
     return render(args.format, result.animation, audio_path, extra)
 
 
@@ -208,7 +209,7 @@ class Line:
     text_file: Path | None = None
     output: Path = Path()
     fps: float = 100.0
-    language: str = "en"
+    language: str = AUTO
     error: str = ""
     inputs: dict[str, Path] = field(default_factory=dict)
 

@@ -171,9 +171,13 @@ class WorkerClient:
     # -- requests --------------------------------------------------------
     def infer(self, audio: np.ndarray | Iterable[np.ndarray], total_samples: int | None = None,
               on_progress: Callable[[float], None] | None = None,
-              cancel: threading.Event | None = None, recognize: bool = False) -> Posteriors:
+              cancel: threading.Event | None = None, recognize: bool | str = False, language: str = "auto",
+              languages: tuple[str, ...] = ()) -> Posteriors:
         """Run the model over 16 kHz mono float32 audio (an array, or blocks with total_samples);
-        with recognize, the speech recognizer's words too (Posteriors.heard)."""
+        with recognize, the speech recognizer's words too (Posteriors.heard), in `language` (a code, or
+        "auto": the recognizer names each window's language, preferring `languages` where it hesitates).
+        recognize="language": only each window's language (Posteriors.heard without text), which costs
+        the recognizer's encoder alone."""
         if isinstance(audio, np.ndarray):
             total_samples = len(audio)
             blocks: Iterable[np.ndarray] = (audio[i : i + self.block] for i in range(0, len(audio), self.block))
@@ -185,12 +189,13 @@ class WorkerClient:
             raise WorkerError("the worker is busy with another request; wait for it or cancel it")
         try:
             self.start()
-            return self._request(blocks, int(total_samples), on_progress, cancel, recognize)
+            return self._request(blocks, int(total_samples), on_progress, cancel, recognize, language, languages)
         finally:
             self._busy.release()
 
     def _request(self, blocks: Iterable[np.ndarray], total: int, on_progress: Callable[[float], None] | None,
-                 cancel: threading.Event | None, recognize: bool) -> Posteriors:
+                 cancel: threading.Event | None, recognize: bool | str, language: str = "auto",
+                 languages: tuple[str, ...] = ()) -> Posteriors:
         proc = self._proc
         assert proc is not None and proc.stdin is not None
         stdin = proc.stdin
@@ -202,7 +207,7 @@ class WorkerClient:
             try:
                 with self._write_lock:
                     write_message(stdin, {"type": "infer", "id": req_id, "samples": total, "sample_rate": SAMPLE_RATE,
-                                          **({"recognize": True} if recognize else {})})
+                                          **({"recognize": recognize, "language": language, "languages": list(languages)} if recognize else {})})
                 sent = 0
                 for block in blocks:
                     if stop_sending.is_set():

