@@ -105,7 +105,7 @@ def main() -> int:
                 f"<= {target:g} s", statistics.median(cli) <= target)
 
     lengths = [60.0, 600.0] + ([] if args.quick else [3600.0])
-    for recognize, limit in ((False, 500), (True, 900)):
+    for recognize, limit in ((False, 500), (True, 1200)):  # issue 25: Whisper base, <= 1.2 GB
         for seconds in lengths:
             audio = speech(seconds)
             with WorkerClient(device=device) as w:
@@ -121,7 +121,8 @@ def main() -> int:
 
 
 def recognition(minute: np.ndarray, device: str) -> None:
-    """Issue 13's speed targets: the worker recognizing the words as well as running the viseme model."""
+    """Issue 25's speed targets (Whisper base, multilingual): the worker recognizing the words as well as running
+    the viseme model."""
     starts = []
     for _ in range(3):
         t = time.perf_counter()
@@ -146,8 +147,8 @@ def recognition(minute: np.ndarray, device: str) -> None:
             w.infer(line, recognize=True)
         short = time.perf_counter() - t
     total = sum(len(x) for x in lines) / 16000
-    row("recognizing, 60 s line, warm worker (RTF)", f"{long / 60:.4f}", "<= 0.10", long / 60 <= 0.10)
-    row(f"recognizing, {len(lines)} lines of 3-8 s (RTF)", f"{short / total:.4f}", "<= 0.15", short / total <= 0.15)
+    row("recognizing, 60 s line, warm worker (RTF)", f"{long / 60:.4f}", "<= 0.15", long / 60 <= 0.15)
+    row(f"recognizing, {len(lines)} lines of 3-8 s (RTF)", f"{short / total:.4f}", "<= 0.20", short / total <= 0.20)
 
 
 if __name__ == "__main__":

@@ -289,6 +289,7 @@ class Recognizer:
             text = self.decode_text(out)
             heard = Heard(round(start, 3), round(start + seconds, 3), text, mean, no_speech_prob, compression_ratio(text),
                           spoken, round(probability, 4), self.sentences(out, logprobs))
+            looped = looped or heard.compression_ratio > COMPRESSION_THRESHOLD  # a loop the decoding ended in
             if best is None or (not looped, heard.avg_logprob) > (not best[1], best[0].avg_logprob):
                 best = (heard, looped)
         assert best is not None

@@ -186,8 +186,13 @@ class Espeak:
     PHONEME_EVENT, SYNCHRONOUS, PHONEME_EVENTS, RATE, PITCH = 7, 2, 0x0001, 1, 3
 
     def __init__(self) -> None:
-        self.lib = ctypes.CDLL(ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1")
-        self.rate = self.lib.espeak_Initialize(self.SYNCHRONOUS, 0, None, self.PHONEME_EVENTS)
+        # the same library and data the add-on reads scripts with (espeakng-loader's wheel): a second copy by
+        # soname would resolve to that one once loaded, and without its data path it exits the process
+        import espeakng_loader
+
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self.rate = self.lib.espeak_Initialize(self.SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(),
+                                               self.PHONEME_EVENTS)
         if self.rate <= 0:
             raise RuntimeError("espeak-ng failed to initialise")
         self.chunks: list[np.ndarray] = []
