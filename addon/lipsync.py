@@ -76,7 +76,7 @@ def analyze(samples: np.ndarray, worker: WorkerClient, fps: float, settings: Cur
     duration = len(samples) / 16000.0
     if transcript is not None and transcript.language == AUTO:
         guessed = guess_language(transcript.text)
-        if guessed is None and transcript.text.strip():
+        if guessed is None and any(c.isalpha() for c in transcript.text):
             named = worker.infer(samples, on_progress=on_progress, cancel=cancel, recognize="language",
                                  languages=recognizer_languages())
             result = animate_posteriors(named, duration, fps, settings, Transcript(transcript.text, _named(named)))

@@ -96,14 +96,19 @@ def test_transcript_guided_mode_gives_word_timings(tmp_path):
     assert starts == sorted(starts) and doc["words"][-1]["end"] <= doc["duration"]
 
 
-@pytest.mark.parametrize("text,why", [
-    ("the quick brown fox jumps over the lazy dog while seven zebras quietly knit yellow scarves", "does not seem to match"),
-    ("   ", "empty"),
-    ("我们已经爬上了梯子的一级", "no English words"),
+@pytest.mark.parametrize("text,language,why", [
+    ("the quick brown fox jumps over the lazy dog while seven zebras quietly knit yellow scarves", "auto",
+     "does not seem to match"),
+    ("   ", "auto", "empty"),
+    ("!!! ... ???", "auto", "no words (only punctuation"),
+    # a Mandarin script on English audio: read as Mandarin, it does not match the audio
+    ("我们已经爬上了梯子的一级", "auto", "does not seem to match"),
+    # and said to be English, it is named as the wrong language
+    ("我们已经爬上了梯子的一级", "en", "looks like Mandarin Chinese, not English: it does not match --language en"),
 ])
-def test_unusable_transcripts_fall_back_to_audio_with_a_warning(tmp_path, text, why):
+def test_unusable_transcripts_fall_back_to_audio_with_a_warning(tmp_path, text, language, why):
     out = tmp_path / "x.json"
-    result = oris("visemes", DEMO_AUDIO, "--text", text, "-o", out)
+    result = oris("visemes", DEMO_AUDIO, "--text", text, "--language", language, "-o", out)
     assert result.returncode == 0, result.stderr
     assert why in result.stderr and "used the audio alone" in result.stderr
     assert json.loads(out.read_text())["mode"] == "audio"

@@ -15,7 +15,7 @@ import numpy as np
 from .audio import read_text_input
 from .espeak import EspeakError, word_phonemes
 from .ipa import phones_of
-from .languages import japanese_words, language_name, voice_of
+from .languages import guess_language, japanese_words, language_name, voice_of
 from .visemes import PHONE_INDEX, PHONE_TO_VISEME_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
 
 _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
@@ -116,6 +116,19 @@ def pronounce(text: str, language: str = "en") -> tuple[list[tuple[str, list[Pho
     return words, guessed
 
 
+def _no_words(transcript: Transcript) -> str:
+    """Why a transcript gave no words to align: it holds no letters, or it is in another language than the
+    one it was read in (a script in the wrong language must not pass as empty)."""
+    if not any(c.isalpha() for c in transcript.text):
+        return "the transcript has no words (only punctuation or symbols)"
+    name = language_name(transcript.language)
+    written_in = guess_language(transcript.text)
+    if written_in and written_in != transcript.language:
+        return (f"the transcript looks like {language_name(written_in)}, not {name}: it does not match "
+                f"--language {transcript.language} (give --language {written_in}, or auto)")
+    return f"the transcript has no {name} words Oris can pronounce"
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     z = x - x.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
@@ -134,8 +147,7 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     except EspeakError as exc:  # the library or a voice missing from a broken install: the audio alone serves
         raise AlignmentError(str(exc)) from None
     if not words:
-        raise AlignmentError(f"the transcript has no {language_name(transcript.language)} words Oris can pronounce "
-                             "(only punctuation or symbols)")
+        raise AlignmentError(_no_words(transcript))
     sil = PHONE_INDEX["sil"]
     # States: optional sil, then each word's phones (MIN_FRAMES_PER_PHONE states each), optional sil after every word.
     state_phone: list[int] = [sil]
