@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "JSON (the panel's Save), which overrides detection")
     lip.add_argument("--start-frame", type=_frame, default=None, help="first frame (default: the scene's start)")
     lip.add_argument("--fit-range", action="store_true", help="grow the scene's frame range to cover the clip")
+    lip.add_argument("--keep-overlapping", action="store_true", help="stack the clip over Oris's clips it overlaps on "
+                     "the same heads (alternate takes); by default a re-take replaces them and their sound")
+    lip.add_argument("--no-sound", action="store_true", help="leave the sequencer alone: add no sound strip for the clip "
+                     "(by default one is added, unless a strip already plays the file at the start frame)")
     _add_existing_option(lip, "the mouth's shape keys")
     lip.add_argument("--batch", help="CSV or JSON manifest: rows of blend, object, audio[, start_frame, output, text, "
                      "text_file, existing_animation, language]")

@@ -1,6 +1,6 @@
 """Oris's own animation: one Action per run (slotted actions, Blender 4.4 to 5.x), Bezier keys
 written with foreach_set, each animated datablock getting an NLA strip on an Oris track.
-Removing a strip removes only Oris's strip of that name, and its Action once nothing uses it."""
+Removing a strip removes only that strip of Oris's, and its Action once nothing uses it."""
 
 from __future__ import annotations
 
@@ -114,11 +114,6 @@ def _remove_strips_where(id_block: Any, track_name: str, doomed: Callable[[Any],
                     bpy.data.actions.remove(action)
         if len(track.strips) == 0:
             ad.nla_tracks.remove(track)
-
-
-def remove_oris_strip(id_block: Any, strip_name: str, track_name: str) -> None:
-    """Remove Oris's strip of that name (and its Action when nothing else uses it)."""
-    _remove_strips_where(id_block, track_name, lambda strip: strip.name == strip_name)
 
 
 def remove_strips(id_block: Any, track_name: str, strips: list[Any]) -> None:

@@ -10,7 +10,6 @@ apply() checks everything before writing, so a failure or a cancel leaves the fi
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,18 @@ from ..core.rigs import Preset
 from ..engine.client import WorkerClient
 from ..lipsync import LipSyncResult, analyze, decoding_settings
 from .audio import decode_with_aud
+from .clips import (
+    SOUND_FLAG,
+    WORDS_FLAG,
+    WORDS_SUFFIX,
+    Clip,
+    clip_still_animates,
+    named,
+    plays_already,
+    remove_sounds,
+    sound_strips,
+    words_key,
+)
 from .files import blend_path
 from .shapekeys import ApplyReport, EditError, KeyTarget, apply_animation, resolve_targets
 
@@ -35,10 +46,6 @@ SOUND_CHANNEL_NAME = "Oris"
 
 def scene_fps(scene: Any) -> float:
     return scene.render.fps / scene.render.fps_base
-
-
-def strip_name_for(audio_path: str) -> str:
-    return os.path.basename(audio_path)
 
 
 @dataclass
@@ -58,6 +65,7 @@ class LipSyncJob:
     existing_animation: str = "keep"
     notes: list[str] = field(default_factory=list)
     language: str = AUTO
+    keep_overlapping: bool = False
 
     def analyze(self, worker: WorkerClient, on_progress: Callable[[float], None] | None = None,
                 cancel: threading.Event | None = None) -> LipSyncResult:
@@ -65,34 +73,43 @@ class LipSyncJob:
                        recognize=self.recognize, language=self.language)
 
     def apply(self, result: LipSyncResult) -> ApplyReport:
-        name = strip_name_for(self.audio_path)
-        report = apply_animation(result.animation, self.targets, name, self.start_frame, self.tolerance,
-                                 self.existing_animation)
+        clip = named(Clip.of(self.audio_path, self.start_frame))
+        report = apply_animation(result.animation, self.targets, clip, self.tolerance, self.existing_animation,
+                                 self.keep_overlapping)
+        # a replaced clip's sound goes with it, once no strip anywhere plays that clip any more
+        silenced = remove_sounds(self.scene, {k for k in report.replaced - {clip.key} if not clip_still_animates(k)})
+        sound_notes = [f"removed the replaced clip's sound strip {name!r}" for name in silenced]
         if self.add_sound:
-            place_sound(self.scene, self.audio_path, name, self.start_frame)
+            artist_strip = plays_already(self.scene, clip)
+            if artist_strip is None:
+                place_sound(self.scene, self.audio_path, clip)
+            else:
+                sound_notes.append(f"the sequencer's strip {artist_strip.name!r} already plays this clip: no sound "
+                                   "strip added")
         if self.extend_range:
             self.scene.frame_start = min(self.scene.frame_start, self.start_frame)
             self.scene.frame_end = max(self.scene.frame_end, int(report.end_frame))
-        report.notes = self.notes + report.notes + self.audio.warnings + result.warnings
+        report.notes = self.notes + report.notes + sound_notes + self.audio.warnings + result.warnings
         report.mode = result.mode
         if result.heard:
-            report.words_text = keep_recognized_words(result, name)
+            report.words_text = keep_recognized_words(result, clip)
             report.notes.append(f"the recognized words are in the text {report.words_text!r}: correct them in the "
                                 "Text Editor and press Use as Transcript (command line: --text-file)")
         return report
 
 
-WORDS_SUFFIX = " words"
-
-
-def keep_recognized_words(result: LipSyncResult, clip_name: str) -> str:
+def keep_recognized_words(result: LipSyncResult, clip: Clip) -> str:
     """The recognized words as a Text datablock named after the clip, where the artist can read and correct
-    them; an earlier run's text of that name is replaced, a text of the artist's own is never touched."""
-    name = clip_name + WORDS_SUFFIX
-    text = bpy.data.texts.get(name)
-    if text is None or not text.get("oris_recognized"):
-        text = bpy.data.texts.new(name)
-        text["oris_recognized"] = True
+    them; an earlier run's text of this audio file is replaced, another file's or the artist's own is never
+    touched."""
+    text = next((t for t in bpy.data.texts if words_key(t) == ("path", clip.path)), None)
+    if text is None:  # older files: Oris's text of this name, with no clip remembered
+        legacy = bpy.data.texts.get(clip.name + WORDS_SUFFIX)
+        text = legacy if legacy is not None and words_key(legacy) == ("name", clip.name) else None
+    if text is None:
+        text = bpy.data.texts.new(clip.name + WORDS_SUFFIX)
+    text[WORDS_FLAG] = True
+    clip.stamp(text)
     text.clear()
     text.write(result.recognized_text + "\n")
     return str(text.name)
@@ -102,9 +119,11 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
             start_frame: int | None = None, settings: CurveSettings | None = None, transcript: Transcript | None = None,
             add_sound: bool = True, extend_range: bool = False, tolerance: float = DEFAULT_TOLERANCE,
             card: dict[str, Any] | None = None, recognize: bool = True, existing_animation: str = "keep",
-            language: str = AUTO) -> LipSyncJob:
+            language: str = AUTO, keep_overlapping: bool = False) -> LipSyncJob:
     """Validate the rig and decode the audio; raises RigError, EditError or AudioError with a user-facing message.
-    existing_animation: keep, mute or refuse other animation on the mouth's shape keys (blender.existing)."""
+    existing_animation: keep, mute or refuse other animation on the mouth's shape keys (blender.existing).
+    add_sound: put the clip in the sequencer (unless a strip of the artist's already plays it there);
+    keep_overlapping: stack the new clip over Oris's strips it overlaps, where by default it replaces them."""
     targets, notes = resolve_targets(objects, preset, custom, existing_animation)  # cheap checks first
     audio = decode_with_aud(bpy.path.abspath(audio_path))
     settings = decoding_settings(card or {}, settings or CurveSettings())
@@ -115,22 +134,23 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
                         f"({-MAX_FRAME} to {MAX_FRAME}); choose an earlier start frame (--start-frame, or the "
                         "manifest's start_frame)")
     return LipSyncJob(scene, audio_path, audio, targets, start, scene_fps(scene), settings, transcript,
-                      add_sound, extend_range, tolerance, recognize, existing_animation, notes, language)
+                      add_sound, extend_range, tolerance, recognize, existing_animation, notes, language,
+                      keep_overlapping)
 
 
-def place_sound(scene: Any, audio_path: str, name: str, start_frame: int) -> Any:
-    """The clip in the sequencer at the animation's start frame, replacing Oris's earlier one of that name.
+def place_sound(scene: Any, audio_path: str, clip: Clip) -> Any:
+    """The clip in the sequencer at the animation's start frame, replacing Oris's earlier sound of this clip.
     Its path is stored relative to the open .blend or absolute (files.blend_path), never relative to the
     working folder, so the saved shot finds its sound wherever it is opened from."""
-    editor = scene.sequence_editor or scene.sequence_editor_create()
-    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
-    for strip in list(strips):
-        if strip.type == "SOUND" and strip.name == name and strip.get("oris"):
-            strips.remove(strip)
+    if scene.sequence_editor is None:
+        scene.sequence_editor_create()
+    remove_sounds(scene, {clip.key, ("name", clip.name)})
+    strips = sound_strips(scene)
     used = {s.channel for s in strips}  # a channel of its own, so no existing strip is shortened or moved
     channel = next((c for c in range(1, 129) if c not in used), 128)
-    strip = strips.new_sound(name, blend_path(audio_path), channel, start_frame)
-    strip["oris"] = True
+    strip = strips.new_sound(clip.name, blend_path(audio_path), channel, clip.start)
+    strip[SOUND_FLAG] = True
+    clip.stamp(strip)
     return strip
 
 

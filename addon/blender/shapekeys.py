@@ -2,8 +2,8 @@
 
 One Action per run with a slot for each Key datablock (slotted actions: Blender 4.4+ and 5.x),
 dense curves reduced to a few Bezier keys (core.keys), written with foreach_set. The strip is
-named after the audio and lives on an "Oris" NLA track; running again replaces Oris's own
-strip for that audio and nothing else. Everything is checked before anything is written, so
+named after the clip and lives on an "Oris" NLA track; running again replaces Oris's own
+strip for that clip (blender.clips), and a re-take the strips it overlaps, and nothing else. Everything is checked before anything is written, so
 a failure leaves the file as it was.
 """
 
@@ -25,10 +25,12 @@ from .actions import (
     EditError,
     animated_paths,
     new_action,
+    oris_strips,
     place_strip,
-    remove_oris_strip,
+    remove_strips,
     write_keys,
 )
+from .clips import ACTION_PREFIX, Clip, action_clip_key
 
 TRACK_NAME = "Oris"
 
@@ -70,6 +72,7 @@ class ApplyReport:
     notes: list[str] = field(default_factory=list)
     mode: str = ""  # audio, transcript or recognized
     words_text: str = ""  # the Text datablock holding the recognized words
+    replaced: set[tuple[str, ...]] = field(default_factory=set)  # the clips whose strips this run removed
 
 
 def shape_key_names(key: Any) -> list[str]:
@@ -147,22 +150,39 @@ def held_rest_values(target: KeyTarget) -> dict[str, float]:
     return rest
 
 
-def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, start_frame: int,
-                    tolerance: float = DEFAULT_TOLERANCE, existing_animation: str = "keep") -> ApplyReport:
-    """Key the animation (frames at the scene rate, frame k at start_frame + k) onto every target, and
+def replaced_strips(key: Any, clip: Clip, start: float, end: float, keep_overlapping: bool) -> list[Any]:
+    """Oris's strips on this Key that a new clip replaces: an earlier run of the same clip, and (a re-take)
+    every strip the new one overlaps, unless the artist keeps overlapping takes."""
+    return [s for s in oris_strips(key, TRACK_NAME) if action_clip_key(s) == clip.key
+            or (not keep_overlapping and s.frame_start < end and s.frame_end > start)]
+
+
+def apply_animation(anim: Animation, targets: list[KeyTarget], clip: Clip, tolerance: float = DEFAULT_TOLERANCE,
+                    existing_animation: str = "keep", keep_overlapping: bool = False) -> ApplyReport:
+    """Key the animation (frames at the scene rate, frame k at clip.start + k) onto every target, and
     every other mouth and jaw key of the rig at its rest value, so no other animation's mouth leaks in."""
     t0 = time.perf_counter()
     n = len(anim.frames)
     notes: list[str] = []
+    replaced: set[tuple[str, ...]] = set()
     target_rest: dict[int, dict[str, float]] = {}
+    start_frame, strip_name = clip.start, clip.name
+    end = start_frame + max(n - 1, 1)
     for target in targets:
-        remove_oris_strip(target.key, strip_name, TRACK_NAME)
+        doomed = replaced_strips(target.key, clip, start_frame, end, keep_overlapping)
+        for strip in doomed:
+            replaced.add(action_clip_key(strip))
+            if action_clip_key(strip) != clip.key:
+                notes.append(f"replaced Oris's clip {strip.name!r} (frames {strip.frame_start:.0f}-{strip.frame_end:.0f}) "
+                             f"on {', '.join(target.objects)}: the new clip overlaps it (--keep-overlapping, or the "
+                             "panel's Keep Overlapping Takes, keeps both)")
+        remove_strips(target.key, TRACK_NAME, doomed)
         rest = held_rest_values(target)  # before other animation moves: it reads what animates each key
         notes += existing.make_way(target.key, target.paths, existing_animation, ", ".join(target.objects))
         target_rest[id(target)] = rest
-    action, layer_strip = new_action(f"Oris {strip_name}")
+    action, layer_strip = new_action(ACTION_PREFIX + strip_name)
+    clip.stamp(action)
     keys_written = curves = 0
-    end = start_frame + max(n - 1, 1)
     for target in targets:
         slot = action.slots.new(id_type="KEY", name=target.key.name)
         bag = layer_strip.channelbag(slot, ensure=True)
@@ -180,4 +200,4 @@ def apply_animation(anim: Animation, targets: list[KeyTarget], strip_name: str, 
         place_strip(target.key, action, slot, TRACK_NAME, strip_name, start_frame, end)
     seconds = anim.duration if anim.duration > 0 else 1.0
     return ApplyReport(action.name, strip_name, start_frame, end, [t.key.name for t in targets], keys_written, curves,
-                       keys_written / seconds, tolerance, time.perf_counter() - t0, notes)
+                       keys_written / seconds, tolerance, time.perf_counter() - t0, notes, replaced=replaced)

@@ -69,6 +69,13 @@ class OrisLipSyncSettings(bpy.types.PropertyGroup):
     extend_range: BoolProperty(name="Fit scene range", default=False, description="Grow the scene's frame range to cover the clip")
     existing_animation: EnumProperty(name="Existing Animation", items=_EXISTING, default="KEEP",
                                      description="What happens to an action that already keys the mouth's shape keys")
+    keep_overlapping: BoolProperty(name="Keep Overlapping Takes", default=False,
+                                   description="Stack the new clip over Oris's clips it overlaps on these heads, as an "
+                                               "alternate take; by default it replaces them, and their sound "
+                                               "(command line: --keep-overlapping)")
+    add_sound: BoolProperty(name="Add Sound Strip", default=True,
+                            description="Put the clip in the sequencer at its start frame, unless a strip already "
+                                        "plays it there (command line: --no-sound leaves the sequencer alone)")
     detection: StringProperty(name="Detection")
     status: StringProperty(name="Status")
     progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
