@@ -117,14 +117,17 @@ def test_unreadable_audio_is_refused_before_anything_is_written(worker, card, tm
     assert ob.data.shape_keys.animation_data is None and len(bpy.data.actions) == 0
 
 
-def test_linked_rig_is_refused(worker, card, tmp_path):
+def test_a_linked_rig_becomes_an_editable_override_and_is_keyed(worker, card, tmp_path):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     with bpy.data.libraries.load(str(HEADS / "mh_talkinghead_head.blend"), link=True) as (src, dst):
         dst.objects = [n for n in src.objects if n == "MakeHuman_head"]
     ob = dst.objects[0]
     bpy.context.scene.collection.objects.link(ob)
-    with pytest.raises(EditError, match="linked from .*Make Local"):
-        bl.run(bpy.context.scene, [ob], str(DEMO_AUDIO), worker, card=card)
+    report = bl.run(bpy.context.scene, [ob], str(DEMO_AUDIO), worker, card=card, recognize=False)
+    assert any("editable library override" in n for n in report.notes), report.notes
+    face = next(o for o in bpy.context.scene.objects if o.name == "MakeHuman_head" and o.library is None)
+    assert face.override_library is not None and not face.override_library.is_system_override
+    assert face.data.shape_keys.animation_data.nla_tracks[TRACK_NAME].strips[0].name == "speech.flac"
 
 
 def test_cancel_mid_run_leaves_the_file_unchanged(worker, card):
@@ -200,7 +203,7 @@ def test_fit_scene_range_grows_the_range_only_when_asked(worker, card):
     assert scene.frame_start == 1 and scene.frame_end == int(report.end_frame) > 400
 
 
-def test_a_library_override_whose_shape_keys_are_linked_is_refused(worker, card):
+def test_a_library_override_whose_shape_keys_are_linked_gets_an_override_of_its_mesh(worker, card):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     with bpy.data.libraries.load(str(HEADS / "mh_talkinghead_head.blend"), link=True) as (src, dst):
         dst.objects = [n for n in src.objects if n == "MakeHuman_head"]
@@ -208,9 +211,9 @@ def test_a_library_override_whose_shape_keys_are_linked_is_refused(worker, card)
     bpy.context.scene.collection.objects.link(linked)
     ob = linked.override_create(remap_local_usages=True)
     assert ob.override_library is not None and ob.data.library is not None
-    with pytest.raises(EditError, match="linked from .*Make Local"):
-        bl.run(bpy.context.scene, [ob], str(DEMO_AUDIO), worker, card=card)
-    assert len(bpy.data.actions) == 0
+    bl.run(bpy.context.scene, [ob], str(DEMO_AUDIO), worker, card=card, recognize=False)
+    assert ob.data.library is None and ob.data.override_library is not None
+    assert [a.name for a in bpy.data.actions] == ["Oris speech.flac"]
 
 
 @pytest.fixture()

@@ -133,6 +133,28 @@ def test_running_again_replaces_only_oris_contact_animation():
     assert "User" in [t.name for t in pair.b.animation_data.nla_tracks]
 
 
+def test_a_head_the_artist_overrode_is_made_editable_and_meets(tmp_path):
+    """Linked, then Object > Library Override > Make: an override whose mesh, and shape keys, are still linked."""
+    reset()
+    pair = make_pair()
+    path = tmp_path / "lib.blend"
+    bpy.data.libraries.write(str(path), {pair.b})
+    bpy.data.objects.remove(pair.b)
+    with bpy.data.libraries.load(str(path), link=True) as (src, dst):
+        dst.objects = ["HeadB"]
+    linked = dst.objects[0]
+    bpy.context.scene.collection.objects.link(linked)
+    bpy.context.view_layer.objects.active = linked
+    linked.select_set(True)
+    assert bpy.ops.object.make_override_library() == {"FINISHED"}
+    head_b = next(o for o in bpy.data.objects if o.name == "HeadB" and o.library is None)
+    assert head_b.override_library is not None and head_b.data.library is not None  # its shape keys: linked
+    report = run_contact(bpy.context.scene, HeadSpec(pair.a), HeadSpec(head_b), ContactSettings(contact_frame=FC))
+    assert report.passed
+    assert any("made it editable" in n for n in report.notes), report.notes
+    assert not head_b.override_library.is_system_override and head_b.data.library is None
+
+
 def _assert_untouched(*objects):
     assert not [a for a in bpy.data.actions if a.name.startswith("Oris")]
     for ob in objects:

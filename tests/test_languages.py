@@ -221,8 +221,9 @@ def test_an_unknown_language_is_refused_with_the_list(capsys):
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("text, message", [("", "the transcript is empty"), ("... !!", "no French words"),
-                                           ("  ¿? «»", "no French words")])
+@pytest.mark.parametrize("text, message", [("", "the transcript is empty"), ("... !!", r"no words \(only punctuation"),
+                                           ("  ¿? «»", r"no words \(only punctuation"),
+                                           ("我们已经爬上了梯子的一级", "looks like Mandarin Chinese, not French")])
 def test_unreadable_scripts_get_one_clear_message(text, message):
     with pytest.raises(AlignmentError, match=message):
         align_transcript(Transcript(text, "fr"), np.zeros((200, 40), "float32"), 100.0)
@@ -289,3 +290,16 @@ def test_a_broken_espeak_install_is_a_clear_message_not_a_traceback(monkeypatch)
     monkeypatch.setattr(align, "word_phonemes", missing)
     with pytest.raises(AlignmentError, match="pip install espeakng-loader"):  # the line then uses the audio alone
         align_transcript(Transcript("bonjour", "fr"), np.zeros((200, 40), "float32"), 100.0)
+
+
+@pytest.mark.parametrize("text, language, looks", [
+    ("我们已经爬上了梯子的一级", "fr", "zh"), ("Мы поднялись на одну ступеньку", "en", "ru"),
+    ("パパは毎晩帽子をかぶります", "zh", "ja"), ("the quick brown fox is here and there", "ru", "en"),
+    ("毎晩帽子", "ja", None),  # kanji alone: Japanese is written with them too
+    ("Personne n'est en mesure de prendre votre appel", "es", None),  # Latin script: the alignment judges it
+    ("... !!", "fr", None),
+])
+def test_a_script_whose_writing_system_cannot_be_the_language_is_named(text, language, looks):
+    from oris.core.languages import script_mismatch
+
+    assert script_mismatch(text, language) == looks

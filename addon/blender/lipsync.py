@@ -39,6 +39,7 @@ from .clips import (
     words_key,
 )
 from .files import blend_path
+from .overrides import make_editable, needs_override
 from .shapekeys import ApplyReport, EditError, KeyTarget, apply_animation, resolve_targets
 
 SOUND_CHANNEL_NAME = "Oris"
@@ -66,6 +67,8 @@ class LipSyncJob:
     notes: list[str] = field(default_factory=list)
     language: str = AUTO
     keep_overlapping: bool = False
+    objects: list[Any] = field(default_factory=list)  # as given: a linked one is made an override in apply()
+    preset: tuple[str, Preset | None] = ("auto", None)
 
     def analyze(self, worker: WorkerClient, on_progress: Callable[[float], None] | None = None,
                 cancel: threading.Event | None = None) -> LipSyncResult:
@@ -73,6 +76,11 @@ class LipSyncJob:
                        recognize=self.recognize, language=self.language)
 
     def apply(self, result: LipSyncResult) -> ApplyReport:
+        override_notes: list[str] = []
+        if any(ob is not None and needs_override(ob) for ob in self.objects):  # only now: a cancel changes nothing
+            view_layer = bpy.context.view_layer if bpy.context.scene == self.scene else self.scene.view_layers[0]
+            objects, override_notes = make_editable(self.objects, self.scene, view_layer)
+            self.targets, _ = resolve_targets(objects, *self.preset, self.existing_animation)
         clip = named(Clip.of(self.audio_path, self.start_frame))
         report = apply_animation(result.animation, self.targets, clip, self.tolerance, self.existing_animation,
                                  self.keep_overlapping)
@@ -89,7 +97,7 @@ class LipSyncJob:
         if self.extend_range:
             self.scene.frame_start = min(self.scene.frame_start, self.start_frame)
             self.scene.frame_end = max(self.scene.frame_end, int(report.end_frame))
-        report.notes = self.notes + report.notes + sound_notes + self.audio.warnings + result.warnings
+        report.notes = self.notes + override_notes + report.notes + sound_notes + self.audio.warnings + result.warnings
         report.mode = result.mode
         if result.heard:
             report.words_text = keep_recognized_words(result, clip)
@@ -135,7 +143,7 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
                         "manifest's start_frame)")
     return LipSyncJob(scene, audio_path, audio, targets, start, scene_fps(scene), settings, transcript,
                       add_sound, extend_range, tolerance, recognize, existing_animation, notes, language,
-                      keep_overlapping)
+                      keep_overlapping, list(objects), (preset, custom))
 
 
 def place_sound(scene: Any, audio_path: str, clip: Clip) -> Any:

@@ -31,6 +31,7 @@ from .actions import (
     write_keys,
 )
 from .clips import ACTION_PREFIX, Clip, action_clip_key
+from .overrides import CLEAR_OVERRIDE_MENU, MAKE_OVERRIDE_MENU, instanced_meshes, needs_override
 
 TRACK_NAME = "Oris"
 
@@ -86,19 +87,20 @@ def check_editable(ob: Any, key: Any = None) -> None:
         if data is None:
             continue
         if data.library is not None:
-            raise EditError(f"{ob.name}: its {what} linked from {data.library.filepath}; make it local "
-                            "(Object > Relations > Make Local) or animate it in the source file")
+            raise EditError(f"{ob.name}: its {what} linked from {data.library.filepath}; make a library override "
+                            f"({MAKE_OVERRIDE_MENU}) or animate it in the source file")
         override = getattr(data, "override_library", None)
         if override is not None and override.is_system_override:
-            raise EditError(f"{ob.name}: its {what} a non-editable library override; "
-                            "make the override editable (Object > Library Override > Make Editable) first")
+            raise EditError(f"{ob.name}: its {what} a non-editable library override that Oris could not make "
+                            f"editable; clear it and make it again ({CLEAR_OVERRIDE_MENU}, then {MAKE_OVERRIDE_MENU})")
 
 
 def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | None = None,
                     existing_animation: str = "keep") -> tuple[list[KeyTarget], list[str]]:
     """Match every mesh's Key datablock; one preset for the face (detected on the mesh with the most keys)."""
     notes: list[str] = []
-    meshes = [ob for ob in objects if ob is not None and ob.type == "MESH"]
+    # a linked character's instance stands for its meshes (made an editable override when the keys are written)
+    meshes = [m for ob in objects if ob is not None for m in (instanced_meshes(ob) or [ob]) if m.type == "MESH"]
     if not meshes:
         names = ", ".join(ob.name for ob in objects if ob is not None) or "nothing"
         raise RigError(f"no mesh object selected (got {names}); select the face mesh(es) that carry the shape keys")
@@ -117,7 +119,8 @@ def resolve_targets(objects: list[Any], preset: str = "auto", custom: Preset | N
     targets: dict[str, KeyTarget] = {}
     for ob in keyed:
         key = ob.data.shape_keys
-        check_editable(ob, key)
+        if not needs_override(ob):
+            check_editable(ob, key)
         if key.name in targets:
             targets[key.name].objects.append(ob.name)
             continue

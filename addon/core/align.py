@@ -15,7 +15,7 @@ import numpy as np
 from .audio import read_text_input
 from .espeak import EspeakError, word_phonemes
 from .ipa import phones_of
-from .languages import guess_language, japanese_words, language_name, voice_of
+from .languages import japanese_words, language_name, script_mismatch, voice_of
 from .visemes import PHONE_INDEX, PHONE_TO_VISEME_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
 
 _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
@@ -117,16 +117,24 @@ def pronounce(text: str, language: str = "en") -> tuple[list[tuple[str, list[Pho
 
 
 def _no_words(transcript: Transcript) -> str:
-    """Why a transcript gave no words to align: it holds no letters, or it is in another language than the
-    one it was read in (a script in the wrong language must not pass as empty)."""
+    """Why a transcript gave no words to align: it holds no letters, or none the language has."""
     if not any(c.isalpha() for c in transcript.text):
         return "the transcript has no words (only punctuation or symbols)"
+    return f"the transcript has no {language_name(transcript.language)} words Oris can pronounce"
+
+
+def _wrong_script(transcript: Transcript) -> str | None:
+    """A script whose writing system cannot be the language it is read in: named as the language it looks like,
+    before espeak-ng spells it out letter by letter."""
+    written = script_mismatch(transcript.text, transcript.language)
+    if written is None:
+        return None
     name = language_name(transcript.language)
-    written_in = guess_language(transcript.text)
-    if written_in and written_in != transcript.language:
-        return (f"the transcript looks like {language_name(written_in)}, not {name}: it does not match "
-                f"--language {transcript.language} (give --language {written_in}, or auto)")
-    return f"the transcript has no {name} words Oris can pronounce"
+    if written == "latin":
+        return (f"the transcript is in the Latin alphabet, not {name}: it does not match --language "
+                f"{transcript.language} (give its --language, or auto)")
+    return (f"the transcript looks like {language_name(written)}, not {name}: it does not match --language "
+            f"{transcript.language} (give --language {written}, or auto)")
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -142,6 +150,9 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     visemes agree with the audio's best guess on fewer than `min_agreement` of the speech frames."""
     if not transcript.text.strip():
         raise AlignmentError("the transcript is empty")
+    wrong = _wrong_script(transcript)
+    if wrong:
+        raise AlignmentError(wrong)
     try:
         words, guessed = pronounce(transcript.text, transcript.language)
     except EspeakError as exc:  # the library or a voice missing from a broken install: the audio alone serves

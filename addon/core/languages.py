@@ -105,9 +105,9 @@ _WORD_SETS = {code: set(words.split()) for code, words in _COMMON_WORDS.items()}
 _LETTER_HINTS = {"es": "ñ¿¡", "pt": "ãõ", "de": "ßäöü", "fr": "œêûîëç"}
 
 
-def guess_language(text: str) -> str | None:
-    """The language a script is written in, from its writing system and its most common words; None when the
-    text does not say (a word or two, or names alone): then the recognizer names the language from the audio."""
+def _script_language(text: str) -> str | None:
+    """The language a writing system says (kana: Japanese, Han: Mandarin, Cyrillic: Russian), "latin" for the
+    Latin alphabet, None without letters."""
     kana = sum("\u3040" <= c <= "\u30ff" for c in text)
     han = sum("\u4e00" <= c <= "\u9fff" for c in text)
     cyrillic = sum("\u0400" <= c <= "\u04ff" for c in text)
@@ -118,6 +118,26 @@ def guess_language(text: str) -> str | None:
         return "zh"
     if cyrillic > latin:
         return "ru"
+    return "latin" if latin else None
+
+
+def script_mismatch(text: str, language: str) -> str | None:
+    """The language a script's writing system shows when `language` is not written that way (Han or Cyrillic
+    text said to be French, Latin text said to be Russian); None when it can be."""
+    written = _script_language(text)
+    if written is None or written == language or (written == "zh" and language == "ja"):  # kanji are Japanese too
+        return None
+    if written == "latin":
+        return (guess_language(text) or "latin") if language in ("ja", "zh", "ru") else None
+    return written
+
+
+def guess_language(text: str) -> str | None:
+    """The language a script is written in, from its writing system and its most common words; None when the
+    text does not say (a word or two, or names alone): then the recognizer names the language from the audio."""
+    written = _script_language(text)
+    if written in ("ja", "zh", "ru"):
+        return written
     words = [w.strip("'’") for w in text.lower().replace("’", "'").replace("'", "' ").split()]
     words = [w.strip(".,;:!?¡¿\"()«»—-") for w in words]
     score = {code: sum(w in common or w.rstrip("'") in common for w in words) for code, common in _WORD_SETS.items()}

@@ -3,7 +3,7 @@ bone), the face meshes that follow it, and their shape keys."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import bpy
@@ -13,6 +13,7 @@ from mathutils import Matrix
 from ...core.contact import (
     ContactError,
 )
+from ..overrides import MAKE_OVERRIDE_MENU, editable_override
 from ..shapekeys import check_editable
 
 HEAD_BONE_NAMES = ("head", "Head", "mixamorig:Head", "DEF-head", "ORG-head", "CC_Base_Head", "J_Bip_C_Head")
@@ -43,6 +44,7 @@ class Head:
     meshes: list[tuple[Any, np.ndarray | None]]  # (mesh object, vertex subset or None for all)
     keys: list[Any]  # Key datablocks of those meshes
     spec: HeadSpec
+    notes: list[str] = field(default_factory=list)
 
     @property
     def path_prefix(self) -> str:
@@ -84,6 +86,7 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
     ob = spec.obj
     if ob is None:
         raise ContactError(f"choose head {label}")
+    notes = [n for n in [editable_override(ob)] if n]
     check_editable(ob)
     if ob.type == "ARMATURE":
         bone = spec.bone or _find_head_bone(ob)
@@ -105,6 +108,10 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
     elif ob.type in ("MESH", "EMPTY") or any(c.type == "MESH" for c in ob.children_recursive):
         bone = ""
         meshes = [(m, None) for m in ([ob] if ob.type == "MESH" else []) + [c for c in ob.children_recursive if c.type == "MESH"]]
+        if not meshes and ob.instance_collection is not None:
+            raise ContactError(f"{ob.name}: a linked collection instance; make it a library override first "
+                               f"({MAKE_OVERRIDE_MENU}; in a script, bpy.ops.object.make_override_library()), "
+                               "then pick its head mesh or armature")
         if not meshes:
             raise ContactError(f"{ob.name}: an empty with no meshes under it; pick the head mesh or its parent")
     else:
@@ -112,11 +119,12 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
     if abs(np.linalg.det(np.array(ob.matrix_world)[:3, :3])) < 1e-18:
         raise ContactError(f"{ob.name} has zero scale; fix its scale first")
     for m, _ in meshes:
+        notes += [n for n in [editable_override(m)] if n]
         check_editable(m)
         if abs(np.linalg.det(np.array(m.matrix_world)[:3, :3])) < 1e-18:
             raise ContactError(f"{m.name} has zero scale; fix its scale first")
     keys = list({id(m.data.shape_keys): m.data.shape_keys for m, _ in meshes if m.data.shape_keys}.values())
-    return Head(ob.name + (f":{bone}" if bone else ""), ob, bone, meshes, keys, spec)
+    return Head(ob.name + (f":{bone}" if bone else ""), ob, bone, meshes, keys, spec, notes)
 
 
 def _bone_weighted(ob: Any, bones: set[str]) -> np.ndarray | None:

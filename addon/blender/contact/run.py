@@ -180,7 +180,8 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             if not fails:
                 forget(detached)
                 done = True
-                notes = moved + plan.notes + [f"{m.id_data.name}: {m.name} measured as its cage" for m in smoothing]
+                notes = (heads[0].notes + heads[1].notes + moved + plan.notes
+                         + [f"{m.id_data.name}: {m.name} measured as its cage" for m in smoothing])
                 return ContactReport(True, [], plan_info, result["summary"], result["frames"], attempts,
                                      notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
             remove_written(written)
