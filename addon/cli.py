@@ -47,6 +47,7 @@ _phase_seconds = _number_in(0.0, 60.0, "must be a number of seconds above 0 and 
 _contact_frame = _number_in(-MAX_FRAME, MAX_FRAME, f"must be a frame from {-MAX_FRAME} to {MAX_FRAME}")
 _compression_mm = _number_in(0.4, 10.0, "must be between 0.4 and 10 mm (the lips press in 0.4 mm while they touch)")
 _tilt_degrees = _number_in(0.0, 60.0, "must be auto or a roll from 0 to 60 degrees")
+_jaw_degrees = _number_in(0.0, 60.0, "must be an angle above 0 and at most 60 degrees", above_low=True)
 
 
 def _tilt(text: str) -> str | float:
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     lip.add_argument("--fit-range", action="store_true", help="grow the scene's frame range to cover the clip")
     lip.add_argument("--keep-overlapping", action="store_true", help="stack the clip over Oris's clips it overlaps on "
                      "the same heads (alternate takes); by default a re-take replaces them and their sound")
+    lip.add_argument("--jaw-degrees", type=_jaw_degrees, default=None, help="how far a jaw bone turns for a wide "
+                     "open vowel (default: the bone's jaw_open_degrees property, else 20); used where the rig opens "
+                     "its jaw with a bone")
     lip.add_argument("--no-sound", action="store_true", help="leave the sequencer alone: add no sound strip for the clip "
                      "(by default one is added, unless a strip already plays the file at the start frame)")
     _add_existing_option(lip, "the mouth's shape keys")

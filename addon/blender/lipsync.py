@@ -25,6 +25,7 @@ from ..core.languages import AUTO
 from ..core.rigs import Preset
 from ..engine.client import WorkerClient
 from ..lipsync import LipSyncResult, analyze, decoding_settings
+from . import existing
 from .audio import decode_with_aud
 from .clips import (
     SOUND_FLAG,
@@ -39,7 +40,8 @@ from .clips import (
     words_key,
 )
 from .files import blend_path
-from .overrides import make_editable, needs_override
+from .jaw import JawBone, find_jaw
+from .overrides import editable_override, make_editable, needs_override
 from .shapekeys import ApplyReport, EditError, KeyTarget, apply_animation, resolve_targets
 
 SOUND_CHANNEL_NAME = "Oris"
@@ -69,6 +71,8 @@ class LipSyncJob:
     keep_overlapping: bool = False
     objects: list[Any] = field(default_factory=list)  # as given: a linked one is made an override in apply()
     preset: tuple[str, Preset | None] = ("auto", None)
+    jaw: JawBone | None = None
+    jaw_degrees: float | None = None  # None: the rig's own range, else the default
 
     def analyze(self, worker: WorkerClient, on_progress: Callable[[float], None] | None = None,
                 cancel: threading.Event | None = None) -> LipSyncResult:
@@ -81,9 +85,11 @@ class LipSyncJob:
             view_layer = bpy.context.view_layer if bpy.context.scene == self.scene else self.scene.view_layers[0]
             objects, override_notes = make_editable(self.objects, self.scene, view_layer)
             self.targets, _ = resolve_targets(objects, *self.preset, self.existing_animation)
+            self.jaw, _ = find_jaw(self.targets, self.jaw_degrees)
+            override_notes += [n for n in [editable_override(self.jaw.armature)] if n] if self.jaw else []
         clip = named(Clip.of(self.audio_path, self.start_frame))
         report = apply_animation(result.animation, self.targets, clip, self.tolerance, self.existing_animation,
-                                 self.keep_overlapping)
+                                 self.keep_overlapping, self.jaw)
         # a replaced clip's sound goes with it, once no strip anywhere plays that clip any more
         silenced = remove_sounds(self.scene, {k for k in report.replaced - {clip.key} if not clip_still_animates(k)})
         sound_notes = [f"removed the replaced clip's sound strip {name!r}" for name in silenced]
@@ -127,12 +133,16 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
             start_frame: int | None = None, settings: CurveSettings | None = None, transcript: Transcript | None = None,
             add_sound: bool = True, extend_range: bool = False, tolerance: float = DEFAULT_TOLERANCE,
             card: dict[str, Any] | None = None, recognize: bool = True, existing_animation: str = "keep",
-            language: str = AUTO, keep_overlapping: bool = False) -> LipSyncJob:
+            language: str = AUTO, keep_overlapping: bool = False, jaw_degrees: float | None = None) -> LipSyncJob:
     """Validate the rig and decode the audio; raises RigError, EditError or AudioError with a user-facing message.
     existing_animation: keep, mute or refuse other animation on the mouth's shape keys (blender.existing).
     add_sound: put the clip in the sequencer (unless a strip of the artist's already plays it there);
     keep_overlapping: stack the new clip over Oris's strips it overlaps, where by default it replaces them."""
     targets, notes = resolve_targets(objects, preset, custom, existing_animation)  # cheap checks first
+    jaw, jaw_notes = find_jaw(targets, jaw_degrees)
+    notes += jaw_notes
+    if jaw is not None:
+        existing.check(jaw.armature, jaw.rotation_paths, existing_animation, jaw.armature.name, "lip sync")
     audio = decode_with_aud(bpy.path.abspath(audio_path))
     settings = decoding_settings(card or {}, settings or CurveSettings())
     start = scene.frame_current if start_frame is None else int(start_frame)
@@ -143,7 +153,7 @@ def prepare(scene: Any, objects: list[Any], audio_path: str, *, preset: str = "a
                         "manifest's start_frame)")
     return LipSyncJob(scene, audio_path, audio, targets, start, scene_fps(scene), settings, transcript,
                       add_sound, extend_range, tolerance, recognize, existing_animation, notes, language,
-                      keep_overlapping, list(objects), (preset, custom))
+                      keep_overlapping, list(objects), (preset, custom), jaw, jaw_degrees)
 
 
 def place_sound(scene: Any, audio_path: str, clip: Clip) -> Any:

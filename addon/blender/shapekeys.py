@@ -31,6 +31,7 @@ from .actions import (
     write_keys,
 )
 from .clips import ACTION_PREFIX, Clip, action_clip_key
+from .jaw import JawBone
 from .overrides import CLEAR_OVERRIDE_MENU, MAKE_OVERRIDE_MENU, instanced_meshes, needs_override
 
 TRACK_NAME = "Oris"
@@ -161,9 +162,11 @@ def replaced_strips(key: Any, clip: Clip, start: float, end: float, keep_overlap
 
 
 def apply_animation(anim: Animation, targets: list[KeyTarget], clip: Clip, tolerance: float = DEFAULT_TOLERANCE,
-                    existing_animation: str = "keep", keep_overlapping: bool = False) -> ApplyReport:
+                    existing_animation: str = "keep", keep_overlapping: bool = False,
+                    jaw: JawBone | None = None) -> ApplyReport:
     """Key the animation (frames at the scene rate, frame k at clip.start + k) onto every target, and
-    every other mouth and jaw key of the rig at its rest value, so no other animation's mouth leaks in."""
+    every other mouth and jaw key of the rig at its rest value, so no other animation's mouth leaks in;
+    and the jaw bone's rotation, where the rig opens its jaw with one (blender.jaw)."""
     t0 = time.perf_counter()
     n = len(anim.frames)
     notes: list[str] = []
@@ -183,6 +186,11 @@ def apply_animation(anim: Animation, targets: list[KeyTarget], clip: Clip, toler
         rest = held_rest_values(target)  # before other animation moves: it reads what animates each key
         notes += existing.make_way(target.key, target.paths, existing_animation, ", ".join(target.objects))
         target_rest[id(target)] = rest
+    if jaw is not None:
+        doomed = replaced_strips(jaw.armature, clip, start_frame, end, keep_overlapping)
+        replaced |= {action_clip_key(s) for s in doomed}
+        remove_strips(jaw.armature, TRACK_NAME, doomed)
+        notes += existing.make_way(jaw.armature, jaw.rotation_paths, existing_animation, jaw.armature.name)
     action, layer_strip = new_action(ACTION_PREFIX + strip_name)
     clip.stamp(action)
     keys_written = curves = 0
@@ -201,6 +209,15 @@ def apply_animation(anim: Animation, targets: list[KeyTarget], clip: Clip, toler
             keys_written += len(keys)
             curves += 1
         place_strip(target.key, action, slot, TRACK_NAME, strip_name, start_frame, end)
+    if jaw is not None:
+        slot = action.slots.new(id_type="OBJECT", name=jaw.armature.name)
+        bag = layer_strip.channelbag(slot, ensure=True)
+        for path, index, keys in jaw.keys(anim.frames, start_frame, tolerance):
+            write_keys(bag, path, keys, index=index, group=jaw.bone)
+            keys_written += len(keys)
+            curves += 1
+        place_strip(jaw.armature, action, slot, TRACK_NAME, strip_name, start_frame, end)
+        notes.append(jaw.how)
     seconds = anim.duration if anim.duration > 0 else 1.0
     return ApplyReport(action.name, strip_name, start_frame, end, [t.key.name for t in targets], keys_written, curves,
                        keys_written / seconds, tolerance, time.perf_counter() - t0, notes, replaced=replaced)

@@ -248,7 +248,7 @@ def load_preset(name: str) -> tuple[str, Preset | None]:
 def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset: tuple[str, Preset | None],
                 fit_range: bool, card: dict, written: set[str], recognize: bool = True,
                 existing_animation: str = "keep", language: str = AUTO, keep_overlapping: bool = False,
-                add_sound: bool = True) -> lipsync.ApplyReport:
+                add_sound: bool = True, jaw_degrees: float | None = None) -> lipsync.ApplyReport:
     """One row: its .blend (or the output earlier rows wrote), lip-synced with the preset (a name, or
     "auto" and a custom mapping, as load_preset gives them), saved."""
     key = os.path.realpath(row.output)
@@ -266,7 +266,8 @@ def process_row(row: Row, worker: WorkerClient, settings: CurveSettings, preset:
                          settings=settings, transcript=transcript_from(row.text, row.text_file, row.language or language),
                          extend_range=fit_range, card=card, recognize=recognize,
                          existing_animation=row.existing_animation or existing_animation,
-                         language=row.language or language, keep_overlapping=keep_overlapping, add_sound=add_sound)
+                         language=row.language or language, keep_overlapping=keep_overlapping, add_sound=add_sound,
+                         jaw_degrees=jaw_degrees)
     save_blend(Labelled(f"{row.label}'s output", row.output))
     written.add(key)
     report.notes = opened + report.notes
@@ -291,7 +292,7 @@ def batch_options(args: argparse.Namespace, model: ModelInfo, preset: tuple[str,
     return {"preset": custom.to_json() if custom else name, "lead_ms": args.lead_ms, "intensity": args.intensity,
             "stepped": args.stepped, "audio_only": args.audio_only, "fit_range": args.fit_range,
             "existing_animation": args.existing_animation, "model": model.sha256, "language": args.language,
-            "keep_overlapping": args.keep_overlapping, "no_sound": args.no_sound}
+            "keep_overlapping": args.keep_overlapping, "no_sound": args.no_sound, "jaw_degrees": args.jaw_degrees}
 
 
 def _prepare(args: argparse.Namespace) -> Batch:
@@ -323,7 +324,7 @@ def _fingerprint(resume: Resume, row: Row, args: argparse.Namespace, batch: Batc
                "start_frame": row.start_frame, "objects": row.objects, "text": row.text, "model": batch.model.sha256,
                "existing_animation": row.existing_animation or args.existing_animation,
                "language": row.language or args.language, "keep_overlapping": args.keep_overlapping,
-               "no_sound": args.no_sound}
+               "no_sound": args.no_sound, "jaw_degrees": args.jaw_degrees}
     return resume.fingerprint({k: i.path for k, i in zip(("blend", "audio", "text_file"), row.inputs())}, options)
 
 
@@ -374,7 +375,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
                 report = process_row(row, worker, batch.settings, batch.preset, args.fit_range, batch.model.card,
                                      written, recognize=not args.audio_only, existing_animation=args.existing_animation,
                                      language=args.language, keep_overlapping=args.keep_overlapping,
-                                     add_sound=not args.no_sound)
+                                     add_sound=not args.no_sound, jaw_degrees=args.jaw_degrees)
                 if args.batch:  # a batch row keeps a record beside its output
                     key = os.path.realpath(row.output)
                     into[key] = into.get(key, []) + [prints[row.number]]

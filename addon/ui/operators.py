@@ -47,7 +47,8 @@ def _job(context: bpy.types.Context) -> lipsync.LipSyncJob:
         custom=custom, start_frame=None if s.use_current_frame else s.start_frame, settings=settings,
         transcript=_transcript(s), extend_range=s.extend_range, card=find_model().card,
         recognize=s.transcript_source == "RECOGNIZE", existing_animation=s.existing_animation.lower(),
-        language=s.language, add_sound=s.add_sound, keep_overlapping=s.keep_overlapping)
+        language=s.language, add_sound=s.add_sound, keep_overlapping=s.keep_overlapping,
+        jaw_degrees=s.jaw_degrees or None)
 
 
 def _transcript(s: Any) -> Transcript | None:

@@ -71,6 +71,7 @@ class ORIS_PT_lipsync(bpy.types.Panel):
         if not s.use_current_frame:
             col.prop(s, "start_frame")
         col.prop(s, "extend_range")
+        col.prop(s, "jaw_degrees")
         col.prop(s, "add_sound")
         col.prop(s, "keep_overlapping")
         col.prop(s, "existing_animation")

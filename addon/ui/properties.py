@@ -73,6 +73,9 @@ class OrisLipSyncSettings(bpy.types.PropertyGroup):
                                    description="Stack the new clip over Oris's clips it overlaps on these heads, as an "
                                                "alternate take; by default it replaces them, and their sound "
                                                "(command line: --keep-overlapping)")
+    jaw_degrees: FloatProperty(name="Jaw (deg)", default=0.0, min=0.0, max=60.0,
+                               description="How far a jaw bone turns for a wide open vowel; 0: the bone's own "
+                                           "jaw_open_degrees property, else 20 (command line: --jaw-degrees)")
     add_sound: BoolProperty(name="Add Sound Strip", default=True,
                             description="Put the clip in the sequencer at its start frame, unless a strip already "
                                         "plays it there (command line: --no-sound leaves the sequencer alone)")
