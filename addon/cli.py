@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     lip.add_argument("--fit-range", action="store_true", help="grow the scene's frame range to cover the clip")
     lip.add_argument("--keep-overlapping", action="store_true", help="stack the clip over Oris's clips it overlaps on "
                      "the same heads (alternate takes); by default a re-take replaces them and their sound")
+    lip.add_argument("--scene-strips", action="store_true", help="lip-sync the scene's dialogue: every sound strip "
+                     "of the sequencer on its character (strip name '<object>:...' or --strip-channel), at its own "
+                     "frame; needs --blend and -o")
+    lip.add_argument("--strip-channel", action="append", default=[], metavar="CHANNEL=OBJECT",
+                     help="with --scene-strips: the strips on this channel are OBJECT's lines (repeat per channel)")
     lip.add_argument("--jaw-degrees", type=_jaw_degrees, default=None, help="how far a jaw bone turns for a wide "
                      "open vowel (default: the bone's jaw_open_degrees property, else 20); used where the rig opens "
                      "its jaw with a bone")

@@ -67,6 +67,19 @@ def sound_strips(scene: Any) -> Any:
     return editor.strips if hasattr(editor, "strips") else editor.sequences  # Blender 5 renamed sequences
 
 
+def strip_start(strip: Any) -> int:
+    """The frame a sound strip's first sample plays at (Blender 5.2 renamed frame_start to content_start)."""
+    start = getattr(strip, "content_start", None)
+    return int(round(strip.frame_start if start is None else start))
+
+
+def strip_trimmed(strip: Any) -> bool:
+    """Whether the sequencer cuts the strip's start or end (5.2: content_trim_*, before: frame_offset_*)."""
+    if hasattr(strip, "content_trim_start"):
+        return bool(strip.content_trim_start > 0 or strip.content_trim_end > 0)
+    return bool(strip.frame_offset_start > 0 or strip.frame_offset_end > 0)
+
+
 def oris_sound_key(strip: Any) -> tuple[str, ...] | None:
     """The clip an Oris sound strip plays; None for the artist's own strips."""
     if strip.type != "SOUND" or not (strip.get(SOUND_FLAG) or strip.get(CLIP_PROPERTY)):
@@ -139,13 +152,16 @@ def remove_sounds(scene: Any, keys: set[tuple[str, ...]]) -> list[str]:
     return removed
 
 
+def sound_path(strip: Any) -> str:
+    """A sound strip's file, absolute and normalized as Clip paths are."""
+    return os.path.normcase(os.path.realpath(bpy.path.abspath(strip.sound.filepath, library=strip.sound.library)))
+
+
 def plays_already(scene: Any, clip: Clip) -> Any:
     """The artist's own sound strip that already plays this clip's file from its start frame, if any."""
     for strip in sound_strips(scene):
         if strip.type != "SOUND" or oris_sound_key(strip) is not None or strip.sound is None:
             continue
-        path = os.path.normcase(os.path.realpath(bpy.path.abspath(strip.sound.filepath)))
-        start = getattr(strip, "content_start", None)  # Blender 5.2 renamed frame_start
-        if path == clip.path and int(round(strip.frame_start if start is None else start)) == clip.start:
+        if sound_path(strip) == clip.path and strip_start(strip) == clip.start:
             return strip
     return None

@@ -295,8 +295,12 @@ def batch_options(args: argparse.Namespace, model: ModelInfo, preset: tuple[str,
             "keep_overlapping": args.keep_overlapping, "no_sound": args.no_sound, "jaw_degrees": args.jaw_degrees}
 
 
+def curve_settings(args: argparse.Namespace) -> CurveSettings:
+    return CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity, stepped=args.stepped).validated()
+
+
 def _prepare(args: argparse.Namespace) -> Batch:
-    settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity, stepped=args.stepped).validated()
+    settings = curve_settings(args)
     model = find_model()
     shared = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
     preset = load_preset(args.preset)  # read once now, so a bad file stops the batch before any row
@@ -338,6 +342,10 @@ def _groups(rows: list[Row]) -> dict[str, list[Row]]:
 
 
 def run(args: argparse.Namespace, err: TextIO) -> int:
+    if args.scene_strips:
+        from .scene_dialogue import run as run_scene
+
+        return run_scene(args, err)
     try:
         batch = _prepare(args)
     except (ManifestError, OutputError, ValueError, OSError, ModelError) as exc:

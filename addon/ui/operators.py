@@ -13,6 +13,7 @@ from mathutils import Vector
 
 from ..blender import lipsync, session
 from ..blender.contact import HeadSpec, run_contact
+from ..blender.dialogue import character_meshes, scene_lines
 from ..blender.shapekeys import EditError, shape_key_names
 from ..core.align import Transcript
 from ..core.audio import AudioError, read_text_input
@@ -31,24 +32,28 @@ def _targets(context: bpy.types.Context) -> list[Any]:
     return [ob for ob in context.selected_objects if ob.type == "MESH"] or ([context.active_object] if context.active_object else [])
 
 
-def _job(context: bpy.types.Context) -> lipsync.LipSyncJob:
-    s = context.scene.oris_lipsync
-    if not s.audio_path:
-        raise AudioError("choose an audio file first")
+def _options(s: Any) -> dict[str, Any]:
+    """The panel's choices every line shares (lipsync.prepare's keyword arguments)."""
     custom = None
     if s.preset == "custom":
         try:
             custom = mapping_preset(s)
         except ValueError as exc:
             raise RigError(str(exc)) from None
-    settings = CurveSettings(lead_seconds=s.lead_ms / 1000.0, intensity=s.intensity, stepped=s.stepped)
-    return lipsync.prepare(
-        context.scene, _targets(context), s.audio_path, preset="auto" if s.preset == "custom" else s.preset,
-        custom=custom, start_frame=None if s.use_current_frame else s.start_frame, settings=settings,
-        transcript=_transcript(s), extend_range=s.extend_range, card=find_model().card,
-        recognize=s.transcript_source == "RECOGNIZE", existing_animation=s.existing_animation.lower(),
-        language=s.language, add_sound=s.add_sound, keep_overlapping=s.keep_overlapping,
-        jaw_degrees=s.jaw_degrees or None)
+    return dict(preset="auto" if s.preset == "custom" else s.preset, custom=custom,
+                settings=CurveSettings(lead_seconds=s.lead_ms / 1000.0, intensity=s.intensity, stepped=s.stepped),
+                extend_range=s.extend_range, card=find_model().card, existing_animation=s.existing_animation.lower(),
+                language=s.language, add_sound=s.add_sound, keep_overlapping=s.keep_overlapping,
+                jaw_degrees=s.jaw_degrees or None)
+
+
+def _job(context: bpy.types.Context) -> lipsync.LipSyncJob:
+    s = context.scene.oris_lipsync
+    if not s.audio_path:
+        raise AudioError("choose an audio file first")
+    return lipsync.prepare(context.scene, _targets(context), s.audio_path, **_options(s),
+                           start_frame=None if s.use_current_frame else s.start_frame, transcript=_transcript(s),
+                           recognize=s.transcript_source == "RECOGNIZE")
 
 
 def _transcript(s: Any) -> Transcript | None:
@@ -183,35 +188,57 @@ class ORIS_OT_lipsync(bpy.types.Operator):
     _thread: threading.Thread | None = None
     _cancel: threading.Event
     _outcome: dict[str, Any]
-    _job_obj: lipsync.LipSyncJob | None = None
+    _jobs: list[lipsync.LipSyncJob]
+    _notes: list[str]
+
+    def _make_jobs(self, context: bpy.types.Context) -> list[lipsync.LipSyncJob]:
+        return [_job(context)]
 
     def _start(self, context: bpy.types.Context) -> bool:
         if not _running.acquire(blocking=False):
             self.report({"ERROR"}, "A lip sync is already running; wait for it or press Esc to cancel it")
             return False
+        self._notes = []
         try:
-            self._job_obj = _job(context)
+            self._jobs = self._make_jobs(context)
         except (AudioError, RigError, EditError, ModelError, ValueError) as exc:
             _running.release()
             self.report({"ERROR"}, str(exc))
             return False
         return True
 
-    def _finish(self, context: bpy.types.Context, result: Any) -> set[str]:
-        assert self._job_obj is not None
+    def _analyze(self, worker: Any, progress: Any = None, cancel: threading.Event | None = None) -> list[Any]:
+        """Every job's analysis in turn, in one worker session; progress runs over all of them."""
+        results = []
+        for i, job in enumerate(self._jobs):
+            def share(f: float, i: int = i) -> None:
+                if progress is not None:
+                    progress((i + f) / len(self._jobs))
+            results.append(job.analyze(worker, share, cancel))
+        return results
+
+    def _finish(self, context: bpy.types.Context, results: list[Any]) -> set[str]:
+        reports = []
         try:
-            report = self._job_obj.apply(result)
+            for job, result in zip(self._jobs, results):
+                reports.append(job.apply(result))
         except (RigError, EditError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         finally:
             _running.release()
         s = context.scene.oris_lipsync
-        s.status = (f"{report.keys_written} keys ({report.keys_per_second:.0f}/s) on {', '.join(report.targets)}, "
-                    f"frames {report.start_frame}-{report.end_frame:.0f}, {report.mode} mode")
-        if report.words_text:
-            s.recognized_text = bpy.data.texts.get(report.words_text)
-        for note in report.notes:
+        if len(reports) == 1:
+            report = reports[0]
+            s.status = (f"{report.keys_written} keys ({report.keys_per_second:.0f}/s) on {', '.join(report.targets)}, "
+                        f"frames {report.start_frame}-{report.end_frame:.0f}, {report.mode} mode")
+        else:
+            s.status = (f"{len(reports)} lines on {len({t for r in reports for t in r.targets})} face(s), "
+                        f"{sum(r.keys_written for r in reports)} keys")
+        words = [r.words_text for r in reports if r.words_text]
+        if words:
+            s.recognized_text = bpy.data.texts.get(words[-1])
+        for note in self._notes + [n for r in reports for n in r.notes]:
             self.report({"WARNING"}, note)
         self.report({"INFO"}, f"Oris: {s.status}")
         return {"FINISHED"}
@@ -219,14 +246,13 @@ class ORIS_OT_lipsync(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         if not self._start(context):
             return {"CANCELLED"}
-        assert self._job_obj is not None
         try:
-            result = self._job_obj.analyze(_worker(context))
+            results = self._analyze(_worker(context))
         except (WorkerError, Cancelled) as exc:
             _running.release()
             self.report({"ERROR"}, f"Oris worker: {exc}")
             return {"CANCELLED"}
-        return self._finish(context, result)
+        return self._finish(context, results)
 
     def invoke(self, context: bpy.types.Context, event: Any) -> set[str]:
         if bpy.app.background:
@@ -237,12 +263,12 @@ class ORIS_OT_lipsync(bpy.types.Operator):
         self._outcome = {}
         s = context.scene.oris_lipsync
         s.progress, s.status = 0.0, "starting the worker..."
-        job, worker = self._job_obj, _worker(context)
-        assert job is not None
+        worker = _worker(context)
 
         def work() -> None:
             try:
-                self._outcome["result"] = job.analyze(worker, lambda f: self._outcome.__setitem__("progress", f), self._cancel)
+                self._outcome["results"] = self._analyze(
+                    worker, lambda f: self._outcome.__setitem__("progress", f), self._cancel)
             except Exception as exc:  # reported on the main thread
                 self._outcome["error"] = exc
 
@@ -276,7 +302,7 @@ class ORIS_OT_lipsync(bpy.types.Operator):
             s.status = "cancelled: nothing was changed" if isinstance(error, Cancelled) or self._cancel.is_set() else f"failed: {error}"
             self.report({"WARNING"} if self._cancel.is_set() else {"ERROR"}, f"Oris: {s.status}")
             return {"CANCELLED"}
-        return self._finish(context, self._outcome["result"])
+        return self._finish(context, self._outcome["results"])
 
     def cancel(self, context: bpy.types.Context) -> None:
         """Blender ends the run itself (another file is opened, the window closes): stop the request
@@ -287,6 +313,27 @@ class ORIS_OT_lipsync(bpy.types.Operator):
             self._timer = None
         context.window_manager.progress_end()
         _running.release()
+
+
+class ORIS_OT_lipsync_dialogue(ORIS_OT_lipsync):
+    bl_idname = "oris.lipsync_dialogue"
+    bl_label = "Lip Sync Scene Dialogue"
+    bl_description = ("Lip-sync every sound strip of the sequencer on its character (strip name '<object>:...', or "
+                      "the channels mapped below), each at its own frame; the strips stay as they are")
+    bl_options = {"REGISTER", "UNDO"}
+
+    def _make_jobs(self, context: bpy.types.Context) -> list[lipsync.LipSyncJob]:
+        s = context.scene.oris_lipsync
+        channels = {row.channel: row.character.name for row in s.channels if row.character is not None}
+        lines, self._notes = scene_lines(context.scene, channels)
+        if not lines:
+            raise ValueError("no sound strip in the sequencer is a character's line: name the strips "
+                             "'<object>:...' or map their channels below (command line: --scene-strips with "
+                             "--strip-channel CHANNEL=OBJECT)")
+        options = _options(s)
+        recognize = s.transcript_source != "NONE"  # each line's own words: recognized, unless audio alone
+        return [lipsync.prepare(context.scene, character_meshes(line.character), line.strip.path, **options,
+                                start_frame=line.strip.start, recognize=recognize) for line in lines]
 
 
 class ORIS_OT_use_words(bpy.types.Operator):
@@ -401,5 +448,22 @@ class ORIS_OT_contact_worst_frame(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (ORIS_OT_lipsync, ORIS_OT_use_words, ORIS_OT_detect, ORIS_OT_mapping_from_detected, ORIS_OT_mapping_row, ORIS_OT_mapping_save,
+class ORIS_OT_channel_row(bpy.types.Operator):
+    bl_idname = "oris.channel_row"
+    bl_label = "Add or Remove Channel"
+    bl_description = "Map a sequencer channel to the character whose lines its sound strips are"
+    bl_options = {"REGISTER", "UNDO"}
+    index: bpy.props.IntProperty(default=-1, description="The row to remove; -1 adds one")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        rows = context.scene.oris_lipsync.channels
+        if self.index < 0:
+            row = rows.add()
+            row.channel = max((r.channel for r in rows), default=0) + 1 if len(rows) > 1 else 1
+        elif self.index < len(rows):
+            rows.remove(self.index)
+        return {"FINISHED"}
+
+
+CLASSES = (ORIS_OT_lipsync, ORIS_OT_lipsync_dialogue, ORIS_OT_channel_row, ORIS_OT_use_words, ORIS_OT_detect, ORIS_OT_mapping_from_detected, ORIS_OT_mapping_row, ORIS_OT_mapping_save,
            ORIS_OT_mapping_load, ORIS_OT_contact, ORIS_OT_contact_lip_from_selection, ORIS_OT_contact_worst_frame)

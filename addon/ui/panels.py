@@ -76,6 +76,16 @@ class ORIS_PT_lipsync(bpy.types.Panel):
         col.prop(s, "keep_overlapping")
         col.prop(s, "existing_animation")
         layout.operator("oris.lipsync", icon="SPEAKER")
+        box = layout.box()
+        box.label(text="Scene dialogue: strips named '<object>:...', or by channel", icon="SEQUENCE")
+        for i, row in enumerate(s.channels):
+            line = box.row(align=True)
+            line.prop(row, "channel", text="")
+            line.prop(row, "character", text="")
+            line.operator("oris.channel_row", text="", icon="REMOVE").index = i
+        line = box.row(align=True)
+        line.operator("oris.channel_row", text="Map a Channel", icon="ADD").index = -1
+        line.operator("oris.lipsync_dialogue", icon="SEQ_SEQUENCER")
         if s.status:
             layout.prop(s, "progress", text=s.status, slider=True)
 

@@ -34,6 +34,13 @@ class OrisMappingRow(bpy.types.PropertyGroup):
     weight: FloatProperty(name="Weight", default=1.0, min=0.0, max=2.0)
 
 
+class OrisChannelRow(bpy.types.PropertyGroup):
+    channel: IntProperty(name="Channel", default=1, min=1, max=128, description="A sequencer channel")
+    character: PointerProperty(name="Character", type=bpy.types.Object,
+                               description="Whose lines the sound strips on this channel are: the face mesh, its "
+                                           "armature, or a linked character")
+
+
 _EXISTING = [("KEEP", "Keep Below", "An action already on these channels moves to the NLA, below Oris's track: "
                                    "its other channels play on (command line: --existing-animation keep)"),
              ("MUTE", "Mute", "It moves to the NLA, muted (--existing-animation mute)"),
@@ -61,6 +68,8 @@ class OrisLipSyncSettings(bpy.types.PropertyGroup):
     preset: EnumProperty(name="Preset", items=_preset_items)
     mapping: CollectionProperty(type=OrisMappingRow, description="The custom mapping: viseme -> shape key, weight")
     mapping_index: IntProperty(name="Row")
+    channels: CollectionProperty(type=OrisChannelRow, description="Scene dialogue: sequencer channel -> character "
+                                 "(command line: --strip-channel CHANNEL=OBJECT)")
     intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0, description="Scale of the open shapes")
     stepped: BoolProperty(name="Stepped", default=False, description="One held shape at a time (2D / cut-out rigs)")
     lead_ms: FloatProperty(name="Lead (ms)", default=60.0, min=-500.0, max=500.0, description="How far the mouth leads the sound")
@@ -125,7 +134,7 @@ class OrisContactSettings(bpy.types.PropertyGroup):
     report_json: StringProperty(name="Report")
 
 
-CLASSES = (OrisMappingRow, OrisLipSyncSettings, OrisContactSettings)
+CLASSES = (OrisMappingRow, OrisChannelRow, OrisLipSyncSettings, OrisContactSettings)
 
 
 def register_props() -> None:
