@@ -270,10 +270,16 @@ def _behind_a_prefix(preset: Preset, rig_keys: list[str]) -> dict[str, str]:
 def detect(rig_keys: Iterable[str], presets: Iterable[Preset] | None = None) -> list[Match]:
     """Every preset's match to the rig, best first: highest coverage, then the order of PRESETS
     (dedicated viseme keys before poses built from expression keys)."""
-    keys = list(rig_keys)
-    matches = [match_preset(p, keys) for p in (presets or PRESETS.values())]
+    if presets is None:  # the built-in presets: once per rig, however many lines a scene gives it
+        return list(_detect_builtin(tuple(rig_keys)))
+    matches = [match_preset(p, list(rig_keys)) for p in presets]
     order = {p: i for i, p in enumerate(PRESETS)}
     return sorted(matches, key=lambda m: (-round(m.coverage, 3), order.get(m.preset.name, 99)))
+
+
+@lru_cache(maxsize=64)
+def _detect_builtin(keys: tuple[str, ...]) -> tuple[Match, ...]:
+    return tuple(detect(keys, list(PRESETS.values())))
 
 
 def why_chosen(rig_keys: Iterable[str]) -> str:
