@@ -197,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--report", help="write the validation report (JSON) here")
     con.add_argument("-o", "--output", required=True, help="output .blend (the input file is never overwritten)")
     con.add_argument("-q", "--quiet", action="store_true")
+    bake = sub.add_parser("bake", help="flatten Oris's strips into one Action per shot, for FBX and glTF export "
+                          "(needs bpy)", description="Bake Oris's lip sync (and contact) NLA strips into one Action, "
+                          "active on each face's shape keys (and jaw bone, and heads), sparse Bezier keys; Oris's "
+                          "tracks are muted, not deleted.")
+    bake.add_argument("--blend", required=True, help="the .blend file with Oris's lip sync")
+    bake.add_argument("--object", action="append", default=[], help="a face mesh, armature or head to bake (repeat; "
+                      "default: every object with Oris's strips)")
+    bake.add_argument("--include-nla", action="store_true", help="bake the artist's own NLA tracks and Actions on "
+                      "those channels into it too (sampled on every frame, then reduced to sparse keys)")
+    bake.add_argument("-o", "--output", required=True, help="output .blend (the input file is never overwritten)")
     summ = sub.add_parser("summary", help="merge the --summary lists of a batch's farm tasks into one",
                           description="Merge the --summary files of one run's farm tasks (files, or folders of them) "
                                       "into one with a row each; exit 0 when every row was written or already done, "
@@ -244,7 +254,7 @@ def attach_dash_values(argv: list[str]) -> list[str]:
 
 def _run(args: argparse.Namespace, err: TextIO) -> int:
     """Hand the parsed arguments to the subcommand's module (addon/commands/); the Blender ones need bpy."""
-    if args.command in ("lipsync", "contact"):
+    if args.command in ("lipsync", "contact", "bake"):
         try:
             module = importlib.import_module(f".commands.{args.command}", __package__)
         except ImportError as exc:

@@ -12,6 +12,7 @@ import bpy
 from mathutils import Vector
 
 from ..blender import lipsync, session
+from ..blender.bake import BakeError, bake
 from ..blender.contact import HeadSpec, run_contact
 from ..blender.dialogue import character_meshes, scene_lines
 from ..blender.shapekeys import EditError, shape_key_names
@@ -465,5 +466,29 @@ class ORIS_OT_channel_row(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (ORIS_OT_lipsync, ORIS_OT_lipsync_dialogue, ORIS_OT_channel_row, ORIS_OT_use_words, ORIS_OT_detect, ORIS_OT_mapping_from_detected, ORIS_OT_mapping_row, ORIS_OT_mapping_save,
+class ORIS_OT_bake(bpy.types.Operator):
+    bl_idname = "oris.bake"
+    bl_label = "Bake Lip Sync to Action"
+    bl_description = ("Flatten Oris's strips on the selected objects (all, when none is selected) into one Action "
+                      "for FBX and glTF export; Oris's tracks are muted, not deleted (command line: oris bake)")
+    bl_options = {"REGISTER", "UNDO"}
+    include_nla: bpy.props.BoolProperty(name="Include My NLA", default=False,
+                                        description="Bake your own NLA tracks and Actions on those channels into it "
+                                                    "too (--include-nla)")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        objects = list(context.selected_objects) or list(context.scene.objects)
+        try:
+            report = bake(context.scene, objects, include_nla=self.include_nla)
+        except BakeError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        for note in report.notes:
+            self.report({"INFO"}, note)
+        self.report({"INFO"}, f"Oris: baked {report.curves} curves of {', '.join(report.datablocks)} into "
+                              f"{report.action!r}, frames {report.frames[0]}-{report.frames[1]}")
+        return {"FINISHED"}
+
+
+CLASSES = (ORIS_OT_lipsync, ORIS_OT_lipsync_dialogue, ORIS_OT_bake, ORIS_OT_channel_row, ORIS_OT_use_words, ORIS_OT_detect, ORIS_OT_mapping_from_detected, ORIS_OT_mapping_row, ORIS_OT_mapping_save,
            ORIS_OT_mapping_load, ORIS_OT_contact, ORIS_OT_contact_lip_from_selection, ORIS_OT_contact_worst_frame)

@@ -86,6 +86,7 @@ class ORIS_PT_lipsync(bpy.types.Panel):
         line = box.row(align=True)
         line.operator("oris.channel_row", text="Map a Channel", icon="ADD").index = -1
         line.operator("oris.lipsync_dialogue", icon="SEQ_SEQUENCER")
+        layout.operator("oris.bake", icon="EXPORT")
         if s.status:
             layout.prop(s, "progress", text=s.status, slider=True)
 
