@@ -492,6 +492,7 @@ class Limits:
     slide_mm: float = 2.0
     velocity_jump: float = 0.10
     minimum_jerk: float = 0.01
+    edge_stretch: float = 0.10  # a mesh edge longer or shorter than when the approach began, as a share
 
 
 def judge(summary: dict, limits: Limits) -> list[str]:
@@ -514,6 +515,10 @@ def judge(summary: dict, limits: Limits) -> list[str]:
         fails.append(f"lips slide {summary['max_slide_mm']:.2f} mm during the hold (limit {limits.slide_mm} mm)")
     if summary["velocity_jump"] > limits.velocity_jump:
         fails.append(f"a velocity jump of {100 * summary['velocity_jump']:.0f}% of peak speed at a key")
+    if summary.get("max_edge_stretch", 0.0) > limits.edge_stretch:
+        fails.append(f"a mesh edge stretches {100 * summary['max_edge_stretch']:.0f}% ({summary['edge_stretch_region']}) "
+                     f"at frame {summary['edge_stretch_frame']} (limit {100 * limits.edge_stretch:.0f}%): a bone "
+                     "is pulled away from its parent")
     if summary["minimum_jerk_deviation"] > limits.minimum_jerk:
         fails.append(f"the approach strays {100 * summary['minimum_jerk_deviation']:.1f}% from a minimum-jerk profile")
     return fails

@@ -36,7 +36,7 @@ from .state import (
     restore,
     snapshot,
 )
-from .validation import FrameProbe, first_failing_frames, validate
+from .validation import FrameProbe, StretchProbe, first_failing_frames, validate
 
 ATTEMPTS = 4  # plans tried, each with more roll or other pitches, before the contact fails
 Progress = Callable[[str, float], None]  # (the stage, as a user reads it; the share of that stage done, 0 to 1)
@@ -151,6 +151,10 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         check_apart(collider, (heads[0].name, heads[1].name))
         rests = tuple((h.world_matrix(), h.basis()) for h in heads)
         probe = FrameProbe(heads, faces, geos, (sides[0][3], sides[1][3]))
+        shaped = {key: names | set(held.get(key, {})) for key, names in role_keys.items()}
+        for key, values in held.items():
+            shaped.setdefault(key, set()).update(values)
+        stretch = StretchProbe(heads, depsgraph, shaped)
         measured = time.perf_counter() - t0
         report_progress("measuring the heads", 1.0)
         attempts: list[dict[str, Any]] = []
@@ -165,7 +169,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             t2 = time.perf_counter()
             stage = f"plan {attempt + 1}, frames {math.floor(plan.start_frame)}-{math.ceil(plan.end_frame)}"
             report_progress(stage, 0.0)
-            result = validate(scene, plan, heads, probe, limits, functools.partial(report_progress, stage))
+            result = validate(scene, plan, heads, probe, limits, functools.partial(report_progress, stage), stretch)
             fails = judge(result["summary"], limits)
             plan_info = {"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees,
                          "contact_frame": plan.contact_frame, "start_frame": plan.start_frame, "end_frame": plan.end_frame,
@@ -190,9 +194,12 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             if attempt >= 1:
                 pitches = (0.0, -6.0, 6.0)
         busy = other_face_animation(heads, plan.start_frame, plan.end_frame)
+        stretched = result["summary"].get("max_edge_stretch", 0.0) > limits.edge_stretch
         hint = (f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
-                if busy else ". Try a larger tilt, a lower pucker strength, or lip point overrides (--tilt, --pucker, "
-                "--a-lips/--b-lips on the command line)")
+                if busy else ". The heads are bones of full characters, and Oris cannot yet move bodies and necks "
+                "into a kiss without pulling a head off: contact works on heads that are objects of their own"
+                if stretched else ". Try a larger tilt, a lower pucker strength, or lip point overrides (--tilt, "
+                "--pucker, --a-lips/--b-lips on the command line)")
         report = ContactReport(False, attempts[-1]["failures"], plan_info, result["summary"], result["frames"], attempts,
                                plan.notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
         raise ContactFailed(f"the contact could not pass its checks after {ATTEMPTS} plans: "

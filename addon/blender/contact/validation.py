@@ -137,11 +137,88 @@ class FrameProbe:
         return out
 
 
+class StretchProbe:
+    """How far any edge of the characters' evaluated meshes stretches or shrinks from its length when the
+    approach begins: a head pulled off its body stretches the neck. Every mesh the heads' controllers move is
+    watched (a whole body under an armature), except the vertices that the shape keys the contact keys (pucker,
+    blink, held mouth keys) move: those shapes are the rig's own, not a distortion."""
+
+    def __init__(self, heads: tuple[Head, Head], depsgraph: Any, shaped: dict[Any, set[str]]) -> None:
+        meshes: list[Any] = []
+        for head in heads:
+            deformed = [m for m in bpy.data.objects if m.type == "MESH" and head.bone and any(
+                mod.type == "ARMATURE" and getattr(mod, "object", None) == head.controller for mod in m.modifiers)]
+            for ob in [m for m, _ in head.meshes] + deformed:
+                if ob not in meshes:
+                    meshes.append(ob)
+        self.meshes: list[Any] = []
+        self.edges: list[np.ndarray] = []
+        self.rest: list[np.ndarray] = []
+        for ob in meshes:
+            me = ob.data
+            edges = np.empty(len(me.edges) * 2, np.int32)
+            me.edges.foreach_get("vertices", edges)
+            edges = edges.reshape(-1, 2)
+            moved = _moved_by(ob, shaped.get(me.shape_keys, set()))
+            edges = edges[~(moved[edges[:, 0]] | moved[edges[:, 1]])]
+            rest = self._lengths(ob, depsgraph, edges)
+            keep = rest > 1e-9
+            self.meshes.append(ob)
+            self.edges.append(edges[keep])
+            self.rest.append(rest[keep])
+
+    @staticmethod
+    def _lengths(ob: Any, depsgraph: Any, edges: np.ndarray) -> np.ndarray:
+        ob_eval = ob.evaluated_get(depsgraph)
+        me = ob_eval.data
+        co = np.empty(len(me.vertices) * 3, np.float32)
+        me.vertices.foreach_get("co", co)
+        m = np.array(ob_eval.matrix_world)
+        world = co.reshape(-1, 3).astype(np.float64) @ m[:3, :3].T
+        return np.linalg.norm(world[edges[:, 0]] - world[edges[:, 1]], axis=1)
+
+    def measure(self, depsgraph: Any) -> tuple[float, str]:
+        """The largest relative change of an edge's length on this frame, and where: the mesh and the vertex
+        group that holds the edge most."""
+        worst, where = 0.0, ""
+        for ob, edges, rest in zip(self.meshes, self.edges, self.rest):
+            if not len(edges):
+                continue
+            change = np.abs(self._lengths(ob, depsgraph, edges) / rest - 1.0)
+            i = int(np.argmax(change))
+            if change[i] > worst:
+                worst, where = float(change[i]), _region(ob, int(edges[i, 0]))
+        return worst, where
+
+
+def _moved_by(ob: Any, names: set[str]) -> np.ndarray:
+    """The vertices any of these shape keys moves (more than a micron)."""
+    n = len(ob.data.vertices)
+    moved = np.zeros(n, bool)
+    key = ob.data.shape_keys
+    if key is None or not names:
+        return moved
+    basis = np.empty(n * 3, np.float32)
+    key.reference_key.data.foreach_get("co", basis)
+    for name in names & set(key.key_blocks.keys()):
+        co = np.empty(n * 3, np.float32)
+        key.key_blocks[name].data.foreach_get("co", co)
+        moved |= np.linalg.norm((co - basis).reshape(-1, 3), axis=1) > 1e-6
+    return moved
+
+
+def _region(ob: Any, vertex: int) -> str:
+    groups = sorted(ob.data.vertices[vertex].groups, key=lambda g: -g.weight)
+    named = [ob.vertex_groups[g.group].name for g in groups if g.group < len(ob.vertex_groups)]
+    return f"{ob.name}, near {named[0]!r}" if named else ob.name
+
+
 FRAMES_SHARE = 0.85  # of validate's time, measuring each frame; the rest samples the lips' velocity
 
 
 def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: FrameProbe, limits: Limits,
-             on_progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+             on_progress: Callable[[float], None] | None = None,
+             stretch: StretchProbe | None = None) -> dict[str, Any]:
     """Step every frame of the animation, measure the evaluated meshes, and summarise. on_progress gets the
     share of the work done (0 to 1), after every frame measured and every velocity sample."""
     depsgraph = bpy.context.evaluated_depsgraph_get()
@@ -157,6 +234,8 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
         t0 = time.perf_counter()
         scene.frame_set(f)
         m = probe.measure(depsgraph, with_nose=(f == fc))
+        if stretch is not None:
+            m["edge_stretch"], m["edge_stretch_region"] = stretch.measure(depsgraph)
         seconds.append(time.perf_counter() - t0)
         if f == fc:
             plan_error = probe.plan_error(depsgraph, plan, f)
@@ -167,6 +246,7 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
         if on_progress:
             on_progress(FRAMES_SHARE * (f - first + 1) / (last - first + 1))
     worst = max(frames, key=lambda m: (m["penetration_mm"], m["compression_mm"]))
+    stretched = max(frames, key=lambda m: m.get("edge_stretch", 0.0))
     hold_frames = [m for m in frames if hold_start <= m["frame"] <= hold_end]
     first_contact = next((m["frame"] for m in frames if m["contact"]), None)
     ref = lip_world.get(fc)
@@ -202,6 +282,8 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
         "first_contact_frame": first_contact, "planned_contact_frame": fc,
         "max_slide_mm": slide / MM / plan.scale, "velocity_jump": jump, "minimum_jerk_deviation": dev,
         "validation_ms_per_frame": 1000.0 * float(np.mean(seconds)),
+        "max_edge_stretch": float(stretched.get("edge_stretch", 0.0)), "edge_stretch_frame": int(stretched["frame"]),
+        "edge_stretch_region": stretched.get("edge_stretch_region", ""),
         "plan_vs_keyed_mm": plan_error,
     }
     for m in frames:
@@ -259,5 +341,6 @@ def first_failing_frames(frames: list[dict[str, Any]], plan: ContactPlan, limits
         "penetration": first(frames, lambda m: m["penetration_mm"] > limits.penetration_mm),
         "compression": first(frames, lambda m: m["compression_mm"] > limits.compression_mm),
         "lip_gap_in_hold": first(in_hold, lambda m: m["lip_gap_mm"] is None or m["lip_gap_mm"] > limits.lip_gap_mm),
+        "edge_stretch": first(frames, lambda m: m.get("edge_stretch", 0.0) > limits.edge_stretch),
     }
 
