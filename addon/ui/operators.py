@@ -179,11 +179,10 @@ def _worker(context: bpy.types.Context) -> Any:
     return session.get_worker(prefs.worker_python if prefs else "", prefs.device if prefs else "auto")
 
 
-class ORIS_OT_lipsync(bpy.types.Operator):
-    bl_idname = "oris.lipsync"
-    bl_label = "Generate Lip Sync"
-    bl_description = "Animate the selected face meshes' shape keys from the audio file"
-    bl_options = {"REGISTER", "UNDO"}
+class _LipSyncRun(bpy.types.Operator):
+    """What both lip sync operators do: make the jobs, analyse them in a thread (one worker session, one
+    progress bar, Esc cancels with no change), then write them all on the main thread in one undo step.
+    Never registered itself: Blender maps one Python class to each registered operator."""
 
     _timer: Any = None
     _thread: threading.Thread | None = None
@@ -193,7 +192,7 @@ class ORIS_OT_lipsync(bpy.types.Operator):
     _notes: list[str]
 
     def _make_jobs(self, context: bpy.types.Context) -> list[lipsync.LipSyncJob]:
-        return [_job(context)]
+        raise NotImplementedError
 
     def _start(self, context: bpy.types.Context) -> bool:
         if not _running.acquire(blocking=False):
@@ -316,7 +315,17 @@ class ORIS_OT_lipsync(bpy.types.Operator):
         _running.release()
 
 
-class ORIS_OT_lipsync_dialogue(ORIS_OT_lipsync):
+class ORIS_OT_lipsync(_LipSyncRun):
+    bl_idname = "oris.lipsync"
+    bl_label = "Generate Lip Sync"
+    bl_description = "Animate the selected face meshes' shape keys from the audio file"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def _make_jobs(self, context: bpy.types.Context) -> list[lipsync.LipSyncJob]:
+        return [_job(context)]
+
+
+class ORIS_OT_lipsync_dialogue(_LipSyncRun):
     bl_idname = "oris.lipsync_dialogue"
     bl_label = "Lip Sync Scene Dialogue"
     bl_description = ("Lip-sync every sound strip of the sequencer on its character (strip name '<object>:...', or "
