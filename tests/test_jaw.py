@@ -212,3 +212,13 @@ def test_command_line_jaw_degrees_sets_the_range(tmp_path):
         bpy.context.scene.frame_set(f)
         angles.append(np.degrees(pb.rotation_quaternion.angle))
     assert 8.0 < max(angles) <= 12.0 + 0.5, max(angles)
+
+
+def test_a_jaw_named_otherwise_is_found_by_its_weights_below_the_mouth(worker):
+    from oris.blender import lipsync as bl
+    from oris.engine.model import find_model
+
+    bpy, face, _arm, _chin = _rig("Bone.003", weighted=True)
+    job = bl.prepare(bpy.context.scene, [face], str(CLIP), start_frame=10, card=find_model().card, recognize=False)
+    assert job.jaw is not None and job.jaw.bone == "Bone.003"
+    assert "found by its weights below the mouth" in job.jaw.how

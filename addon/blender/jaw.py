@@ -167,13 +167,15 @@ def find_jaw(targets: list[Any], degrees: float | None = None) -> tuple[JawBone 
             return jaw, notes
     for arm in armatures:
         named = find_jaw_bone(b.name for b in arm.data.bones)
-        if named is None:
+        weighted = find_jaw_bone(b.name for b in arm.data.bones if any(b.name in m.vertex_groups for m in meshes))
+        found_by = "its name"
+        if named is None or weighted is None:  # a rig that names its jaw otherwise: found by its weights
+            named = weighted = _jaw_by_weights(arm, meshes, targets)
+            found_by = "its weights below the mouth"
+        mesh = next((m for m in meshes if weighted and weighted in m.vertex_groups), None)
+        if named is None or mesh is None or weighted is None:
             continue
         bone: str = named
-        weighted = find_jaw_bone(b.name for b in arm.data.bones if any(b.name in m.vertex_groups for m in meshes))
-        mesh = next((m for m in meshes if weighted and weighted in m.vertex_groups), None)
-        if mesh is None or weighted is None:
-            continue
         deforming: str = weighted
         group = mesh.vertex_groups[deforming]
         chin = _chin(mesh, group)
@@ -191,11 +193,46 @@ def find_jaw(targets: list[Any], degrees: float | None = None) -> tuple[JawBone 
             notes.append(f"the jaw: opened by the shape keys ({by_shapes * 1000:.0f} mm at the chin); {arm.name}'s "
                          f"bone {bone!r} is left alone")
             return None, notes
-        how = (f"the jaw: {arm.name}'s bone {bone!r} ({mesh.name} is weighted to {deforming!r}; its shape keys "
+        how = (f"the jaw: {arm.name}'s bone {bone!r}, found by {found_by} ({mesh.name} is weighted to {deforming!r}; its shape keys "
                f"open the chin {by_shapes * 1000:.0f} mm, the bone {by_bone * 1000:.0f} mm); keyed its {axis} "
                f"rotation, {range_deg:g} degrees fully open ({source}; --jaw-degrees changes it)")
         return JawBone(arm, bone, axis, sign, range_deg, how), notes
     return None, notes
+
+
+def _jaw_by_weights(arm: Any, meshes: list[Any], targets: list[Any]) -> str | None:
+    """A bone under the head bone whose vertices (weight over 0.5) lie mostly (70%) below the mouth, the mouth
+    being where the open vowel's shapes move the face: the jaw of a rig that names it otherwise."""
+    heads = [b for b in arm.data.bones if "head" in b.name.lower().rsplit(":", 1)[-1] and "end" not in b.name.lower()]
+    if not heads:
+        return None
+    best: tuple[int, str] | None = None
+    for mesh in meshes:
+        target = next((t for t in targets if mesh.name in t.objects), None)
+        key = mesh.data.shape_keys
+        pose = _open_pose(target) if target is not None else {}
+        if key is None or not pose:
+            continue
+        n = len(mesh.data.vertices)
+        basis = np.empty(n * 3, np.float32)
+        key.reference_key.data.foreach_get("co", basis)
+        moved = np.zeros(n)
+        for name, weight in pose.items():
+            co = np.empty(n * 3, np.float32)
+            key.key_blocks[name].data.foreach_get("co", co)
+            moved += weight * np.linalg.norm((co - basis).reshape(n, 3), axis=1)
+        if moved.max() <= 0:
+            continue
+        world = basis.reshape(n, 3) @ np.array(mesh.matrix_world)[:3, :3].T + np.array(mesh.matrix_world)[:3, 3]
+        mouth_z = float(np.average(world[:, 2], weights=moved))
+        for bone in (b for h in heads for b in h.children_recursive):
+            group = mesh.vertex_groups.get(bone.name)
+            if group is None:
+                continue
+            ids = [v.index for v in mesh.data.vertices if any(g.group == group.index and g.weight > 0.5 for g in v.groups)]
+            if len(ids) >= 20 and np.mean(world[ids, 2] < mouth_z) >= 0.7 and (best is None or len(ids) > best[0]):
+                best = (len(ids), bone.name)
+    return best[1] if best else None
 
 
 def _open_pose(target: Any) -> dict[str, float]:
