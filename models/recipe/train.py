@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE))
 from corpus import native_role, prompt_voice  # noqa: E402
 from labels import CLOSURE_WINDOW, LabelledSet  # noqa: E402
 from network import HOP, SAMPLE_RATE, VisemeNet  # noqa: E402
+from onnx_init import freeze_batchnorm, state_from_onnx  # noqa: E402
 
 from addon.core.visemes import PP  # noqa: E402
 
@@ -182,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout after the GRU layers")
     ap.add_argument("--average-from", type=float, default=0.8,
                     help="average the weights from this share of the time budget on (1 = no averaging)")
+    ap.add_argument("--init-from", type=Path, metavar="ONNX",
+                    help="fine-tune: start from this exported model's weights (BatchNorm statistics kept frozen)")
+    ap.add_argument("--foreign", type=Path, default=ROOT / "models" / ".cache" / "foreign",
+                    help="the non-English training sets (models/recipe/foreign_corpus.py)")
+    ap.add_argument("--foreign-share", type=float, default=0.0,
+                    help="share of crops taken from the non-English sets, split evenly among them (the rest keep their ratios)")
     args = ap.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -211,18 +218,36 @@ def main(argv: list[str] | None = None) -> int:
                                  keep=lambda name: native_role(name, left_out) == "dev")
         sets, weights = [real, native, tts], [args.real_share, args.native_share, 1.0 - args.real_share - args.native_share]
         print(f"native: {len(native)} utterances; native dev: {len(dev_native)}", flush=True)
+    foreign_speech: dict[str, dict[str, float]] = {}
+    if args.foreign_share > 0:
+        files = sorted(args.foreign.glob("*_train.npz"))
+        if not files:
+            ap.error(f"--foreign-share: no *_train.npz in {args.foreign}; run models/recipe/foreign_corpus.py")
+        weights = [w * (1.0 - args.foreign_share) for w in weights]
+        for path in files:
+            ds = LabelledSet(path)
+            sets.append(ds)
+            weights.append(args.foreign_share / len(files))
+            foreign_speech[path.stem.removesuffix("_train")] = {
+                "utterances": len(ds), "hours": round(sum(len(a) for a in ds.audio) / SAMPLE_RATE / 3600, 2)}
+        print(f"foreign: {foreign_speech}", flush=True)
     print(f"train: {len(real)} real + {len(tts)} tts utterances; dev: {len(dev)} ({device})", flush=True)
     (args.out / "dev_speakers.json").write_text(json.dumps(sorted(dev_speakers)))
 
     sliding_mean_frames = 2 * round(args.sliding_mean * 100 / 2) + 1 if args.sliding_mean > 0 else 0
     model = VisemeNet(dropout=args.dropout, sliding_mean_frames=sliding_mean_frames).to(device)
+    if args.init_from:
+        model.load_state_dict(state_from_onnx(args.init_from, model))
+        freeze_batchnorm(model)
+        print(f"initialised from {args.init_from}", flush=True)
     with torch.no_grad():  # input normalisation from the training audio itself
         sample, _, _ = make_batch([real, tts], [0.5, 0.5], 64, 400, rng, aug=True)
         model.features.eval()  # statistics of unmasked features
         feats = model.features(sample.to(device))
         model.features.train()
-        model.features.mean.copy_(feats.mean(dim=(0, 2))[:, None])
-        model.features.std.copy_(feats.std(dim=(0, 2))[:, None] + 1e-3)
+        if not args.init_from:  # a fine-tuned model keeps the normalisation it was trained with
+            model.features.mean.copy_(feats.mean(dim=(0, 2))[:, None])
+            model.features.std.copy_(feats.std(dim=(0, 2))[:, None] + 1e-3)
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
 
     vis_weight = torch.ones(15, device=device)
@@ -236,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     step, best = 0, -1.0
     averaged: AveragedModel | None = None
     next_eval = 300.0
+    if args.init_from:
+        initial = dev_accuracy(model, dev, dev_native, device)  # for reference: the best snapshot is a fine-tuned one
+        print(f"  dev viseme frame accuracy of the initial weights {initial:.4f}", flush=True)
     while True:
         frac = (time.time() - t0) / budget
         if frac >= 1.0:
@@ -265,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             next_eval += 300.0
             acc = dev_accuracy(model, dev, dev_native, device)
             print(f"  dev viseme frame accuracy {acc:.4f}", flush=True)
+            if args.init_from:  # every snapshot of a fine-tuning run is kept
+                torch.save(model.state_dict(), args.out / f"step{step}.pt")
             if acc > best:
                 best = acc
                 torch.save(model.state_dict(), args.out / "best.pt")
@@ -287,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         "real_share": args.real_share, "native_share": args.native_share, "narrowband": args.narrowband, "voices_left_out": sorted(args.leave_out_voice),
         "closure_weight": args.closure_weight,
         "closure_window_weight": args.closure_window_weight, "min_snr_db": args.min_snr,
-        "dropout": args.dropout, "sliding_mean_frames": sliding_mean_frames, "average_from": args.average_from, "weights": weights}))
+        "dropout": args.dropout, "sliding_mean_frames": sliding_mean_frames, "average_from": args.average_from, "weights": weights,
+        **({"init_from": args.init_from.name} if args.init_from else {}),
+        **({"foreign_share": args.foreign_share, "foreign_speech": foreign_speech} if foreign_speech else {})}))
     return 0
 
 
