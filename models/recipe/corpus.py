@@ -37,6 +37,7 @@ import tempfile
 import time
 import zlib
 from dataclasses import dataclass
+from multiprocessing.pool import Pool
 from pathlib import Path
 
 import numpy as np
@@ -515,17 +516,20 @@ def espeak_jobs(prompts: list[tuple[str, str]], per_prompt: int, seed: int, work
 
 
 def build(out_dir: Path, voices_per_prompt: int, workers: int, espeak_per_prompt: int = 0, seed: int = 0,
-          real_only: bool = False) -> None:
+          real_only: bool = False, heldout_only: bool = False) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     prompts = read_prompts(SHARED / "text" / "cmuarctic.data")
     train_prompts, heldout_prompts = prompts[:-HELDOUT_PROMPTS], prompts[-HELDOUT_PROMPTS:]
     t0 = time.time()
     held: list[Utterance] = []
-    if not real_only:
+    if heldout_only:  # the held-out voice needs no random choice: the same utterances as a full build's
+        with mp.Pool(workers) as pool:
+            held = synthesize_heldout(pool, out_dir, heldout_prompts, workers)
+    elif not real_only:
         held = synthesize(out_dir, rng, train_prompts, heldout_prompts, voices_per_prompt, workers, espeak_per_prompt,
                           seed, t0)
-    align_speech(out_dir, held, workers, t0)
+    align_speech(out_dir, held, workers, t0, heldout_only)
 
 
 def synthesize(out_dir: Path, rng: random.Random, train_prompts: list[tuple[str, str]],
@@ -553,16 +557,21 @@ def synthesize(out_dir: Path, rng: random.Random, train_prompts: list[tuple[str,
         print(f"TTS train: {len(flite_utts)} flite + {len(fest_utts)} festival + {len(espeak_utts)} espeak-ng "
               f"({time.time() - t0:.0f} s)", flush=True)
         save_set(out_dir / "tts_train.npz", flite_utts + fest_utts + espeak_utts)
+        return synthesize_heldout(pool, out_dir, heldout_prompts, workers)
 
-        held_jobs = [(f"{n}_ked", t, FESTIVAL_HELDOUT_VOICE, 1.0) for n, t in heldout_prompts]
-        held = [u for chunk in pool.map(synth_festival, [held_jobs[i::workers] for i in range(workers)]) for u in chunk]
-        save_set(out_dir / "tts_heldout.npz", held)
+
+def synthesize_heldout(pool: Pool, out_dir: Path, heldout_prompts: list[tuple[str, str]], workers: int) -> list[Utterance]:
+    """The held-out voice speaking the held-out prompts (tts_heldout.npz); returns its utterances."""
+    held_jobs = [(f"{n}_ked", t, FESTIVAL_HELDOUT_VOICE, 1.0) for n, t in heldout_prompts]
+    held = [u for chunk in pool.map(synth_festival, [held_jobs[i::workers] for i in range(workers)]) for u in chunk]
+    save_set(out_dir / "tts_heldout.npz", held)
     return held
 
 
-def align_speech(out_dir: Path, held: list[Utterance], workers: int, t0: float) -> None:
+def align_speech(out_dir: Path, held: list[Utterance], workers: int, t0: float, heldout_only: bool = False) -> None:
     """The real speech sets, force-aligned: learners (train / held-out speakers) and native voices
-    (train / the held-out voice); with `held`, also the held-out TTS voice re-aligned by pocketsphinx."""
+    (train / the held-out voice); with `held`, also the held-out TTS voice re-aligned by pocketsphinx.
+    `heldout_only` aligns and writes only the held-out speakers and voice (no *_train.npz)."""
     so = SHARED / "speechocean762-train"
     texts = dict(line.split("\t", 1) for line in (so / "text").read_text().splitlines() if "\t" in line)
     utt2spk = dict(line.split() for line in (so / "utt2spk").read_text().splitlines() if line.strip())
@@ -575,6 +584,9 @@ def align_speech(out_dir: Path, held: list[Utterance], workers: int, t0: float) 
                    for voice in sorted((SHARED / "prompts-en").iterdir()) if (voice / "text").is_file()
                    for ident, _, text in (line.partition("\t") for line in (voice / "text").read_text().splitlines())
                    if prompt_words(text) and (voice / "audio" / f"{ident}.opus").is_file()]
+    if heldout_only:
+        jobs = [job for job in jobs if utt2spk[job[0]] in heldout_speakers]
+        native_jobs = [job for job in native_jobs if prompt_voice(job[0]) == NATIVE_HELDOUT_VOICE]
     with mp.Pool(workers, initializer=_aligner_init, initargs=(str(so / "lexicon.txt"),)) as pool:
         aligned = pool.map(align_real, jobs, chunksize=8)
         native = pool.map(align_real, native_jobs, chunksize=8)
@@ -589,14 +601,18 @@ def align_speech(out_dir: Path, held: list[Utterance], workers: int, t0: float) 
         print(f"aligned {len(kept[label])} of {len(total)} {label} utterances: {len(failed)} failed alignment, "
               f"{len(rejected)} implausible ({time.time() - t0:.0f} s)", flush=True)
     learner_rejects = report["learners"]["implausible"]  # type: ignore[index]
-    (out_dir / "implausible_alignments.json").write_text(json.dumps({
-        "failed": len(report["learners"]["failed"]), "implausible": learner_rejects,  # type: ignore[index]
-        "heldout_implausible": sorted(n for n in learner_rejects if utt2spk[n] in heldout_speakers),
-        "by_set": report}, indent=1))
+    summary = {"failed": len(report["learners"]["failed"]), "implausible": learner_rejects,  # type: ignore[index]
+               "heldout_implausible": sorted(n for n in learner_rejects if utt2spk[n] in heldout_speakers),
+               "by_set": report}
+    if heldout_only:  # the whole-corpus counts (by_set, which the model card quotes) are unknown: left out
+        summary = {**{k: v for k, v in summary.items() if k != "by_set"}, "heldout_only": report}
+    (out_dir / "implausible_alignments.json").write_text(json.dumps(summary, indent=1))
     ok = kept["learners"]
-    save_set(out_dir / "real_train.npz", [u for u in ok if utt2spk[u.name] not in heldout_speakers])
+    if not heldout_only:
+        save_set(out_dir / "real_train.npz", [u for u in ok if utt2spk[u.name] not in heldout_speakers])
     save_set(out_dir / "real_heldout.npz", [u for u in ok if utt2spk[u.name] in heldout_speakers])
-    save_set(out_dir / "native_train.npz", [u for u in kept["native"] if prompt_voice(u.name) != NATIVE_HELDOUT_VOICE])
+    if not heldout_only:
+        save_set(out_dir / "native_train.npz", [u for u in kept["native"] if prompt_voice(u.name) != NATIVE_HELDOUT_VOICE])
     save_set(out_dir / "native_heldout.npz", [u for u in kept["native"] if prompt_voice(u.name) == NATIVE_HELDOUT_VOICE])
     if held:
         save_set(out_dir / "tts_heldout_pocketsphinx.npz", [u for u in realigned if u is not None])
@@ -609,14 +625,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--espeak-per-prompt", type=int, default=0, help="espeak-ng renditions of each training prompt")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--real-only", action="store_true", help="rebuild only the force-aligned real speech sets")
+    ap.add_argument("--heldout-only", action="store_true",
+                    help="build only the held-out sets models/evaluate.py reads (no *_train.npz)")
     args = ap.parse_args(argv)
-    tools = ("flite", "festival") + (("espeak-ng",) if args.espeak_per_prompt else ())
+    if args.heldout_only and args.real_only:
+        ap.error("--heldout-only and --real-only exclude each other")
+    tools = ("festival",) if args.heldout_only else ("flite", "festival") + (("espeak-ng",) if args.espeak_per_prompt else ())
     for tool in tools if not args.real_only else ():
         if shutil.which(tool) is None:
             print(f"error: {tool} not found; install it: apt-get install flite festival "
                   "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng", file=sys.stderr)
             return 2
-    build(args.out, args.voices_per_prompt, args.workers, args.espeak_per_prompt, real_only=args.real_only)
+    build(args.out, args.voices_per_prompt, args.workers, args.espeak_per_prompt, real_only=args.real_only,
+          heldout_only=args.heldout_only)
     return 0
 
 
