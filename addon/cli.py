@@ -15,6 +15,7 @@ from typing import NoReturn, TextIO
 
 from . import __version__
 from .core.batch import EXIT_CANCELLED, EXIT_USAGE
+from .core.curves import DEFAULT_LEAD_MS
 from .core.formats import DAT_FPS, DEFAULT_FPS, FORMATS
 from .core.keys import MAX_FRAME, parse_frame
 from .core.languages import AUTO, LANGUAGES, LanguageError, check_language
@@ -69,9 +70,13 @@ def _frame(text: str) -> int:
 
 
 def _add_animation_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lead-ms", type=_lead_ms, default=60.0, help="how far the mouth leads the sound (default 60)")
+    p.add_argument("--lead-ms", type=_lead_ms, default=DEFAULT_LEAD_MS,
+                   help=f"how far the mouth leads the sound (default {DEFAULT_LEAD_MS:g})")
     p.add_argument("--stepped", action="store_true", help="one held shape at a time (2D / cut-out rigs)")
     p.add_argument("--intensity", type=_intensity, default=1.0, help="scale of the open shapes, 0-2 (default 1)")
+    p.add_argument("--jaw", type=_intensity, default=1.0, help="how far the jaw opens, 0-2 (default 1), on top of --intensity")
+    p.add_argument("--lips", type=_intensity, default=1.0,
+                   help="how far the lips round, spread and press into each shape, 0-2 (default 1), on top of --intensity")
     text = p.add_mutually_exclusive_group()
     text.add_argument("--text", help="the transcript: the result follows its phones")
     text.add_argument("--text-file", help="a file holding the transcript (like Rhubarb's dialog file)")

@@ -2,7 +2,7 @@
 
     from oris.lipsync import analyze
     with WorkerClient() as worker:
-        result = analyze(samples_16k, worker, fps=24, settings=CurveSettings(lead_seconds=0.06))
+        result = analyze(samples_16k, worker, fps=24, settings=CurveSettings())
 """
 
 from __future__ import annotations
@@ -201,10 +201,11 @@ def animate_recognized(posteriors: Posteriors, duration: float, fps: float, sett
         spoken[code] = spoken.get(code, 0.0) + h["end"] - h["start"]
     named = max(spoken, key=spoken.__getitem__) if spoken else ("" if language == AUTO else language)
     if not spans:
-        return LipSyncResult(animate(audio_cues, duration, fps, settings), posteriors, [], "audio", warnings, heard,
-                             named)
+        return LipSyncResult(animate(audio_cues, duration, fps, settings, posteriors.loudness), posteriors, [], "audio",
+                             warnings, heard, named)
     cues = remove_flicker(splice(audio_cues, sorted(spans), inside), settings.min_seconds, settings.hold_pause_seconds)
-    return LipSyncResult(animate(cues, duration, fps, settings), posteriors, words, "recognized", warnings, heard, named)
+    return LipSyncResult(animate(cues, duration, fps, settings, posteriors.loudness), posteriors, words, "recognized",
+                         warnings, heard, named)
 
 
 def animate_posteriors(posteriors: Posteriors, duration: float, fps: float, settings: CurveSettings,
@@ -219,8 +220,8 @@ def animate_posteriors(posteriors: Posteriors, duration: float, fps: float, sett
         else:
             warnings += aligned.warnings
             cues = cues_from_segments(aligned.viseme_segments, settings)
-            anim = animate(cues, duration, fps, settings)
+            anim = animate(cues, duration, fps, settings, posteriors.loudness)
             return LipSyncResult(anim, posteriors, aligned.words, "transcript", warnings, language=transcript.language)
     cues = cues_from_posteriors(posteriors.visemes, settings, posteriors.frame_rate)
-    return LipSyncResult(animate(cues, duration, fps, settings), posteriors, [], "audio", warnings,
+    return LipSyncResult(animate(cues, duration, fps, settings, posteriors.loudness), posteriors, [], "audio", warnings,
                          language=transcript.language if transcript is not None else "")

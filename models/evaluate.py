@@ -53,10 +53,11 @@ from languages_corpus import OUT as LANGUAGES_OUT  # noqa: E402
 from addon.core.align import Transcript, pronounce  # noqa: E402
 from addon.core.curves import CurveSettings, runs  # noqa: E402
 from addon.core.languages import AUTO, recognizer_code, recognizer_languages  # noqa: E402
-from addon.core.visemes import PHONE_INDEX, VISEMES, phone_viseme  # noqa: E402
+from addon.core.visemes import PHONE_INDEX, SIL, VISEMES, phone_viseme  # noqa: E402
 from addon.engine.model import find_model  # noqa: E402
 from addon.lipsync import LipSyncResult, animate_posteriors, animate_recognized, decoding_settings  # noqa: E402
 
+LOUD_DB = 15.0  # frames within this of their clip's peak level are loud speech: never shown at rest
 TARGETS = {"viseme15_frame_accuracy": 0.70, "mouth6_frame_accuracy": 0.80, "bilabial_recall": 0.90,
            "bilabial_precision": 0.80}
 # issue 16's bar for the held-out native voice (asterisk-en-au), audio only
@@ -75,20 +76,35 @@ def evaluate_set(ds: LabelledSet, settings: CurveSettings) -> tuple[dict[str, di
     windows = used = 0
     fallbacks = 0
     audio_only = []
+    loud = {name: [0, 0] for name in ("audio_only", "transcript", "recognized")}  # [loud frames at rest, loud frames]
+
+    def count_loud_at_rest(mode: str, shapes: np.ndarray, level: np.ndarray | None) -> None:
+        if level is None:
+            return
+        is_loud = level[: len(shapes)] >= level.max() - LOUD_DB
+        loud[mode][0] += int((is_loud & (shapes[: len(is_loud)] == SIL)).sum())
+        loud[mode][1] += int(is_loud.sum())
+
     for i, post in enumerate(posts):
         duration = len(ds.audio[i]) / 16000
         scores["raw_argmax"].add(post.visemes.argmax(axis=1), ds.visemes[i], ds.segments[i])
         audio = animate_posteriors(post, duration, 100.0, settings)
         audio_only.append(audio.animation.frames.argmax(axis=1))
         scores["audio_only"].add(audio_only[-1], ds.visemes[i], ds.segments[i])
+        count_loud_at_rest("audio_only", audio_only[-1], post.loudness)
         guided = animate_posteriors(post, duration, 100.0, settings, Transcript(ds.texts[i]))
         fallbacks += guided.mode != "transcript"
         scores["transcript"].add(guided.animation.frames.argmax(axis=1), ds.visemes[i], ds.segments[i])
+        count_loud_at_rest("transcript", guided.animation.frames.argmax(axis=1), post.loudness)
         heard = animate_recognized(post, duration, 100.0, settings)
         windows += len(heard.heard)
         used += sum(bool(h["used"]) for h in heard.heard)
         scores["recognized"].add(heard.animation.frames.argmax(axis=1), ds.visemes[i], ds.segments[i])
+        count_loud_at_rest("recognized", heard.animation.frames.argmax(axis=1), post.loudness)
     out = {name: s.summary() for name, s in scores.items()}
+    for name, (at_rest, frames) in loud.items():  # issue 27: a frame within 15 dB of the clip's peak is never at rest
+        out[name]["loud_frames_at_rest"] = at_rest
+        out[name]["loud_frames"] = frames
     out["transcript"]["fell_back_to_audio"] = fallbacks
     audio_seconds = sum(len(a) for a in ds.audio) / 16000
     out["recognized"].update({"windows": windows, "windows_used": used,
@@ -743,13 +759,15 @@ def main(argv: list[str] | None = None) -> int:
             name: {"failed": len(d["failed"]), "implausible": len(d["implausible"])}
             for name, d in json.loads(implausible.read_text()).get("by_set", {}).items()}
     print(f"model {model.path.name} sha256 {model.sha256[:12]}... evaluated in {time.time() - t0:.0f} s")
-    print(f"{'set':24} {'mode':12} {'15-vis':>7} {'6-class':>7} {'bil.rec':>7} {'bil.prec':>8} {'frames':>8}")
+    print(f"{'set':24} {'mode':12} {'15-vis':>7} {'6-class':>7} {'bil.rec':>7} {'bil.prec':>8} {'frames':>8} "
+          f"{'loud at rest':>12}")
     for set_name in sets:
         modes = evaluation[set_name]
         for mode in ("audio_only", "recognized", "transcript", "raw_argmax"):
             s = modes[mode]
             print(f"{set_name:24} {mode:12} {s['viseme15_frame_accuracy']:7.1%} {s['mouth6_frame_accuracy']:7.1%} "
-                  f"{s['bilabial_recall']:7.3f} {s['bilabial_precision']:8.3f} {s['frames']:8d}")
+                  f"{s['bilabial_recall']:7.3f} {s['bilabial_precision']:8.3f} {s['frames']:8d} "
+                  + (f"{s['loud_frames_at_rest']:5d} of {s['loud_frames']:<5d}" if "loud_frames" in s else ""))
     if "pocketsphinx_vs_exact_tts" in evaluation:
         r = evaluation["pocketsphinx_vs_exact_tts"]
         print(f"{'pocketsphinx vs exact':24} {'tts voice':12} {r['viseme15_frame_accuracy']:7.1%} {r['mouth6_frame_accuracy']:7.1%} "
@@ -789,6 +807,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_card:
         card = dict(model.card)
         card["evaluation"] = {**evaluation, "lead_ms": 0, "fps": 100, "targets": TARGETS}
+        if not evaluation.get("alignment_drops") and "alignment_drops" in model.card.get("evaluation", {}):
+            # held-out sets built alone (corpus.py --heldout-only) do not know the whole corpus's drops: kept
+            card["evaluation"]["alignment_drops"] = model.card["evaluation"]["alignment_drops"]
         if langs is not None:
             card["languages"] = langs
         write_card(model, card)

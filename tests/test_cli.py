@@ -174,6 +174,20 @@ def test_several_inputs_one_bad(tmp_path):
 def test_bad_options():
     assert oris("visemes", DEMO_AUDIO, "--fps", "0").returncode == 2
     assert_clean_error(oris("visemes", DEMO_AUDIO, "--intensity", "5"), 2, "intensity")
+    assert_clean_error(oris("visemes", DEMO_AUDIO, "--jaw", "-1"), 2, "--jaw")
+    assert_clean_error(oris("visemes", DEMO_AUDIO, "--lips", "nan"), 2, "--lips")
+
+
+def test_jaw_and_lips_shape_the_output_and_are_recorded(tmp_path, demo_json):
+    out = tmp_path / "no_jaw.json"
+    result = oris("visemes", DEMO_AUDIO, "-o", out, "--fps", 24, "--jaw", 0, "--lips", 2)
+    assert result.returncode == 0, result.stderr
+    doc, (plain, _) = json.loads(out.read_text()), demo_json
+    assert doc["jaw"] == 0 and doc["lips"] == 2 and plain["jaw"] == plain["lips"] == 1
+    aa, ou = doc["visemes"].index("aa"), doc["visemes"].index("ou")
+    frames, before = np.array(doc["frames"]), np.array(plain["frames"])
+    assert frames[:, aa].sum() < 0.5 * before[:, aa].sum()  # the open vowel is mostly jaw
+    assert frames[:, ou].sum() > before[:, ou].sum()  # the rounded one mostly lips
 
 
 def test_an_hour_of_audio(tmp_path):

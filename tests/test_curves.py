@@ -41,8 +41,8 @@ def test_lead_moves_the_mouth_ahead_of_the_sound(lead_ms):
     assert aa.end == pytest.approx(0.80 - lead_ms / 1000, abs=1e-6)
 
 
-def test_default_lead_is_60_ms():
-    assert CurveSettings().lead_seconds == pytest.approx(0.06)
+def test_default_lead_is_30_ms():  # where the animation lines up with real lips (benchmarks/motion.py)
+    assert CurveSettings().lead_seconds == pytest.approx(0.03)
 
 
 def test_a_three_frame_blip_does_not_flicker():
@@ -127,7 +127,7 @@ def test_stepped_mode_holds_one_shape_at_a_time():
 def test_intensity_scales_open_shapes_but_not_closures():
     logits = posteriors(("sil", 30), ("aa", 30), ("PP", 6, 0.9), ("aa", 30), ("sil", 30))
     half = run(logits, intensity=0.5)
-    assert half.frames[:, VISEME_INDEX["aa"]].max() == pytest.approx(0.5, abs=1e-6)
+    assert half.frames[:, VISEME_INDEX["aa"]].max() == pytest.approx(0.5, abs=1e-4)
     assert half.frames[:, PP].max() == 1.0
     with pytest.raises(ValueError):
         run(logits, intensity=3.0)

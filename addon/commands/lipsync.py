@@ -57,6 +57,7 @@ from ..core.rigs import Preset, RigError
 from ..core.summary import WRITTEN, RowResult, RunIdentity
 from ..engine.client import Cancelled, WorkerClient, WorkerError
 from ..engine.model import ModelError, ModelInfo, find_model
+from .animation import animation_options, curve_settings
 
 COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text", "text_file", "existing_animation", "language")
 REQUIRED = ("blend", "object", "audio")
@@ -289,14 +290,9 @@ class Batch:
 def batch_options(args: argparse.Namespace, model: ModelInfo, preset: tuple[str, Preset | None]) -> dict[str, Any]:
     """The options that shape every row's output: part of the run's identity in its summary."""
     name, custom = preset
-    return {"preset": custom.to_json() if custom else name, "lead_ms": args.lead_ms, "intensity": args.intensity,
-            "stepped": args.stepped, "audio_only": args.audio_only, "fit_range": args.fit_range,
+    return {"preset": custom.to_json() if custom else name, **animation_options(args), "audio_only": args.audio_only, "fit_range": args.fit_range,
             "existing_animation": args.existing_animation, "model": model.sha256, "language": args.language,
             "keep_overlapping": args.keep_overlapping, "no_sound": args.no_sound, "jaw_degrees": args.jaw_degrees}
-
-
-def curve_settings(args: argparse.Namespace) -> CurveSettings:
-    return CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity, stepped=args.stepped).validated()
 
 
 def _prepare(args: argparse.Namespace) -> Batch:
@@ -323,8 +319,7 @@ def _prepare(args: argparse.Namespace) -> Batch:
 def _fingerprint(resume: Resume, row: Row, args: argparse.Namespace, batch: Batch) -> str | None:
     """What the row's output depends on: its input files, and every option that shapes it."""
     name, custom = batch.preset
-    options = {"preset": custom.to_json() if custom else name, "lead_ms": args.lead_ms, "intensity": args.intensity,
-               "stepped": args.stepped, "audio_only": args.audio_only, "fit_range": args.fit_range,
+    options = {"preset": custom.to_json() if custom else name, **animation_options(args), "audio_only": args.audio_only, "fit_range": args.fit_range,
                "start_frame": row.start_frame, "objects": row.objects, "text": row.text, "model": batch.model.sha256,
                "existing_animation": row.existing_animation or args.existing_animation,
                "language": row.language or args.language, "keep_overlapping": args.keep_overlapping,

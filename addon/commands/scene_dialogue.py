@@ -27,7 +27,8 @@ from ..core.manifest import ManifestError
 from ..core.outputs import Labelled, OutputError, check_outputs
 from ..engine.client import WorkerClient
 from ..engine.model import ModelError, find_model
-from .lipsync import ROW_ERRORS, curve_settings, load_preset
+from .animation import curve_settings
+from .lipsync import ROW_ERRORS, load_preset
 
 
 def _output(args: argparse.Namespace) -> Path:

@@ -36,7 +36,6 @@ from ..core.batch import (
     run_identity,
     select_rows,
 )
-from ..core.curves import CurveSettings
 from ..core.formats import default_fps, render
 from ..core.languages import AUTO, LanguageError, check_language
 from ..core.manifest import ManifestError, Record, read_manifest
@@ -56,6 +55,7 @@ from ..core.summary import WRITTEN, RowResult
 from ..engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
 from ..engine.model import ModelError, ModelInfo, find_model
 from ..lipsync import analyze, decoding_settings
+from .animation import animation_options, curve_settings
 from .progress import ProgressBar
 
 SUFFIX = {"json": ".json", "tsv": ".tsv", "rhubarb-json": ".rhubarb.json", "rhubarb-tsv": ".rhubarb.tsv", "dat": ".dat"}
@@ -93,7 +93,7 @@ def render_result(args: argparse.Namespace, model: ModelInfo, info: Any, result:
                   language: str) -> str:
     """One line's visemes in the chosen format, with what made them."""
     extra: dict[str, Any] = {
-        "mode": result.mode, "language": result.language or language, "lead_ms": args.lead_ms, "stepped": args.stepped, "intensity": args.intensity,
+        "mode": result.mode, "language": result.language or language, **animation_options(args),
         "model": {"sha256": model.sha256, "device": info.device if info else None},
     }
     if result.words:
@@ -126,8 +126,7 @@ def run(args: argparse.Namespace, err: TextIO) -> int:
         err.write("error: several inputs need -o FOLDER\n")
         return EXIT_USAGE
     try:
-        settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity,
-                                 stepped=args.stepped).validated()
+        settings = curve_settings(args)
         transcript = transcript_from(args.text, args.text_file, args.language)
         model = find_model()
         outputs = plan_viseme_outputs(args)
@@ -314,23 +313,20 @@ def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
 
 
 def _options(args: argparse.Namespace, line: Line, model: ModelInfo) -> dict[str, Any]:
-    return {"format": args.format, "fps": line.fps, "lead_ms": args.lead_ms, "intensity": args.intensity,
-            "stepped": args.stepped, "audio_only": args.audio_only, "text": line.text, "model": model.sha256,
+    return {"format": args.format, "fps": line.fps, **animation_options(args), "audio_only": args.audio_only, "text": line.text, "model": model.sha256,
             "language": line.language}
 
 
 def batch_options(args: argparse.Namespace, model: ModelInfo) -> dict[str, Any]:
     """The options that shape every row's output: part of the run's identity in its summary."""
-    return {"format": args.format, "fps": args.fps, "lead_ms": args.lead_ms, "intensity": args.intensity,
-            "stepped": args.stepped, "audio_only": args.audio_only, "model": model.sha256, "language": args.language}
+    return {"format": args.format, "fps": args.fps, **animation_options(args), "audio_only": args.audio_only, "model": model.sha256, "language": args.language}
 
 
 def run_batch(args: argparse.Namespace, err: TextIO) -> int:
     try:
         if args.audio:
             raise ManifestError("give audio files or --batch MANIFEST, not both")
-        settings = CurveSettings(lead_seconds=args.lead_ms / 1000.0, intensity=args.intensity,
-                                 stepped=args.stepped).validated()
+        settings = curve_settings(args)
         model = find_model()
         settings = decoding_settings(model.card, settings)
         identity = run_identity("visemes", args.run_id, Path(args.batch), batch_options(args, model))

@@ -34,6 +34,28 @@ class DecodedAudio:
         return len(self.samples) / TARGET_RATE
 
 
+class LoudnessMeter:
+    """The level of 16 kHz mono audio in dB (full scale), one RMS value per 10 ms frame, fed in blocks of any size."""
+
+    frame_rate = 100.0
+
+    def __init__(self, rate: int = 16000) -> None:
+        self.hop = max(1, int(round(rate / self.frame_rate)))
+        self._levels: list[np.ndarray] = []
+        self._rest = np.zeros(0, np.float64)
+
+    def add(self, block: np.ndarray) -> None:
+        x = np.concatenate([self._rest, np.asarray(block, np.float64)])
+        n = len(x) // self.hop
+        frames = x[: n * self.hop].reshape(n, self.hop)
+        self._levels.append(10.0 * np.log10(np.mean(frames * frames, axis=1) + 1e-10))
+        self._rest = x[n * self.hop:]
+
+    def levels(self) -> np.ndarray:
+        out = np.concatenate(self._levels) if self._levels else np.zeros(0)
+        return out if len(out) else np.full(1, -100.0)
+
+
 def sanitize(mono: np.ndarray, warnings: list[str]) -> np.ndarray:
     """Replace NaN/Inf with silence and clip to [-1, 1], noting what was changed."""
     mono = np.asarray(mono, np.float32)

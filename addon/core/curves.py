@@ -9,19 +9,35 @@ The rules, in order:
   3. anticipation: every cue moves `lead_seconds` earlier (the mouth leads the sound);
   4. curves: smooth crossfades between cues (3D rigs) or one held shape at a time
      (stepped, for 2D and cut-out rigs), sampled at any frame rate; each closure puts a
-     fully closed mouth on at least one frame whatever the rate; `intensity` scales every
-     open shape, and the rest shape ('sil') takes up the remainder so a frame sums to 1.
+     fully closed mouth on at least one frame whatever the rate;
+  5. the motion between the shapes (core.motion), then the intensities: `intensity` scales every open shape,
+     `jaw` and `lips` its jaw opening and its lips' own shape (visemes.JAW_SHARE), and the rest shape ('sil')
+     takes up the remainder so a frame sums to 1.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .visemes import PP, SIL, VISEMES
+from .visemes import PP, SIL, VISEMES, shape_gains
+
+if TYPE_CHECKING:
+    from .motion import MotionSettings
+
+
+def _default_motion() -> MotionSettings:
+    from .motion import MotionSettings  # motion builds on Cue: imported when first needed
+
+    return MotionSettings()
+
+
+# the mouth leads the sound: 30 ms puts the animation on real lips (GRID faces, benchmarks/motion.py)
+DEFAULT_LEAD_MS = 30.0
 
 
 @dataclass(frozen=True)
@@ -41,11 +57,13 @@ class Cue:
 
 @dataclass(frozen=True)
 class CurveSettings:
-    lead_seconds: float = 0.06
+    lead_seconds: float = DEFAULT_LEAD_MS / 1000.0
     min_seconds: float = 0.07  # the model card's decoding.min_seconds replaces it (decoding_settings)
     hold_pause_seconds: float = 0.12
     crossfade_seconds: float = 0.06
     intensity: float = 1.0
+    jaw: float = 1.0  # how far the jaw opens (0-2), on top of intensity
+    lips: float = 1.0  # how far the lips shape (0-2), on top of intensity
     stepped: bool = False
     # decoding (tuned on development speakers; see models/recipe/tune_curves.py)
     switch_cost: float = 2.0
@@ -53,10 +71,12 @@ class CurveSettings:
     closure_min_seconds: float = 0.03
     mismatch_gap: float = 1.6  # transcript judged not to match the audio beyond this alignment gap...
     mismatch_agreement: float = 0.0  # ...or below this viseme agreement with the audio
+    motion: MotionSettings | None = field(default_factory=_default_motion)  # coarticulation; None: the cue curves
 
     def validated(self) -> CurveSettings:
-        if not 0.0 <= self.intensity <= 2.0:
-            raise ValueError("intensity must be between 0 and 2")
+        for name in ("intensity", "jaw", "lips"):
+            if not 0.0 <= getattr(self, name) <= 2.0:
+                raise ValueError(f"{name} must be between 0 and 2")
         if not -0.5 <= self.lead_seconds <= 0.5:
             raise ValueError("lead must be between -500 and 500 ms")
         return self
@@ -287,9 +307,14 @@ def frame_weights(cues: list[Cue], fps: float, duration: float, settings: CurveS
                 weights[lo:hi] = closed
             else:
                 weights[int(np.clip(round((c.start + c.end) / 2 * fps), 0, n - 1))] = closed
-    speech = weights.copy()
+    return weights.astype(np.float32)
+
+
+def scaled(weights: np.ndarray, settings: CurveSettings) -> np.ndarray:
+    """The intensities on the final weights: every shape but rest and closures, by its jaw and lip shares."""
+    speech = weights.astype(np.float64)
     speech[:, SIL] = 0.0
-    speech[:, [v for v in range(len(VISEMES)) if v not in (SIL, PP)]] *= settings.intensity
+    speech *= np.asarray(shape_gains(settings.intensity, settings.jaw, settings.lips))
     speech = np.clip(speech, 0.0, None)
     total = speech.sum(axis=1, keepdims=True)
     speech = np.where(total > 1.0, speech / np.maximum(total, 1e-9), speech)  # a frame never exceeds a full pose
@@ -305,10 +330,18 @@ class Animation:
     duration: float
 
 
-def animate(cues: list[Cue], duration: float, fps: float, settings: CurveSettings) -> Animation:
-    """Anticipation, then curves at the requested rate (12 to 120 fps, fractional rates included)."""
+def animate(cues: list[Cue], duration: float, fps: float, settings: CurveSettings,
+            loudness_db: np.ndarray | None = None, loudness_rate: float = 100.0) -> Animation:
+    """Anticipation, then curves at the requested rate (12 to 120 fps, fractional rates included), then the
+    motion between the shapes (core.motion; not in stepped mode). loudness_db: the audio's level, per frame at
+    loudness_rate, where known."""
     if not 1.0 <= fps <= 1000.0:
         raise ValueError(f"fps must be between 1 and 1000, got {fps}")
     settings = settings.validated()
     shifted = shift(cues, settings.lead_seconds, duration)
-    return Animation(shifted, frame_weights(shifted, fps, duration, settings), fps, duration)
+    weights = frame_weights(shifted, fps, duration, settings)
+    if settings.motion is not None and not settings.stepped:
+        from .motion import coarticulate
+
+        weights = coarticulate(weights, shifted, fps, settings.motion, loudness_db, loudness_rate)
+    return Animation(shifted, scaled(weights, settings), fps, duration)

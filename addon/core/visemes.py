@@ -15,6 +15,18 @@ VISEME_INDEX = {name: i for i, name in enumerate(VISEMES)}
 SIL = VISEME_INDEX["sil"]
 PP = VISEME_INDEX["PP"]
 
+# How much of each shape is the jaw opening rather than the lips' own shape (JALI's two channels, mapped onto the
+# visemes): the `jaw` intensity scales that share, `lips` the rest. Closures and rest are neither: p/b/m always close.
+JAW_SHARE = {"FF": 0.2, "TH": 0.5, "DD": 0.6, "kk": 0.7, "CH": 0.3, "SS": 0.3, "nn": 0.6, "RR": 0.3,
+             "aa": 0.8, "E": 0.6, "ih": 0.5, "oh": 0.5, "ou": 0.2}
+
+
+def shape_gains(intensity: float = 1.0, jaw: float = 1.0, lips: float = 1.0) -> list[float]:
+    """The factor on each viseme's weight: intensity times its jaw share scaled by `jaw` and the rest by `lips`."""
+    return [1.0 if v in ("sil", "PP") else intensity * (jaw * JAW_SHARE[v] + lips * (1.0 - JAW_SHARE[v]))
+            for v in VISEMES]
+
+
 PHONES: tuple[str, ...] = (
     "sil",
     "aa", "ae", "ah", "ao", "aw", "ay", "b", "ch", "d", "dh", "eh", "er", "ey", "f", "g",

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.audio import LoudnessMeter
 from .protocol import ProtocolError, read_message, write_message
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -54,6 +55,7 @@ class Posteriors:
     phones: np.ndarray  # [frames, P] logits
     frame_rate: float = 100.0
     heard: tuple[dict[str, Any], ...] = ()  # the recognizer's windows, when words were asked for
+    loudness: np.ndarray | None = None  # the audio's level in dB per frame (core.audio.LoudnessMeter), where known
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ class WorkerClient:
         req_id = next(self._ids)
         stop_sending = threading.Event()
         send_error: list[BaseException] = []
+        meter = LoudnessMeter()  # the audio's level, for the motion (core.motion opens the mouth with the voice)
 
         def send() -> None:
             try:
@@ -213,6 +216,7 @@ class WorkerClient:
                     if stop_sending.is_set():
                         return
                     block = np.asarray(block, np.float32)[: total - sent]
+                    meter.add(block)
                     with self._write_lock:
                         write_message(stdin, {"type": "audio", "id": req_id}, {"audio": block})
                     sent += len(block)
@@ -258,7 +262,8 @@ class WorkerClient:
                 phones.append(np.array(arrays["phones"]))
                 if header.get("final"):
                     sender.join(timeout=1)
-                    return Posteriors(np.concatenate(visemes), np.concatenate(phones), heard=tuple(heard))
+                    return Posteriors(np.concatenate(visemes), np.concatenate(phones), heard=tuple(heard),
+                                      loudness=None if sender.is_alive() else meter.levels())
             elif kind == "cancelled":
                 if send_error:
                     raise send_error[0]

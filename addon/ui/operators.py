@@ -42,7 +42,8 @@ def _options(s: Any) -> dict[str, Any]:
         except ValueError as exc:
             raise RigError(str(exc)) from None
     return dict(preset="auto" if s.preset == "custom" else s.preset, custom=custom,
-                settings=CurveSettings(lead_seconds=s.lead_ms / 1000.0, intensity=s.intensity, stepped=s.stepped),
+                settings=CurveSettings(lead_seconds=s.lead_ms / 1000.0, intensity=s.intensity, jaw=s.jaw,
+                                       lips=s.lips, stepped=s.stepped),
                 extend_range=s.extend_range, card=find_model().card, existing_animation=s.existing_animation.lower(),
                 language=s.language, add_sound=s.add_sound, keep_overlapping=s.keep_overlapping,
                 jaw_degrees=s.jaw_degrees or None)

@@ -13,6 +13,7 @@ from bpy.props import (
     StringProperty,
 )
 
+from ..core.curves import DEFAULT_LEAD_MS
 from ..core.languages import AUTO, LANGUAGES
 from ..core.rigs import PRESETS
 from ..core.visemes import VISEMES
@@ -71,8 +72,12 @@ class OrisLipSyncSettings(bpy.types.PropertyGroup):
     channels: CollectionProperty(type=OrisChannelRow, description="Scene dialogue: sequencer channel -> character "
                                  "(command line: --strip-channel CHANNEL=OBJECT)")
     intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0, description="Scale of the open shapes")
+    jaw: FloatProperty(name="Jaw", default=1.0, min=0.0, max=2.0,
+                       description="How far the jaw opens, on top of Intensity (--jaw)")
+    lips: FloatProperty(name="Lips", default=1.0, min=0.0, max=2.0,
+                        description="How far the lips round, spread and press into each shape, on top of Intensity (--lips)")
     stepped: BoolProperty(name="Stepped", default=False, description="One held shape at a time (2D / cut-out rigs)")
-    lead_ms: FloatProperty(name="Lead (ms)", default=60.0, min=-500.0, max=500.0, description="How far the mouth leads the sound")
+    lead_ms: FloatProperty(name="Lead (ms)", default=DEFAULT_LEAD_MS, min=-500.0, max=500.0, description="How far the mouth leads the sound")
     use_current_frame: BoolProperty(name="Start at current frame", default=True)
     start_frame: IntProperty(name="Start frame", default=1)
     extend_range: BoolProperty(name="Fit scene range", default=False, description="Grow the scene's frame range to cover the clip")

@@ -32,7 +32,7 @@ const JOB_TYPE = {
           description: "An action already on the mouth's shape keys: keep it below Oris's track, mute it, or refuse" },
         { key: "audio_only", type: "bool", default: false,
           description: "Rows without a transcript use the audio alone instead of recognizing the words (faster)" },
-        { key: "lead_ms", type: "float", default: 60.0, description: "How far the mouth leads the sound, in ms" },
+        { key: "lead_ms", type: "float", default: 30.0, description: "How far the mouth leads the sound, in ms" },
         { key: "blender_cmd", type: "string", default: "{blender}", visible: "hidden" },
     ],
 };

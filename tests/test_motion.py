@@ -1,0 +1,144 @@
+"""Mouth motion between the shapes (core.motion): coarticulation rules on cue timelines, no bpy."""
+
+import numpy as np
+import pytest
+
+from oris.core.audio import LoudnessMeter
+from oris.core.curves import Cue, CurveSettings, animate
+from oris.core.motion import MotionSettings, coarticulate
+from oris.core.visemes import PP, SIL, VISEME_INDEX
+
+FPS = 100.0
+V = VISEME_INDEX
+
+
+def timeline(*spans):
+    """Cues from (viseme, seconds) in order, starting at 0."""
+    cues, t = [], 0.0
+    for name, seconds in spans:
+        cues.append(Cue(t, t + seconds, V[name]))
+        t += seconds
+    return cues, t
+
+
+def weights_of(cues, duration, **motion):
+    settings = CurveSettings(lead_seconds=0.0, motion=MotionSettings(**motion))
+    return animate(cues, duration, FPS, settings).frames
+
+
+def frames_in(cues, i):
+    return slice(int(np.ceil(cues[i].start * FPS)), int(np.floor(cues[i].end * FPS)))
+
+
+def test_anticipatory_rounding_on_stew():
+    # s t ew: the lips round on the s, before the vowel, and most just before it
+    cues, end = timeline(("sil", 0.2), ("SS", 0.12), ("DD", 0.05), ("ou", 0.25), ("sil", 0.3))
+    w = weights_of(cues, end)
+    s = w[frames_in(cues, 1), V["ou"]]
+    assert s.max() > 0.15 and s[-1] > s[0], s
+    plain = animate(cues, end, FPS, CurveSettings(lead_seconds=0.0, motion=None)).frames
+    assert plain[frames_in(cues, 1), V["ou"]].max() < 0.05  # without coarticulation the s is not rounded
+
+
+def test_a_tongue_consonant_between_open_vowels_keeps_the_lips_open():
+    cues, end = timeline(("sil", 0.2), ("aa", 0.2), ("DD", 0.07), ("aa", 0.2), ("sil", 0.3))
+    w = weights_of(cues, end)
+    t = w[frames_in(cues, 2)]
+    assert t[:, PP].max() == 0.0
+    assert t[:, V["aa"]].min() > 0.3, t[:, V["aa"]]  # the vowels' opening carries through the t
+    assert (t[:, SIL] < 0.5).all()
+
+
+def test_closures_still_close_fully_and_on_time():
+    cues, end = timeline(("sil", 0.2), ("aa", 0.15), ("PP", 0.06), ("aa", 0.15), ("sil", 0.3))
+    w = weights_of(cues, end)
+    closure = w[frames_in(cues, 2), PP]
+    assert closure.max() == pytest.approx(1.0) and (closure > 0.99).sum() >= 5
+
+
+def test_a_short_pause_keeps_the_lips_parted_and_a_long_one_rests():
+    cues, end = timeline(("sil", 0.3), ("E", 0.2), ("sil", 0.2), ("aa", 0.2), ("sil", 1.2), ("E", 0.2), ("sil", 0.3))
+    w = weights_of(cues, end)
+    short = w[frames_in(cues, 2)]
+    assert (short[:, SIL] < 0.9).all(), short[:, SIL]  # 200 ms: parted throughout
+    long_pause = w[frames_in(cues, 4)]
+    assert (long_pause[45:75, SIL] > 0.99).all()  # 1.2 s: at rest mid-way
+    # the lips close gradually after speech and part before it resumes (the breath in), never jumping
+    assert long_pause[5, SIL] < long_pause[20, SIL] < 1.0 and long_pause[-5, SIL] < long_pause[-25, SIL] < 1.0
+    assert np.abs(np.diff(w[:, SIL])).max() < 0.25
+
+
+def test_a_flash_of_an_open_vowel_is_under_reached_and_a_long_one_is_full():
+    cues, end = timeline(("sil", 0.3), ("aa", 0.04), ("sil", 0.3), ("aa", 0.3), ("sil", 0.3))
+    w = weights_of(cues, end)
+    assert w[frames_in(cues, 1), V["aa"]].max() < 0.8
+    assert w[frames_in(cues, 3), V["aa"]].max() > 0.95
+
+
+def test_loud_frames_are_never_at_rest():
+    cues, end = timeline(("sil", 0.3), ("aa", 0.2), ("sil", 0.25), ("E", 0.2), ("sil", 0.3))
+    n = int(end * 100) + 1
+    loudness = np.full(n, -60.0)
+    loudness[30:75] = -10.0  # the decoder called 0.50-0.75 s silence, but the voice goes on, loud
+    settings = CurveSettings(lead_seconds=0.0)
+    w = coarticulate(animate(cues, end, FPS, CurveSettings(lead_seconds=0.0, motion=None)).frames, cues, FPS,
+                     settings.motion, loudness_db=loudness)
+    loud_rows = np.arange(30, 75)
+    assert (w[loud_rows].argmax(axis=1) != SIL).all()
+
+
+def test_rows_stay_a_full_pose():
+    rng = np.random.default_rng(0)
+    names = ["sil", "aa", "DD", "ou", "PP", "E", "SS", "oh", "FF", "nn", "ih", "sil"]
+    cues, end = timeline(*[(names[i % len(names)], float(rng.uniform(0.03, 0.25))) for i in range(40)])
+    w = weights_of(cues, end)
+    assert np.allclose(w.sum(axis=1), 1.0, atol=1e-5) and w.min() >= 0.0
+
+
+def test_stepped_mode_is_unchanged():
+    cues, end = timeline(("sil", 0.2), ("SS", 0.12), ("ou", 0.25), ("sil", 0.3))
+    stepped = animate(cues, end, FPS, CurveSettings(lead_seconds=0.0, stepped=True)).frames
+    assert set(np.unique(stepped)) <= {0.0, 1.0} and (stepped.sum(axis=1) == 1).all()
+    assert (stepped[frames_in(cues, 1), V["SS"]] == 1.0).all()
+
+
+def test_the_loudness_meter_reads_blocks_of_any_size_as_one_signal():
+    rng = np.random.default_rng(3)
+    audio = (rng.standard_normal(16000) * np.linspace(0.01, 0.5, 16000)).astype(np.float32)
+    whole = LoudnessMeter()
+    whole.add(audio)
+    pieces = LoudnessMeter()
+    for start in range(0, len(audio), 999):
+        pieces.add(audio[start:start + 999])
+    assert len(whole.levels()) == 100
+    np.testing.assert_allclose(pieces.levels(), whole.levels(), atol=1e-9)
+    assert whole.levels()[-1] - whole.levels()[0] > 20  # the level rises with the amplitude
+
+
+def test_the_worker_reports_the_audio_level_beside_the_visemes(worker, speech_16k):
+    post = worker.infer(speech_16k[:32000])
+    assert post.loudness is not None and len(post.loudness) == 200
+    assert post.loudness.max() > -40  # speech, in dB full scale
+
+
+def test_jaw_and_lips_intensities_scale_their_share_of_each_shape():
+    cues, end = timeline(("sil", 0.3), ("aa", 0.3), ("PP", 0.08), ("ou", 0.3), ("sil", 0.3))
+
+    def peak(name, **gains):
+        settings = CurveSettings(lead_seconds=0.0, **gains)
+        return animate(cues, end, FPS, settings).frames[frames_in(cues, 1 if name == "aa" else 3), V[name]].max()
+
+    base_aa, base_ou = peak("aa"), peak("ou")
+    # no jaw: the open vowel (mostly jaw) nearly vanishes, the rounded one (mostly lips) keeps most of its shape
+    assert peak("aa", jaw=0.0) < 0.3 * base_aa and peak("ou", jaw=0.0) > 0.7 * base_ou
+    # no lips: the other way round
+    assert peak("ou", lips=0.0) < 0.3 * base_ou and peak("aa", lips=0.0) > 0.7 * base_aa
+    # above 1, the blends between shapes open wider (a frame never exceeds a full pose)
+    wide = animate(cues, end, FPS, CurveSettings(lead_seconds=0.0, jaw=2.0)).frames[:, V["aa"]].sum()
+    assert wide > animate(cues, end, FPS, CurveSettings(lead_seconds=0.0)).frames[:, V["aa"]].sum() * 1.05
+    for gains in ({"jaw": 0.0}, {"lips": 0.0}, {"jaw": 0.0, "lips": 0.0}):
+        w = animate(cues, end, FPS, CurveSettings(lead_seconds=0.0, **gains)).frames
+        assert w[frames_in(cues, 2), PP].max() == pytest.approx(1.0)  # p, b and m close whatever the gains
+        np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="jaw"):
+        animate(cues, end, FPS, CurveSettings(jaw=2.5))
