@@ -6,6 +6,7 @@ bpy = pytest.importorskip("bpy")
 
 from oris.blender import lipsync as bl  # noqa: E402
 from oris.blender.shapekeys import TRACK_NAME, EditError  # noqa: E402
+from oris.core.curves import CurveSettings  # noqa: E402
 from oris.core.rigs import RigError  # noqa: E402
 from oris.engine.model import find_model  # noqa: E402
 
@@ -88,6 +89,30 @@ def test_arkit_rig_with_suffixes(worker, card):
     vals = values_at(key, ["jawOpen", "mouthPress_L"], range(1, int(report.end_frame), 2))
     assert max(v["jawOpen"] for v in vals.values()) > 0.3
     assert max(v["mouthPress_L"] for v in vals.values()) == pytest.approx(0.6, abs=0.02)
+
+
+def test_jaw_and_lips_go_onto_the_jaw_key_and_the_other_mouth_keys(worker, card):
+    def _peaks(name, keys, **channels):
+        scene, ob = open_head(name)
+        report = bl.run(scene, [ob], str(DEMO_AUDIO), worker, start_frame=1, card=card, recognize=False,
+                        settings=CurveSettings(**channels))
+        vals = values_at(ob.data.shape_keys, keys, range(1, int(report.end_frame)))
+        return {k: max(v[k] for v in vals.values()) for k in keys}
+
+    # an ARKit rig has a jaw key: --jaw scales it alone, --lips the other mouth keys; closures still press
+    arkit = ["jawOpen", "mouthFunnel", "mouthPucker", "mouthPress_L"]
+    plain = _peaks("ict_facekit.blend", arkit)
+    no_jaw = _peaks("ict_facekit.blend", arkit, jaw=0.0)
+    no_lips = _peaks("ict_facekit.blend", arkit, lips=0.0)
+    assert plain["jawOpen"] > 0.3 and no_jaw["jawOpen"] < 0.01 and no_lips["jawOpen"] == pytest.approx(plain["jawOpen"], abs=0.02)
+    assert no_jaw["mouthFunnel"] == pytest.approx(plain["mouthFunnel"], abs=0.02) and no_lips["mouthFunnel"] < 0.01
+    assert no_jaw["mouthPress_L"] == no_lips["mouthPress_L"] == pytest.approx(0.6, abs=0.02)
+    # a viseme-only rig: each viseme by its jaw and lip shares
+    oculus = ["viseme_aa", "viseme_U", "viseme_PP"]
+    plain = _peaks("mh_talkinghead_head.blend", oculus)
+    no_jaw = _peaks("mh_talkinghead_head.blend", oculus, jaw=0.0)
+    assert no_jaw["viseme_aa"] < 0.35 * plain["viseme_aa"] and no_jaw["viseme_U"] > 0.7 * plain["viseme_U"]
+    assert no_jaw["viseme_PP"] == pytest.approx(1.0, abs=0.02)
 
 
 def test_rig_without_matching_keys_changes_nothing(worker, card):

@@ -41,9 +41,11 @@ class JawBone:
                                                                                            "rotation_euler")
         return {f'pose.bones["{bpy.utils.escape_identifier(self.bone)}"].{prop}'}
 
-    def keys(self, frames: np.ndarray, start_frame: int, tolerance: float) -> list[tuple[str, int, BezierKeys]]:
-        """(data path, index, keys) of the bone's rotation opening the jaw over these viseme frames."""
-        angle = jaw_open(frames) * math.radians(self.degrees) * self.sign
+    def keys(self, frames: np.ndarray, start_frame: int, tolerance: float,
+             gain: float = 1.0) -> list[tuple[str, int, BezierKeys]]:
+        """(data path, index, keys) of the bone's rotation opening the jaw over these viseme frames, `gain` times
+        (the jaw intensity)."""
+        angle = np.minimum(jaw_open(frames) * gain, 1.0) * math.radians(self.degrees) * self.sign
         pb = self.armature.pose.bones[self.bone]
         path = next(iter(self.rotation_paths))
         axis = _AXES.index(self.axis)

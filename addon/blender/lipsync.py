@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import bpy
@@ -76,7 +76,9 @@ class LipSyncJob:
 
     def analyze(self, worker: WorkerClient, on_progress: Callable[[float], None] | None = None,
                 cancel: threading.Event | None = None) -> LipSyncResult:
-        return analyze(self.audio.samples, worker, self.fps, self.settings, self.transcript, on_progress, cancel,
+        # the jaw and lips intensities go onto each rig's own keys when they are written (apply)
+        neutral = replace(self.settings, jaw=1.0, lips=1.0)
+        return analyze(self.audio.samples, worker, self.fps, neutral, self.transcript, on_progress, cancel,
                        recognize=self.recognize, language=self.language)
 
     def apply(self, result: LipSyncResult) -> ApplyReport:
@@ -89,7 +91,7 @@ class LipSyncJob:
             override_notes += [n for n in [editable_override(self.jaw.armature)] if n] if self.jaw else []
         clip = named(Clip.of(self.audio_path, self.start_frame))
         report = apply_animation(result.animation, self.targets, clip, self.tolerance, self.existing_animation,
-                                 self.keep_overlapping, self.jaw)
+                                 self.keep_overlapping, self.jaw, (self.settings.jaw, self.settings.lips))
         # a replaced clip's sound goes with it, once no strip anywhere plays that clip any more
         silenced = remove_sounds(self.scene, {k for k in report.replaced - {clip.key} if not clip_still_animates(k)})
         sound_notes = [f"removed the replaced clip's sound strip {name!r}" for name in silenced]

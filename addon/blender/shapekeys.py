@@ -17,9 +17,10 @@ from typing import Any
 import bpy
 import numpy as np
 
-from ..core.curves import Animation
+from ..core.curves import Animation, with_gains
 from ..core.keys import DEFAULT_TOLERANCE, hold_keys, reduce_curve
 from ..core.rigs import Match, Preset, RigError, best_match, mouth_keys, rest_values, why_chosen
+from ..core.visemes import shape_gains
 from . import existing
 from .actions import (
     EditError,
@@ -161,12 +162,25 @@ def replaced_strips(key: Any, clip: Clip, start: float, end: float, keep_overlap
             or (not keep_overlapping and s.frame_start < end and s.frame_end > start)]
 
 
+def target_values(target: KeyTarget, frames: np.ndarray, channels: tuple[float, float]) -> tuple[np.ndarray, list[str]]:
+    """The rig's key values over the viseme frames (frames x keys) and the keys' names."""
+    jaw, lips = channels
+    if target.match.has_jaw_key:
+        matrix, names = target.match.pose_matrix(jaw, lips)
+    else:
+        matrix, names = target.match.pose_matrix()
+        frames = with_gains(frames, shape_gains(1.0, jaw, lips))
+    return np.clip(frames @ matrix, 0.0, None), names
+
+
 def apply_animation(anim: Animation, targets: list[KeyTarget], clip: Clip, tolerance: float = DEFAULT_TOLERANCE,
                     existing_animation: str = "keep", keep_overlapping: bool = False,
-                    jaw: JawBone | None = None) -> ApplyReport:
+                    jaw: JawBone | None = None, channels: tuple[float, float] = (1.0, 1.0)) -> ApplyReport:
     """Key the animation (frames at the scene rate, frame k at clip.start + k) onto every target, and
     every other mouth and jaw key of the rig at its rest value, so no other animation's mouth leaks in;
-    and the jaw bone's rotation, where the rig opens its jaw with one (blender.jaw)."""
+    and the jaw bone's rotation, where the rig opens its jaw with one (blender.jaw). channels: the jaw and lips
+    intensities, on the rig's jaw key and the other mouth keys where it has a jaw key (or a jaw bone), else on
+    each viseme's jaw and lip shares."""
     t0 = time.perf_counter()
     n = len(anim.frames)
     notes: list[str] = []
@@ -197,8 +211,7 @@ def apply_animation(anim: Animation, targets: list[KeyTarget], clip: Clip, toler
     for target in targets:
         slot = action.slots.new(id_type="KEY", name=target.key.name)
         bag = layer_strip.channelbag(slot, ensure=True)
-        matrix, names = target.match.pose_matrix()
-        values = np.clip(anim.frames @ matrix, 0.0, None)
+        values, names = target_values(target, anim.frames, channels)
         keyed = {name: reduce_curve(np.clip(values[:, col], target.key.key_blocks[name].slider_min,
                                             target.key.key_blocks[name].slider_max), tolerance, start=float(start_frame))
                  for col, name in enumerate(names)}
@@ -212,7 +225,7 @@ def apply_animation(anim: Animation, targets: list[KeyTarget], clip: Clip, toler
     if jaw is not None:
         slot = action.slots.new(id_type="OBJECT", name=jaw.armature.name)
         bag = layer_strip.channelbag(slot, ensure=True)
-        for path, index, keys in jaw.keys(anim.frames, start_frame, tolerance):
+        for path, index, keys in jaw.keys(anim.frames, start_frame, tolerance, channels[0]):
             write_keys(bag, path, keys, index=index, group=jaw.bone)
             keys_written += len(keys)
             curves += 1

@@ -312,9 +312,15 @@ def frame_weights(cues: list[Cue], fps: float, duration: float, settings: CurveS
 
 def scaled(weights: np.ndarray, settings: CurveSettings) -> np.ndarray:
     """The intensities on the final weights: every shape but rest and closures, by its jaw and lip shares."""
+    return with_gains(weights, shape_gains(settings.intensity, settings.jaw, settings.lips))
+
+
+def with_gains(weights: np.ndarray, gains: list[float]) -> np.ndarray:
+    """Each viseme's weight times its gain (rest and closures keep 1), a frame never past a full pose, rest the
+    remainder."""
     speech = weights.astype(np.float64)
     speech[:, SIL] = 0.0
-    speech *= np.asarray(shape_gains(settings.intensity, settings.jaw, settings.lips))
+    speech *= np.asarray(gains)
     speech = np.clip(speech, 0.0, None)
     total = speech.sum(axis=1, keepdims=True)
     speech = np.where(total > 1.0, speech / np.maximum(total, 1e-9), speech)  # a frame never exceeds a full pose

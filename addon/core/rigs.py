@@ -49,6 +49,9 @@ class Preset:
         return Preset(str(doc["name"]), str(doc.get("label", doc["name"])), poses, extras)
 
 
+# Preset keys that open the jaw: on a rig with one, --jaw scales these and --lips every other mouth key of a pose
+JAW_KEYS = frozenset({"jawOpen", "V_Open"})
+
 MappingRow = tuple[str, str, float]  # (viseme or extra such as "blink", shape key, weight)
 
 
@@ -205,15 +208,21 @@ class Match:
             text += f"; missing {shown}"
         return text
 
-    def pose_matrix(self) -> tuple[np.ndarray, list[str]]:
-        """[15, K] weights from viseme to the rig's own key names (missing keys dropped)."""
+    @property
+    def has_jaw_key(self) -> bool:
+        return any(k in self.mapping for k in JAW_KEYS)
+
+    def pose_matrix(self, jaw: float = 1.0, lips: float = 1.0) -> tuple[np.ndarray, list[str]]:
+        """[15, K] weights from viseme to the rig's own key names (missing keys dropped); `jaw` scales the poses'
+        jaw keys (JAW_KEYS) and `lips` their other keys, closures and rest aside."""
         rig_keys = sorted({self.mapping[k] for k in self.preset.keys if k in self.mapping})  # never the extras
         col = {k: i for i, k in enumerate(rig_keys)}
         m = np.zeros((len(VISEMES), len(rig_keys)), np.float32)
         for v, viseme in enumerate(VISEMES):
             for key, w in self.preset.poses.get(viseme, {}).items():
                 if key in self.mapping:
-                    m[v, col[self.mapping[key]]] += w
+                    gain = 1.0 if viseme in ("sil", "PP") else jaw if key in JAW_KEYS else lips
+                    m[v, col[self.mapping[key]]] += w * gain
         return m, rig_keys
 
     def extra_pose(self, name: str) -> dict[str, float]:
