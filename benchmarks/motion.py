@@ -196,7 +196,9 @@ def score(clip: Clip, signal: np.ndarray) -> Scores:
 def open_head() -> tuple[Any, Any]:
     import bpy
 
-    bpy.ops.wm.open_mainfile(filepath=str(HEAD), load_ui=False)
+    from oris.blender.files import open_blend
+
+    open_blend(HEAD)  # Blender's own notes on loading (region warnings, the file's newer version) kept quiet
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = FPS, 1.0
     face = bpy.data.objects.get(FACE)
@@ -437,4 +439,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    from oris.blender.files import hide_exit_report
+
+    hide_exit_report()
+    sys.exit(status)
