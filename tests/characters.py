@@ -1,5 +1,5 @@
 """Full characters for contact tests: the MakeHuman body (../shared/assets) under a generated armature (hips,
-spine, chest, neck, head) with smooth weights along its height, two of them facing each other."""
+spine, chest, neck, head) skinned with Blender's automatic weights, two of them facing each other."""
 
 from __future__ import annotations
 
@@ -7,27 +7,16 @@ import math
 from pathlib import Path
 
 import bpy
-import numpy as np
-from mathutils import Matrix
+from mathutils import Matrix, Vector
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "heads"
 BODY = ASSETS / "mh_talkinghead_body.blend"
 # bone heads along the body's height (the body stands from z -0.82 to 0.85, facing -Y)
 BONES = (("hips", -0.05), ("spine", 0.10), ("chest", 0.35), ("neck", 0.52), ("head", 0.62))
 TOP = 0.86
-BLEND = 0.04  # weights fade over this far on each side of a joint
-
-
-def _weights(z: np.ndarray) -> np.ndarray:
-    """[n, bones] weights: each vertex to the bone whose span holds it, blended across each joint."""
-    starts = np.array([b[1] for b in BONES])
-    w = np.zeros((len(z), len(BONES)))
-    for i, lo in enumerate(starts):
-        hi = starts[i + 1] if i + 1 < len(starts) else np.inf
-        rise = np.clip((z - (lo - BLEND)) / (2 * BLEND), 0, 1) if i else np.ones_like(z)
-        fall = np.clip(((hi + BLEND) - z) / (2 * BLEND), 0, 1) if np.isfinite(hi) else np.ones_like(z)
-        w[:, i] = np.minimum(rise, fall)
-    return w / np.maximum(w.sum(axis=1, keepdims=True), 1e-9)
+# each arm: upper arm, forearm, hand (joints read off the mesh: the forearms reach forward, hands at the waist)
+ARM = (("upper_arm", (0.16, -0.02, 0.46), (0.33, -0.02, 0.29)), ("forearm", (0.33, -0.02, 0.29), (0.44, -0.22, 0.19)),
+       ("hand", (0.44, -0.22, 0.19), (0.47, -0.32, 0.15)))
 
 
 def character(name: str, prefix: str = "") -> tuple[bpy.types.Object, bpy.types.Object]:
@@ -49,29 +38,49 @@ def character(name: str, prefix: str = "") -> tuple[bpy.types.Object, bpy.types.
         eb.head, eb.tail = (0.0, -0.02, z), (0.0, -0.02, top)
         eb.parent, eb.use_connect = parent, parent is not None
         parent = eb
+    chest = rig.data.edit_bones[prefix + "chest"]
+    for side, sign in ((".L", 1.0), (".R", -1.0)):
+        parent = chest
+        for bone, head, tail in ARM:
+            eb = rig.data.edit_bones.new(prefix + bone + side)
+            eb.head, eb.tail = (sign * head[0], *head[1:]), (sign * tail[0], *tail[1:])
+            eb.parent, eb.use_connect = parent, parent is not chest
+            parent = eb
     bpy.ops.object.mode_set(mode="OBJECT")
-    n = len(body.data.vertices)
-    co = np.empty(n * 3, np.float32)
-    body.data.vertices.foreach_get("co", co)
-    weights = _weights(co.reshape(n, 3)[:, 2])
-    for i, (bone, _z) in enumerate(BONES):
-        group = body.vertex_groups.new(name=prefix + bone)
-        for w in np.unique(np.round(weights[:, i], 3)):
-            if w > 0:
-                group.add(np.flatnonzero(np.round(weights[:, i], 3) == w).tolist(), float(w), "REPLACE")
-    body.parent = rig
-    body.modifiers.new("Armature", "ARMATURE").object = rig
+    # Blender's automatic weights (bone heat), as an artist's first skinning pass: smooth across the joints
+    bpy.ops.object.select_all(action="DESELECT")
+    body.select_set(True)
+    rig.select_set(True)
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.parent_set(type="ARMATURE_AUTO")
+    if not body.vertex_groups or body.find_armature() != rig:
+        raise RuntimeError(f"{name}: automatic weights failed")
     return rig, body
 
 
-def facing_pair(gap: float = 0.5, prefix_b: str = "") -> tuple[bpy.types.Object, bpy.types.Object,
+def arms_down(rig: bpy.types.Object, prefix: str = "") -> None:
+    """Posed as an artist stages two characters close: the forearms hang by the sides instead of reaching forward."""
+    for side, sign in ((".L", 1.0), (".R", -1.0)):
+        bone = rig.data.bones[prefix + "forearm" + side]
+        rest = bone.matrix_local.to_3x3()
+        turn = (bone.tail_local - bone.head_local).rotation_difference(Vector((0.08 * sign, 0.03, -1.0)))
+        pb = rig.pose.bones[bone.name]
+        pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = (rest.inverted() @ turn.to_matrix() @ rest).to_quaternion()
+
+
+def facing_pair(gap: float = 0.5, prefix_b: str = "", arms_in: bool = True) -> tuple[bpy.types.Object, bpy.types.Object,
                                                                    bpy.types.Object, bpy.types.Object]:
-    """Two characters in their rest pose facing each other, `gap` metres between their lips."""
+    """Two characters facing each other, `gap` metres between their lips, their forearms down (arms_in) or
+    reaching forward as the mesh was modelled."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 24, 1.0
     rig_a, body_a = character("CharA")
     rig_b, body_b = character("CharB", prefix_b)
+    if arms_in:
+        arms_down(rig_a)
+        arms_down(rig_b, prefix_b)
     front = 0.16  # the face's front is about 16 cm ahead of the bones' line
     rig_b.matrix_world = Matrix.Translation((0.0, -(2 * front + gap), 0.0)) @ Matrix.Rotation(math.pi, 4, "Z")
     bpy.context.view_layer.update()

@@ -74,7 +74,8 @@ def settings_from_args(args: argparse.Namespace) -> ContactSettings:
         contact_frame=args.contact_frame, approach_seconds=args.approach, hold_seconds=args.hold,
         release_seconds=args.release, leader=args.leader, tilt_side=args.tilt_side.upper(),
         tilt_degrees=None if args.tilt == "auto" else float(args.tilt), eye_strength=args.eyes,
-        pucker_strength=args.pucker, compression_limit_mm=args.compression_mm, anticipation=args.anticipation,
+        pucker_strength=args.pucker, compression_limit_mm=args.compression_mm,
+        stretch_limit=args.max_stretch / 100.0, anticipation=args.anticipation,
         existing_animation=args.existing_animation,
     ).validated()
 

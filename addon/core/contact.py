@@ -209,6 +209,7 @@ class ContactSettings:
     sway_degrees: float = 1.5  # the moving hold: the pair sways together about the contact point
     anticipation: bool = False  # the leader draws back a little before moving in
     existing_animation: str = "keep"  # other animation on the keyed channels: keep (below), mute or refuse
+    stretch_limit: float = 0.10  # a full character's mesh edges may change length this much (a share)
 
     def validated(self) -> ContactSettings:
         if self.leader not in ("A", "B"):
@@ -221,6 +222,8 @@ class ContactSettings:
             raise ContactError("the leader's share of the distance must be between 0.5 and 1")
         if self.tilt_degrees is not None and not 0 <= self.tilt_degrees <= 60:
             raise ContactError("tilt must be between 0 and 60 degrees")
+        if not 0 < self.stretch_limit <= 1:
+            raise ContactError("the stretch limit must be above 0% and at most 100%")
         if not 0 <= self.press_mm <= self.compression_limit_mm:
             raise ContactError("the press must not exceed the compression limit")
         if self.existing_animation not in EXISTING_ANIMATION:
@@ -257,6 +260,9 @@ class ContactPlan:
     scale: float
     fps: float
     notes: list[str] = field(default_factory=list)
+    # where the lips meet, moved from the line between them at rest; each head gets there as it turns (a body
+    # that bends to tilt its head lowers it as much as the tilt grows)
+    meet_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     @property
     def start_frame(self) -> float:
@@ -273,7 +279,15 @@ class ContactPlan:
         s = float(minimum_jerk((frame - phase.start) / (phase.end - phase.start)))
         rots = Rotation.from_matrix(np.stack([p0.rot, p1.rot]))
         rot = Slerp([0.0, 1.0], rots)([s]).as_matrix()[0]
-        return Pose(rot, p0.lip + s * (p1.lip - p0.lip))
+        lip = p0.lip + s * (p1.lip - p0.lip)
+        if phase.name in ("approach", "release") and np.any(self.meet_offset):
+            full = 1.0 - np.cos(Rotation.from_matrix((phase.a if side == "A" else phase.b)[
+                0 if phase.name == "release" else 1].rot).magnitude())
+            now = 1.0 - np.cos(Rotation.from_matrix(rot).magnitude())
+            lip = lip + (min(1.0, now / full) if full > 1e-12 else s) * self.meet_offset
+        elif phase.name == "hold":
+            lip = lip + self.meet_offset
+        return Pose(rot, lip)
 
     def key_frames(self) -> list[float]:
         """Where keys go: each phase's ends and its quarter points (a cubic Hermite curve through
@@ -400,7 +414,10 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
 
 
 def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: ContactSettings, fps: float,
-                 min_roll: float = 0.0, pitches: Sequence[float] = (0.0,)) -> ContactPlan:
+                 min_roll: float = 0.0, pitches: Sequence[float] = (0.0,),
+                 meet_offset: np.ndarray | None = None) -> ContactPlan:
+    """The whole contact. `meet_offset` moves where the lips meet (world space) from the line between them at
+    rest: bodies that bend to tilt their heads cannot keep their lips as high as they stood."""
     s = settings.validated()
     if fps <= 0:
         raise ContactError("the scene's frame rate must be positive")
@@ -449,8 +466,9 @@ def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: Conta
         Phase(end_hold, end_hold + release, (end_a, rest_a), (end_b, rest_b), "release"),
     ]
     notes = face_a.notes + face_b.notes
-    return ContactPlan(phases, face_a.lip.copy(), face_b.lip.copy(), axis, contact_point, fc, roll, pitch, imp,
-                       scale, fps, notes)
+    meet = np.zeros(3) if meet_offset is None else np.asarray(meet_offset, np.float64)
+    return ContactPlan(phases, face_a.lip.copy(), face_b.lip.copy(), axis, contact_point + meet, fc, roll, pitch, imp,
+                       scale, fps, notes, meet)
 
 
 # --------------------------------------------------------------------------- face shapes
@@ -493,6 +511,11 @@ class Limits:
     velocity_jump: float = 0.10
     minimum_jerk: float = 0.01
     edge_stretch: float = 0.10  # a mesh edge longer or shorter than when the approach began, as a share
+    # a body's spine and neck bones each turn at most this far (degrees): roll (toward a shoulder), nod (forward or
+    # back) and turn (about the spine), ranges of one spine or neck segment
+    bone_roll: float = 15.0
+    bone_nod: float = 20.0
+    bone_turn: float = 25.0
 
 
 def judge(summary: dict, limits: Limits) -> list[str]:
@@ -501,6 +524,11 @@ def judge(summary: dict, limits: Limits) -> list[str]:
     if summary["max_penetration_mm"] > limits.penetration_mm:
         fails.append(f"penetration outside the lips {summary['max_penetration_mm']:.2f} mm at frame "
                      f"{summary['worst_frame']} (limit {limits.penetration_mm} mm)")
+    if summary.get("max_body_penetration_mm", 0.0) > limits.penetration_mm:
+        fails.append(f"the characters pass through each other {summary['max_body_penetration_mm']:.0f} mm "
+                     f"({summary['body_penetration_region']}) at frame {summary['body_penetration_frame']} "
+                     f"(limit {limits.penetration_mm} mm): pose the arms out of the way, or start the characters "
+                     "closer to face to face")
     if summary["hold_gap_ok_share"] < limits.hold_gap_share:
         fails.append(f"lips within {limits.lip_gap_mm} mm on only {100 * summary['hold_gap_ok_share']:.0f}% of hold frames")
     if summary["max_compression_mm"] > limits.compression_mm:
@@ -518,7 +546,13 @@ def judge(summary: dict, limits: Limits) -> list[str]:
     if summary.get("max_edge_stretch", 0.0) > limits.edge_stretch:
         fails.append(f"a mesh edge stretches {100 * summary['max_edge_stretch']:.0f}% ({summary['edge_stretch_region']}) "
                      f"at frame {summary['edge_stretch_frame']} (limit {100 * limits.edge_stretch:.0f}%): a bone "
-                     "is pulled away from its parent")
+                     "pulled from its parent, or a body bent further than its skin weights hold")
+    bones = summary.get("max_bone_degrees") or {}
+    for what, limit in (("roll", limits.bone_roll), ("nod", limits.bone_nod), ("turn", limits.bone_turn)):
+        if bones.get(what, 0.0) > limit:
+            fails.append(f"a spine or neck bone would {what} {bones[what]:.0f} degrees ({bones.get(what + '_bone', '')}, "
+                         f"limit {limit:g}): the heads are too far apart in height or facing for the bodies to bend "
+                         "that far; bring the characters closer to face to face")
     if summary["minimum_jerk_deviation"] > limits.minimum_jerk:
         fails.append(f"the approach strays {100 * summary['minimum_jerk_deviation']:.1f}% from a minimum-jerk profile")
     return fails

@@ -15,6 +15,7 @@ from ...core.contact import (
 )
 from ..overrides import MAKE_OVERRIDE_MENU, editable_override
 from ..shapekeys import check_editable
+from .body import BodyRest, body_rest, spine_chain
 
 HEAD_BONE_NAMES = ("head", "Head", "mixamorig:Head", "DEF-head", "ORG-head", "CC_Base_Head", "J_Bip_C_Head")
 
@@ -36,6 +37,13 @@ class HeadSpec:
     facing: str = "AUTO"  # or the controller's local axis the face looks along: -Y, +Y, -X, +X, -Z, +Z
 
 
+@dataclass(frozen=True)
+class Rest:
+    world: Matrix  # the head (its bone) in world space
+    basis: Matrix  # and its own channels
+    body: BodyRest | None  # for a head bone with a parent: the body it rides on
+
+
 @dataclass
 class Head:
     name: str
@@ -45,6 +53,7 @@ class Head:
     keys: list[Any]  # Key datablocks of those meshes
     spec: HeadSpec
     notes: list[str] = field(default_factory=list)
+    chain: tuple[str, ...] = ()  # a head bone with a parent rides on a body: the bones that share its turn (body.py)
 
     @property
     def path_prefix(self) -> str:
@@ -57,6 +66,10 @@ class Head:
 
     def basis(self) -> Matrix:
         return (self.controller.pose.bones[self.bone] if self.bone else self.controller).matrix_basis.copy()
+
+    def rest(self) -> Rest:
+        """The transforms keying starts from: the head's, and for a head on a body the body's."""
+        return Rest(self.world_matrix(), self.basis(), body_rest(self.controller, self.chain) if self.chain else None)
 
     @property
     def rotation_mode(self) -> str:
@@ -124,7 +137,8 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
         if abs(np.linalg.det(np.array(m.matrix_world)[:3, :3])) < 1e-18:
             raise ContactError(f"{m.name} has zero scale; fix its scale first")
     keys = list({id(m.data.shape_keys): m.data.shape_keys for m, _ in meshes if m.data.shape_keys}.values())
-    return Head(ob.name + (f":{bone}" if bone else ""), ob, bone, meshes, keys, spec, notes)
+    chain = spine_chain(ob, bone) if bone and ob.data.bones[bone].parent is not None else ()
+    return Head(ob.name + (f":{bone}" if bone else ""), ob, bone, meshes, keys, spec, notes, chain)
 
 
 def _bone_weighted(ob: Any, bones: set[str]) -> np.ndarray | None:

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import bpy
 import numpy as np
-from mathutils import Matrix
+from mathutils import Matrix, Quaternion, Vector
 
 from ...core.contact import (
     ContactPlan,
@@ -19,8 +20,9 @@ from ...core.contact import (
 from ...core.keys import hermite_keys, hold_keys
 from ..actions import new_action, place_strip, remove_strips, write_keys
 from ..shapekeys import value_path
+from .body import Body, BodyPose
 from .geometry import RoleKeys, keyed_value
-from .heads import Head
+from .heads import Head, Rest
 
 TRACK_NAME = "Oris Contact"
 STRIP_NAME = "Oris Contact"
@@ -35,34 +37,93 @@ class Written:
     strips: list[Any]
     keys_written: int
     curves: int
+    poses: dict[str, list[BodyPose]]  # for a head on a body, the body's pose at each key frame
 
 
-def _channels(head: Head, world: Matrix, rest_world: Matrix, rest_basis: Matrix,
-              previous: Any) -> tuple[list[float], list[float], Any]:
-    """Location and rotation channel values that put the controller at `world`."""
-    parent = rest_world @ rest_basis.inverted()  # what stands between basis and world, held fixed
-    basis = parent.inverted() @ world
-    loc, quat, _scale = basis.decompose()
-    location = np.asarray(loc, np.float64).tolist()
-    mode = head.rotation_mode
+def _rotation_values(mode: str, quat: Quaternion, previous: Any) -> tuple[list[float], Any]:
+    """A rotation as the channels of `mode`, continuous with the previous frame's."""
     if mode == "QUATERNION":
         if previous is not None and quat.dot(previous) < 0:
             quat.negate()
-        return location, np.asarray(quat, np.float64).tolist(), quat
+        return np.asarray(quat, np.float64).tolist(), quat
     if mode == "AXIS_ANGLE":
         axis, angle = quat.to_axis_angle()
-        return location, [float(angle), *np.asarray(axis, np.float64).tolist()], quat
+        return [float(angle), *np.asarray(axis, np.float64).tolist()], quat
     euler = quat.to_euler(mode, previous) if previous is not None else quat.to_euler(mode)
-    return location, np.asarray(euler, np.float64).tolist(), euler
+    return np.asarray(euler, np.float64).tolist(), euler
 
 
-def _rotation_path(head: Head) -> str:
-    return {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}.get(head.rotation_mode, "rotation_euler")
+def _rotation_path(mode: str) -> str:
+    return {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}.get(mode, "rotation_euler")
 
 
-def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[tuple[Matrix, Matrix], tuple[Matrix, Matrix]],
+def _initial(owner: Any) -> Any:
+    return {"QUATERNION": owner.rotation_quaternion.copy(), "AXIS_ANGLE": None}.get(owner.rotation_mode,
+                                                                                owner.rotation_euler.copy())
+
+
+@dataclass(frozen=True)
+class Channel:
+    path: str
+    index: int
+    group: str
+
+
+@dataclass(frozen=True)
+class Mover:
+    """One thing keying turns (and moves): an object or a pose bone."""
+
+    owner: Any
+    prefix: str  # its data path prefix on the controller
+    group: str
+    located: bool  # its location is keyed
+    turned: bool = True  # and its rotation
+
+    def channels(self) -> list[Channel]:
+        mode = self.owner.rotation_mode
+        rot = [Channel(self.prefix + _rotation_path(mode), i, self.group)
+               for i in range(4 if mode in ("QUATERNION", "AXIS_ANGLE") else 3)]
+        return ([Channel(self.prefix + "location", i, self.group) for i in range(3)] if self.located else []) + \
+            (rot if self.turned else [])
+
+
+def movers(head: Head, standing: bool) -> list[Mover]:
+    """What keying writes for a head: its controller (object or bone), or for a head on a body, the body's object
+    (its location, and its turn when it stands) and the bones of the chain."""
+    if not head.chain:
+        owner = head.controller.pose.bones[head.bone] if head.bone else head.controller
+        return [Mover(owner, head.path_prefix, head.bone or "Object Transforms", True)]
+    bones = head.controller.pose.bones
+    return [Mover(head.controller, "", "Object Transforms", True, standing)] + \
+        [Mover(bones[n], f'pose.bones["{bpy.utils.escape_identifier(n)}"].', n, False) for n in head.chain]
+
+
+def head_values(head: Head, rest: Rest, body: Body | None, world: Matrix,
+                previous: list[Any]) -> tuple[list[float], list[Any], BodyPose | None]:
+    """The values of movers(head)'s channels that put the head at `world`; `previous` holds each rotation's last
+    value (for continuous Euler angles and quaternion signs)."""
+    if body is None:
+        parent = rest.world @ rest.basis.inverted()  # what stands between basis and world, held fixed
+        loc, quat, _scale = (parent.inverted() @ world).decompose()
+        rot, prev = _rotation_values(head.rotation_mode, quat, previous[0])
+        return np.asarray(loc, np.float64).tolist() + rot, [prev], None
+    pose = body.solve(world)
+    object_basis, bone_bases = body.bases(pose)
+    turned = [m for m in movers(head, body.rest.standing) if m.turned]
+    values = np.asarray(object_basis.to_translation(), np.float64).tolist()
+    rotations = ([object_basis] if body.rest.standing else []) + bone_bases
+    prevs: list[Any] = []
+    for mover, basis, prev in zip(turned, rotations, previous):
+        rot, new_prev = _rotation_values(mover.owner.rotation_mode, basis.to_quaternion(), prev)
+        values += rot
+        prevs.append(new_prev)
+    return values, prevs, pose
+
+
+def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[Rest, Rest],
               settings: ContactSettings, roles: dict[str, dict[Any, RoleKeys]],
-              held: dict[Any, dict[str, float]] | None = None) -> Written:
+              held: dict[Any, dict[str, float]] | None = None,
+              offsets: dict[str, Callable[[float], np.ndarray]] | None = None) -> Written:
     """One Action: a slot per controller (location and rotation keys at each phase's ends and
     quarter points, with the slopes of the planned motion) and per Key datablock (blink and pucker on
     top of their rest values, and the `held` mouth keys at theirs)."""
@@ -73,35 +134,40 @@ def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[tuple[Ma
     ids: list[Any] = []
     slots: dict[int, Any] = {}
     h = 0.01
-    for side, head, (rest_world, rest_basis), rest_lip in zip("AB", heads, rests, (plan.rest_a, plan.rest_b)):
-        def values_at(frame: float, prev: Any, side: str = side, head: Head = head, rest_world: Matrix = rest_world,
-                      rest_basis: Matrix = rest_basis, rest_lip: np.ndarray = rest_lip) -> tuple[list[float], Any]:
-            world = Matrix(delta_matrix(rest_lip, plan.pose_at(side, frame)).tolist()) @ rest_world
-            loc, rot, prev = _channels(head, world, rest_world, rest_basis, prev)
-            return loc + rot, prev
-        owner = head.controller.pose.bones[head.bone] if head.bone else head.controller
-        prev: Any = {"QUATERNION": owner.rotation_quaternion.copy(), "AXIS_ANGLE": None}.get(
-            head.rotation_mode, owner.rotation_euler.copy())
+    poses: dict[str, list[BodyPose]] = {"A": [], "B": []}
+    for side, head, head_rest, rest_lip in zip("AB", heads, rests, (plan.rest_a, plan.rest_b)):
+        forward = Vector((plan.axis if side == "A" else -plan.axis).tolist())
+        body = Body(head_rest.body, forward) if head_rest.body is not None else None
+        nudge = (offsets or {}).get(side)
+
+        def values_at(frame: float, prev: list[Any], side: str = side, head: Head = head, start: Rest = head_rest,
+                      rest_lip: np.ndarray = rest_lip, body: Body | None = body,
+                      nudge: Callable[[float], np.ndarray] | None = nudge) -> tuple[list[float], list[Any], BodyPose | None]:
+            m = delta_matrix(rest_lip, plan.pose_at(side, frame))
+            if nudge is not None:  # the skin's own lag behind the bones, measured and taken back
+                m[:3, 3] += nudge(frame)
+            return head_values(head, start, body, Matrix(m.tolist()) @ start.world, prev)
+        mine = movers(head, body is not None and body.rest.standing)
+        prev: list[Any] = [_initial(m.owner) for m in mine if m.turned]
         values, slopes = [], []
         for f in frames:
-            v, prev = values_at(float(f), prev)
+            v, prev, pose = values_at(float(f), prev)
             values.append(v)
+            if pose is not None:
+                poses[side].append(pose)
             if f in bounds:
                 slopes.append([0.0] * len(v))  # minimum-jerk phases start and end at rest
             else:
-                lo, _ = values_at(float(f) - h, prev)
-                hi, _ = values_at(float(f) + h, prev)
+                lo, _, _ = values_at(float(f) - h, prev)
+                hi, _, _ = values_at(float(f) + h, prev)
                 slopes.append([(b - a) / (2 * h) for a, b in zip(lo, hi)])
         vals, slo = np.array(values), np.array(slopes)
         if id(head.controller) not in slots:
             slots[id(head.controller)] = action.slots.new(id_type="OBJECT", name=head.controller.name)
             ids.append(head.controller)
         bag = layer.channelbag(slots[id(head.controller)], ensure=True)
-        group = head.bone or "Object Transforms"
-        rot_path = _rotation_path(head)
-        for col in range(vals.shape[1]):
-            path, index = ("location", col) if col < 3 else (rot_path, col - 3)
-            write_keys(bag, head.path_prefix + path, hermite_keys(frames, vals[:, col], slo[:, col]), index, group)
+        for col, channel in enumerate(c for m in mine for c in m.channels()):
+            write_keys(bag, channel.path, hermite_keys(frames, vals[:, col], slo[:, col]), channel.index, channel.group)
             keys_written += len(frames)
             curves += 1
     tracks = face_shape_tracks(plan, settings)
@@ -141,7 +207,7 @@ def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[tuple[Ma
         if not is_object and idb in (held or {}):
             strip.blend_out = float(max(1.0, round(0.2 * plan.fps)))
         strips.append(strip)
-    return Written(action, ids, strips, keys_written, curves)
+    return Written(action, ids, strips, keys_written, curves, poses)
 
 
 def remove_written(written: Written) -> None:

@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bpy
+import numpy as np
+from mathutils import Vector
 
 from ...core.contact import (
+    MM,
     ContactError,
     ContactSettings,
     Limits,
@@ -21,10 +24,11 @@ from ...core.contact import (
 )
 from ...core.keys import MAX_FRAME
 from .. import existing
+from .body import UP, bone_angles
 from .collider import BVHCollider, check_apart
 from .geometry import lip_movers, measure_head
 from .heads import HeadSpec, PickError, resolve_head
-from .keying import key_heads, remove_written
+from .keying import Written, key_heads, remove_written
 from .state import (
     contact_channels,
     detach_previous,
@@ -36,9 +40,10 @@ from .state import (
     restore,
     snapshot,
 )
-from .validation import FrameProbe, StretchProbe, first_failing_frames, validate
+from .validation import BodyProbe, FrameProbe, StretchProbe, first_failing_frames, validate
 
-ATTEMPTS = 4  # plans tried, each with more roll or other pitches, before the contact fails
+ATTEMPTS = 4
+LIFTS = 3  # replans that lower where the lips meet, for bodies that cannot stand as tall as their heads need  # plans tried, each with more roll or other pitches, before the contact fails
 Progress = Callable[[str, float], None]  # (the stage, as a user reads it; the share of that stage done, 0 to 1)
 
 
@@ -97,6 +102,42 @@ class ContactReport:
                 f"nose clearance {s['nose_clearance_mm']:.1f} mm, lips within 1 mm on {100 * s['hold_gap_ok_share']:.0f}% of the hold")
 
 
+def plan_and_key(faces: Any, collider: Any, settings: ContactSettings, fps: float, min_roll: float,
+                 pitches: tuple[float, ...], heads: Any, rests: Any, roles: Any, held: Any) -> tuple[Any, Written]:
+    """A plan and its keys. Where a body bends to tilt its head, the head stands lower than the line between the
+    lips at rest; the lips then meet that much lower (a body can lean down, not grow)."""
+    meet = np.zeros(3)
+    for attempt in range(LIFTS + 1):
+        plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches, meet)
+        written = key_heads(plan, heads, rests, settings, roles, held)
+        lift = max((p.lift for poses in written.poses.values() for p in poses), default=0.0)
+        if lift <= 0.05 * MM * plan.scale or attempt == LIFTS:
+            return plan, written
+        remove_written(written)
+        meet = meet - (lift + 0.2 * MM * plan.scale) * np.asarray(UP)
+    raise AssertionError("unreachable")
+
+
+def bend_summary(plan: Any, heads: Any, written: Written) -> dict[str, Any]:
+    """How far the bodies bend: each chain bone's largest roll, nod and turn over the key frames, with the bone,
+    the largest forward lean, and how much lower than the rest line the lips meet."""
+    out: dict[str, Any] = {}
+    for side, head in zip("AB", heads):
+        if len(head.chain) < 2:  # a head rig turns its head bone as a head object turns
+            continue
+        forward = Vector((plan.axis if side == "A" else -plan.axis).tolist())
+        for pose in written.poses[side]:
+            for name, turn in zip(head.chain, pose.turns):
+                for what, degrees in bone_angles(turn, forward).items():
+                    if degrees > out.get(what, -1.0):
+                        out[what], out[what + "_bone"] = degrees, f"{head.controller.name}: {name}"
+            out["lean"] = max(out.get("lean", 0.0), pose.lean_degrees)
+    if not out:
+        return {}
+    return {"max_bone_degrees": out, "max_lean_degrees": out.pop("lean"),
+            "lips_lowered_mm": float(-plan.meet_offset @ np.asarray(UP)) / MM / plan.scale}
+
+
 def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: ContactSettings,
                 limits: Limits | None = None, on_progress: Progress | None = None) -> ContactReport:
     """Plan, key and validate; replan on failure; leave nothing behind when it cannot pass.
@@ -104,7 +145,8 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     "plan N, planning" and "plan N, frames A-B", the slow part, checked frame by frame), short enough for a
     one-line bar; PickError (a ContactError) refuses what was asked for before any work."""
     settings = settings.validated()
-    limits = limits or Limits(compression_mm=settings.compression_limit_mm, nose_clearance_mm=settings.nose_clearance_mm)
+    limits = limits or Limits(compression_mm=settings.compression_limit_mm, nose_clearance_mm=settings.nose_clearance_mm,
+                              edge_stretch=settings.stretch_limit)
     if spec_a.obj is not None and spec_a.obj == spec_b.obj and spec_a.bone == spec_b.bone:
         raise PickError("heads A and B are the same; pick two different heads")
     fps = scene.render.fps / scene.render.fps_base
@@ -149,12 +191,13 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         held = held_mouth_keys(heads, channels, role_keys, movers)
         collider = BVHCollider(sides[0][3], geos[0].tris, faces[0], sides[1][3], geos[1].tris, faces[1])
         check_apart(collider, (heads[0].name, heads[1].name))
-        rests = tuple((h.world_matrix(), h.basis()) for h in heads)
+        rests = tuple(h.rest() for h in heads)
         probe = FrameProbe(heads, faces, geos, (sides[0][3], sides[1][3]))
         shaped = {key: names | set(held.get(key, {})) for key, names in role_keys.items()}
         for key, values in held.items():
             shaped.setdefault(key, set()).update(values)
         stretch = StretchProbe(heads, depsgraph, shaped)
+        bodies = BodyProbe(heads)
         measured = time.perf_counter() - t0
         report_progress("measuring the heads", 1.0)
         attempts: list[dict[str, Any]] = []
@@ -163,13 +206,14 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         for attempt in range(ATTEMPTS):
             t1 = time.perf_counter()
             report_progress(f"plan {attempt + 1}, planning", 0.0)
-            plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches)
-            written = key_heads(plan, heads, rests, settings, roles, held)  # type: ignore[arg-type]
+            plan, written = plan_and_key(faces, collider, settings, fps, min_roll, pitches, heads, rests, roles, held)
             planned = time.perf_counter() - t1 + (measured if attempt == 0 else 0.0)
             t2 = time.perf_counter()
             stage = f"plan {attempt + 1}, frames {math.floor(plan.start_frame)}-{math.ceil(plan.end_frame)}"
             report_progress(stage, 0.0)
-            result = validate(scene, plan, heads, probe, limits, functools.partial(report_progress, stage), stretch)
+            result = validate(scene, plan, heads, probe, limits, functools.partial(report_progress, stage), stretch,
+                              bodies if bodies.needed else None)
+            result["summary"].update(bend_summary(plan, heads, written))
             fails = judge(result["summary"], limits)
             plan_info = {"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees,
                          "contact_frame": plan.contact_frame, "start_frame": plan.start_frame, "end_frame": plan.end_frame,
@@ -196,9 +240,9 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         busy = other_face_animation(heads, plan.start_frame, plan.end_frame)
         stretched = result["summary"].get("max_edge_stretch", 0.0) > limits.edge_stretch
         hint = (f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
-                if busy else ". The heads are bones of full characters, and Oris cannot yet move bodies and necks "
-                "into a kiss without pulling a head off: contact works on heads that are objects of their own"
-                if stretched else ". Try a larger tilt, a lower pucker strength, or lip point overrides (--tilt, "
+                if busy else f". The bodies bend further than their skinning keeps the skin whole: allow more stretch "
+                f"(--max-stretch, now {100 * limits.edge_stretch:g}%), lower the tilt the noses need (--pucker 1), or give "
+                "the spine more bones" if stretched else ". Try a larger tilt, a lower pucker strength, or lip point overrides (--tilt, "
                 "--pucker, --a-lips/--b-lips on the command line)")
         report = ContactReport(False, attempts[-1]["failures"], plan_info, result["summary"], result["frames"], attempts,
                                plan.notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})

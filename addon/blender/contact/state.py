@@ -19,9 +19,11 @@ def snapshot(heads: tuple[Head, Head]) -> list[tuple[Any, str, Any]]:
     """Values that evaluating the animation writes back into the file, to restore after a failed try."""
     saved = []
     for h in heads:
-        owner = h.controller.pose.bones[h.bone] if h.bone else h.controller
-        for attr in ("location", "rotation_euler", "rotation_quaternion", "rotation_axis_angle", "scale"):
-            saved.append((owner, attr, tuple(getattr(owner, attr))))
+        bones = h.controller.pose.bones if h.bone else None
+        owners = [h.controller] + ([bones[n] for n in {h.bone, *h.chain}] if bones is not None else [])
+        for owner in owners:  # a head on a body: its object and the spine chain move too
+            for attr in ("location", "rotation_euler", "rotation_quaternion", "rotation_axis_angle", "scale"):
+                saved.append((owner, attr, tuple(getattr(owner, attr))))
         for key in h.keys:
             for kb in key.key_blocks:
                 saved.append((kb, "value", kb.value))
@@ -129,7 +131,12 @@ def contact_channels(heads: tuple[Head, Head]) -> list[tuple[Any, set[str], str]
     mouth and jaw keys (the pucker and blink among them): (datablock, data paths, its name)."""
     found: dict[int, tuple[Any, set[str], str]] = {}
     for h in heads:
-        paths = {h.path_prefix + p for p in ("location", "rotation_euler", "rotation_quaternion", "rotation_axis_angle")}
+        rotations = ("rotation_euler", "rotation_quaternion", "rotation_axis_angle")
+        if h.chain:  # a head on a body: the object moves and turns, the spine chain bends
+            prefixes = ["", *(f'pose.bones["{bpy.utils.escape_identifier(n)}"].' for n in h.chain)]
+            paths = {"location"} | {pre + r for pre in prefixes for r in rotations}
+        else:
+            paths = {h.path_prefix + p for p in ("location", *rotations)}
         entry = found.setdefault(id(h.controller), (h.controller, set(), h.controller.name))
         entry[1].update(paths)
         for key in h.keys:

@@ -36,6 +36,28 @@ def _adjacency(tris: np.ndarray, n: int) -> list[np.ndarray]:
     return [edges[splits[i]:splits[i + 1], 1] for i in range(n)]
 
 
+def inside_vertices(verts: np.ndarray, seeds: set[int], other_tree: Any,
+                    adjacency: list[np.ndarray]) -> list[tuple[int, int, float]]:
+    """The vertices inside the other mesh, flooding out from `seeds` (those of the crossing triangles) while they
+    stay inside: (vertex, the other mesh's nearest triangle in its tree, depth)."""
+    found: list[tuple[int, int, float]] = []
+    seen: set[int] = set()
+    frontier = list(seeds)
+    while frontier:
+        nxt: list[int] = []
+        for vi in frontier:
+            if vi in seen:
+                continue
+            seen.add(vi)
+            hit, normal, tri, dist = other_tree.find_nearest(Vector(verts[vi]))
+            if hit is None or (Vector(verts[vi]) - hit).dot(normal) >= 0:
+                continue
+            found.append((vi, int(tri), float(dist)))
+            nxt.extend(int(n) for n in adjacency[vi] if n not in seen)
+        frontier = nxt
+    return found
+
+
 class FrameProbe:
     """Measures one frame from the evaluated meshes of both heads."""
 
@@ -87,26 +109,13 @@ class FrameProbe:
         pairs = trees[0][0].overlap(trees[1][0])
         deepest, squeeze = 0.0, 0.0
         for side in (0, 1):
-            verts, other_tree = (va, vb)[side], trees[1 - side][0]
             own_tris = trees[side][1]
             seeds = {int(v) for pair in pairs for v in self.tris[side][own_tris[pair[side]]]}
-            seen: set[int] = set()
-            frontier = list(seeds)
-            while frontier:  # flood out from the crossing triangles while vertices stay inside
-                nxt: list[int] = []
-                for vi in frontier:
-                    if vi in seen:
-                        continue
-                    seen.add(vi)
-                    hit, normal, _i, dist = other_tree.find_nearest(Vector(verts[vi]))
-                    if hit is None or (Vector(verts[vi]) - hit).dot(normal) >= 0:
-                        continue
-                    if self.faces[side].lip_mask[vi]:
-                        squeeze = max(squeeze, dist)
-                    else:
-                        deepest = max(deepest, dist)
-                    nxt.extend(int(n) for n in self.adj[side][vi] if n not in seen)
-                frontier = nxt
+            for vi, _tri, dist in inside_vertices((va, vb)[side], seeds, trees[1 - side][0], self.adj[side]):
+                if self.faces[side].lip_mask[vi]:
+                    squeeze = max(squeeze, dist)
+                else:
+                    deepest = max(deepest, dist)
         out["penetration_mm"] = deepest / MM / scale
         out["compression_mm"] = squeeze / MM / scale
         gap = np.inf
@@ -191,6 +200,92 @@ class StretchProbe:
         return worst, where
 
 
+def character_meshes(head: Head) -> list[tuple[Any, np.ndarray]]:
+    """Every mesh of a head's character, with the vertices that are its head: a head on a body brings every mesh
+    its armature deforms; a head of its own, its face meshes."""
+    out: list[tuple[Any, np.ndarray]] = []
+    parts = {id(m): subset for m, subset in head.meshes}
+    meshes = [m for m, _ in head.meshes]
+    if head.chain:
+        meshes += [m for m in bpy.data.objects if m.type == "MESH" and m not in meshes and any(
+            mod.type == "ARMATURE" and getattr(mod, "object", None) == head.controller for mod in m.modifiers)]
+    for ob in meshes:
+        is_head = np.zeros(len(ob.data.vertices), bool)
+        if id(ob) in parts:
+            is_head[slice(None) if parts[id(ob)] is None else parts[id(ob)]] = True
+        out.append((ob, is_head))
+    return out
+
+
+class BodyProbe:
+    """Penetration between whole characters: torsos, necks, arms and hands, on the evaluated meshes. Where the two
+    heads meet (the lips pressing, the noses passing) is FrameProbe's: a head's vertex inside the other head is
+    not counted here."""
+
+    def __init__(self, heads: tuple[Head, Head]) -> None:
+        self.sides = [character_meshes(h) for h in heads]
+        self.adj: list[list[np.ndarray]] = []
+        self.tris: list[np.ndarray] = []
+        self.is_head: list[np.ndarray] = []
+        for side in self.sides:
+            tris, offset = [], 0
+            for ob, is_head in side:
+                ob.data.calc_loop_triangles()
+                t = np.empty(len(ob.data.loop_triangles) * 3, np.int32)
+                ob.data.loop_triangles.foreach_get("vertices", t)
+                tris.append(t.reshape(-1, 3) + offset)
+                offset += len(is_head)
+            self.tris.append(np.concatenate(tris))
+            self.is_head.append(np.concatenate([h for _, h in side]))
+            self.adj.append(_adjacency(self.tris[-1], offset))
+
+    @property
+    def needed(self) -> bool:
+        """Only characters have more than their heads to collide."""
+        return any(not mask.all() for mask in self.is_head)
+
+    def _verts(self, side: int, depsgraph: Any) -> np.ndarray:
+        out = []
+        for ob, _ in self.sides[side]:
+            ob_eval = ob.evaluated_get(depsgraph)
+            co = np.empty(len(ob_eval.data.vertices) * 3, np.float32)
+            ob_eval.data.vertices.foreach_get("co", co)
+            m = np.array(ob_eval.matrix_world)
+            out.append(co.reshape(-1, 3).astype(np.float64) @ m[:3, :3].T + m[:3, 3])
+        return np.concatenate(out)
+
+    def measure(self, depsgraph: Any, scale: float) -> tuple[float, str]:
+        """The deepest vertex of either character inside the other (not head in head), in human mm, and where."""
+        verts = [self._verts(0, depsgraph), self._verts(1, depsgraph)]
+        pad = 0.01 * scale
+        lo = np.maximum(verts[0].min(axis=0), verts[1].min(axis=0)) - pad
+        hi = np.minimum(verts[0].max(axis=0), verts[1].max(axis=0)) + pad
+        if np.any(lo > hi):
+            return 0.0, ""
+        trees = []
+        for v, t in zip(verts, self.tris):
+            near = np.all((v >= lo) & (v <= hi), axis=1)
+            tri_ids = np.flatnonzero(near[t].any(axis=1))
+            trees.append((BVHTree.FromPolygons(v.tolist(), t[tri_ids].tolist(), all_triangles=True), tri_ids))
+        pairs = trees[0][0].overlap(trees[1][0])
+        worst, where = 0.0, ""
+        for side in (0, 1):
+            other = 1 - side
+            seeds = {int(v) for pair in pairs for v in self.tris[side][trees[side][1][pair[side]]]}
+            for vi, tri, dist in inside_vertices(verts[side], seeds, trees[other][0], self.adj[side]):
+                head_in_head = self.is_head[side][vi] and self.is_head[other][self.tris[other][trees[other][1][tri]]].all()
+                if not head_in_head and dist > worst:
+                    worst, where = dist, f"{self._region(side, vi)} inside {self._region(other, int(self.tris[other][trees[other][1][tri]][0]))}"
+        return worst / MM / scale, where
+
+    def _region(self, side: int, vertex: int) -> str:
+        for ob, is_head in self.sides[side]:
+            if vertex < len(is_head):
+                return _region(ob, vertex)
+            vertex -= len(is_head)
+        return ""
+
+
 def _moved_by(ob: Any, names: set[str]) -> np.ndarray:
     """The vertices any of these shape keys moves (more than a micron)."""
     n = len(ob.data.vertices)
@@ -218,7 +313,7 @@ FRAMES_SHARE = 0.85  # of validate's time, measuring each frame; the rest sample
 
 def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: FrameProbe, limits: Limits,
              on_progress: Callable[[float], None] | None = None,
-             stretch: StretchProbe | None = None) -> dict[str, Any]:
+             stretch: StretchProbe | None = None, bodies: BodyProbe | None = None) -> dict[str, Any]:
     """Step every frame of the animation, measure the evaluated meshes, and summarise. on_progress gets the
     share of the work done (0 to 1), after every frame measured and every velocity sample."""
     depsgraph = bpy.context.evaluated_depsgraph_get()
@@ -236,6 +331,8 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
         m = probe.measure(depsgraph, with_nose=(f == fc))
         if stretch is not None:
             m["edge_stretch"], m["edge_stretch_region"] = stretch.measure(depsgraph)
+        if bodies is not None:
+            m["body_penetration_mm"], m["body_penetration_region"] = bodies.measure(depsgraph, plan.scale)
         seconds.append(time.perf_counter() - t0)
         if f == fc:
             plan_error = probe.plan_error(depsgraph, plan, f)
@@ -247,6 +344,7 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
             on_progress(FRAMES_SHARE * (f - first + 1) / (last - first + 1))
     worst = max(frames, key=lambda m: (m["penetration_mm"], m["compression_mm"]))
     stretched = max(frames, key=lambda m: m.get("edge_stretch", 0.0))
+    crossed = max(frames, key=lambda m: m.get("body_penetration_mm", 0.0))
     hold_frames = [m for m in frames if hold_start <= m["frame"] <= hold_end]
     first_contact = next((m["frame"] for m in frames if m["contact"]), None)
     ref = lip_world.get(fc)
@@ -284,6 +382,8 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
         "validation_ms_per_frame": 1000.0 * float(np.mean(seconds)),
         "max_edge_stretch": float(stretched.get("edge_stretch", 0.0)), "edge_stretch_frame": int(stretched["frame"]),
         "edge_stretch_region": stretched.get("edge_stretch_region", ""),
+        "max_body_penetration_mm": float(crossed.get("body_penetration_mm", 0.0)),
+        "body_penetration_frame": int(crossed["frame"]), "body_penetration_region": crossed.get("body_penetration_region", ""),
         "plan_vs_keyed_mm": plan_error,
     }
     for m in frames:
@@ -342,5 +442,6 @@ def first_failing_frames(frames: list[dict[str, Any]], plan: ContactPlan, limits
         "compression": first(frames, lambda m: m["compression_mm"] > limits.compression_mm),
         "lip_gap_in_hold": first(in_hold, lambda m: m["lip_gap_mm"] is None or m["lip_gap_mm"] > limits.lip_gap_mm),
         "edge_stretch": first(frames, lambda m: m.get("edge_stretch", 0.0) > limits.edge_stretch),
+        "body_penetration": first(frames, lambda m: m.get("body_penetration_mm", 0.0) > limits.penetration_mm),
     }
 

