@@ -46,6 +46,7 @@ _lead_ms = _number_in(-500.0, 500.0, "must be between -500 and 500 ms")
 _intensity = _number_in(0.0, 2.0, "must be between 0 and 2")
 _phase_seconds = _number_in(0.0, 60.0, "must be a number of seconds above 0 and at most 60", above_low=True)
 _contact_frame = _number_in(-MAX_FRAME, MAX_FRAME, f"must be a frame from {-MAX_FRAME} to {MAX_FRAME}")
+_walk_m = _number_in(0.0, 100.0, "must be between 0 and 100 metres")
 _stretch_percent = _number_in(1.0, 100.0, "must be between 1 and 100 percent")
 _compression_mm = _number_in(0.4, 10.0, "must be between 0.4 and 10 mm (the lips press in 0.4 mm while they touch)")
 _tilt_degrees = _number_in(0.0, 60.0, "must be auto or a roll from 0 to 60 degrees")
@@ -200,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--compression-mm", type=_compression_mm, default=1.0, help="allowed lip compression at human scale, mm")
     con.add_argument("--max-stretch", type=_stretch_percent, default=10.0, metavar="PERCENT",
                      help="full characters: how far any mesh edge may stretch or shrink, percent (default 10)")
+    con.add_argument("--max-walk", type=_walk_m, default=0.6, metavar="METRES",
+                     help="full characters: how far a character may travel over the floor, human metres (default 0.6)")
     con.add_argument("--anticipation", action="store_true", help="the leader draws back a little first")
     _add_existing_option(con, "the heads' transforms or the pucker and blink keys")
     con.add_argument("--report", help="write the validation report (JSON) here")

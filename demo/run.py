@@ -1,4 +1,4 @@
-"""The Oris demo: speech to visemes, a head speaking the clip, and two heads kissing.
+"""The Oris demo: speech to visemes, a head speaking the clip, and two full characters kissing.
 
     python demo/run.py            # writes demo_visemes.json, demo.blend, demo_kiss.blend, docs/demo_*.png
 
@@ -137,14 +137,13 @@ def kiss_demo() -> str:
     import bpy
     from scipy.spatial import cKDTree
 
-    from demo.scenes import ICT_HEAD, MH_HEAD, make_pair, reset
+    from demo.characters import facing_pair
     from oris.blender.contact import HeadSpec, run_contact
     from oris.core.contact import ContactSettings
 
-    reset()
-    pair = make_pair(MH_HEAD, ICT_HEAD, height_b=0.03)
+    rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5)  # two full characters, half a metre between their lips
     scene = bpy.context.scene
-    report = run_contact(scene, HeadSpec(pair.a), HeadSpec(pair.b), ContactSettings(contact_frame=48))
+    report = run_contact(scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=48))
     said = f"contact: {report.brief()}"
     (REPO / "demo_kiss_report.json").write_text(report.to_json(), encoding="utf-8")
     scene.frame_start, scene.frame_end = int(report.plan["start_frame"]), int(report.plan["end_frame"])
@@ -154,22 +153,22 @@ def kiss_demo() -> str:
     scene.frame_set(48)
     dg = bpy.context.evaluated_depsgraph_get()
     verts = [np.array([ob.evaluated_get(dg).matrix_world @ v.co for v in ob.evaluated_get(dg).data.vertices])
-             for ob in (pair.a, pair.b)]
+             for ob in (body_a, body_b)]
     pts = np.concatenate(verts)
     centre = (pts.min(axis=0) + pts.max(axis=0)) / 2
     dist, nearest = cKDTree(verts[1]).query(verts[0])
     touch = (verts[0][np.argmin(dist)] + verts[1][nearest[np.argmin(dist)]]) / 2  # where the lips meet
     side = np.cross(axis, [0.0, 0.0, 1.0])
     side /= np.linalg.norm(side)
-    lift = np.array([0.0, 0.0, 0.08])
     start = int(report.plan["start_frame"])
-    three_quarter = touch - 0.5 * (np.cos(0.7) * side + np.sin(0.7) * axis) + lift  # in front of head A, to one side
-    shots = ((start, centre + side * 1.0 + lift, centre, 50), (40, centre + side * 1.0 + lift, centre, 50),
-             (48, centre + side * 1.0 + lift, centre, 50), (48, three_quarter, touch, 85))
+    whole = centre + side * 3.4 + np.array([0.0, 0.0, 0.1])  # the two bodies from the side
+    three_quarter = touch - 0.5 * (np.cos(0.7) * side + np.sin(0.7) * axis) + np.array([0.0, 0.0, 0.08])
+    shots = ((start, whole, centre, 50), (40, whole, centre, 50), (48, whole, centre, 50),
+             (48, touch + side * 0.9 + np.array([0.0, 0.0, 0.05]), touch, 60), (48, three_quarter, touch, 85))
     tiles = [None] * len(shots)
     for i, (frame, eye, target, lens) in enumerate(shots):
         scene.frame_set(frame)
-        tiles[i] = render(scene, eye, target, lens, (320, 300), DOCS / "_tile.png")
+        tiles[i] = render(scene, eye, target, lens, (240, 340), DOCS / "_tile.png")
     save_png(np.concatenate(tiles, axis=1), DOCS / "demo_kiss.png")
     return said
 

@@ -1,21 +1,23 @@
-"""A kiss between full characters (issue 28): two rigged MakeHuman bodies (tests/characters.py, Blender's automatic
+"""A kiss between full characters (issue 28): two rigged MakeHuman bodies (demo/characters.py, Blender's automatic
 weights). Everything is measured here on the evaluated meshes and the armatures, independently of the planner and
 of Oris's own validation."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
 bpy = pytest.importorskip("bpy")
 
 import numpy as np  # noqa: E402
-from mathutils import Vector  # noqa: E402
+from mathutils import Matrix, Vector  # noqa: E402
 from mathutils.bvhtree import BVHTree  # noqa: E402
 
-from oris.blender.contact import TRACK_NAME, ContactFailed, HeadSpec, run_contact  # noqa: E402
+from demo.characters import facing_pair  # noqa: E402
+from oris.blender.contact import TRACK_NAME, ContactFailed, HeadSpec, PickError, run_contact  # noqa: E402
 from oris.core.contact import ContactSettings  # noqa: E402
 
-from .characters import facing_pair  # noqa: E402
 from .contact_checks import penetration, world_mesh  # noqa: E402
 
 FC = 48
@@ -47,8 +49,24 @@ def _bone_gaps(rig) -> dict[str, float]:
     return {pb.name: (pb.head - pb.parent.tail).length for pb in rig.pose.bones if pb.parent is not None}
 
 
-def test_two_characters_kiss_with_bodies_that_walk_and_bend():
-    rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5)
+PAIRS = {
+    "same rigs": {},
+    "Mixamo names": {"convention_b": "mixamo"},
+    "Rigify names": {"convention_b": "rigify"},
+    "centimetres": {"unit": 100.0},
+    "turned 40 degrees": {"turn_b": 40.0},
+}
+
+
+@pytest.mark.parametrize("case", list(PAIRS))
+def test_two_characters_kiss_with_bodies_that_walk_and_bend(case):
+    kwargs = dict(PAIRS[case])
+    turn_b = kwargs.pop("turn_b", 0.0)
+    unit = kwargs.get("unit", 1.0)
+    rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5, **kwargs)
+    if turn_b:  # B stands turned away from A about its own vertical
+        rig_b.matrix_world = rig_b.matrix_world @ Matrix.Rotation(math.radians(turn_b), 4, "Z")
+        bpy.context.view_layer.update()
     scene = bpy.context.scene
     bodies, rigs = (body_a, body_b), (rig_a, rig_b)
     edges = [_edges(b) for b in bodies]
@@ -58,9 +76,10 @@ def test_two_characters_kiss_with_bodies_that_walk_and_bend():
     floor = [v[:, 2].min() for v in rest]
     gaps = [_bone_gaps(r) for r in rigs]
 
-    report = run_contact(scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC, stretch_limit=0.2))
+    report = run_contact(scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC))
     assert report.passed, report.failures
-    assert report.summary["max_bone_degrees"]["roll"] <= 15.0
+    bent = report.summary["max_bone_degrees"]
+    assert bent["roll"] <= 15.0 and bent["nod"] <= 20.0 and bent["turn"] <= 25.0
     start, end = int(report.plan["start_frame"]), int(report.plan["end_frame"])
 
     worst_stretch = 0.0
@@ -69,18 +88,18 @@ def test_two_characters_kiss_with_bodies_that_walk_and_bend():
         for body, rig, e, length, low, gap in zip(bodies, rigs, edges, rest_lengths, floor, gaps):
             v = world_mesh(body)[0]
             worst_stretch = max(worst_stretch, float(np.abs(np.linalg.norm(v[e[:, 0]] - v[e[:, 1]], axis=1) / length - 1).max()))
-            assert abs(v[:, 2].min() - low) <= 0.01, f"{body.name}'s feet leave the floor at frame {frame}"
+            assert abs(v[:, 2].min() - low) <= 0.01 * unit, f"{body.name}'s feet leave the floor at frame {frame}"
             for name, g in _bone_gaps(rig).items():
                 assert abs(g - gap[name]) < 1e-5, f"{rig.name}: {name} pulled off its parent at frame {frame}"
     # the neck stretched 1,459% when the head bones carried the approach; shared along the spine it stays whole
-    assert worst_stretch <= 0.2, worst_stretch
+    assert worst_stretch <= 0.10, worst_stretch
     assert abs(worst_stretch - report.summary["max_edge_stretch"]) < 0.03  # the validation sees what we see
 
     # the bodies walk: the approach is covered by the characters' objects, not by a head bone's location
     scene.frame_set(FC)
     for rig in rigs:
         assert all(pb.location.length < 1e-9 for pb in rig.pose.bones)
-    assert rig_a.matrix_world.translation.length > 0.15  # A leads: it covers most of the half metre
+    assert rig_a.matrix_world.translation.length > 0.15 * unit  # A leads: it covers most of the half metre
 
     # the lips meet on the contact frame (+-1), and nothing else passes through
     touching = []
@@ -92,25 +111,26 @@ def test_two_characters_kiss_with_bodies_that_walk_and_bend():
         touching.append(float(dist.min()))
         if frame == FC:
             touch = va[np.argmin(dist)]
-            lips_a = np.linalg.norm(va - touch, axis=1) < 30 * MM
-            lips_b = np.linalg.norm(vb - touch, axis=1) < 30 * MM
+            lips_a = np.linalg.norm(va - touch, axis=1) < 30 * MM * unit
+            lips_b = np.linalg.norm(vb - touch, axis=1) < 30 * MM * unit
             outside = max(penetration(va, ta, ~lips_a, vb, tb), penetration(vb, tb, ~lips_b, va, ta))
-            assert outside <= 0.5 * MM, f"penetration outside the lips {outside / MM:.2f} mm"
-            assert touch[2] > 0.6, "the bodies touch first, not the lips"
-    assert min(touching) <= 1.0 * MM, touching
+            assert outside <= 0.5 * MM * unit, f"penetration outside the lips {outside / MM / unit:.2f} mm"
+            assert touch[2] > 0.6 * unit, "the bodies touch first, not the lips"
+    assert min(touching) <= 1.0 * MM * unit, touching
 
 
 def test_a_kiss_that_would_stretch_the_skin_past_its_limit_fails_and_names_the_option():
-    """These automatic weights let a 30 degree tilt (what these noses need) stretch the waist and the jaw 13-15%:
-    over the 10% default, the contact fails, says which option allows more, and writes nothing."""
+    """Any tilt bends the spines and stretches the skin a little (about 8% here): under a 4% limit no plan passes,
+    and the contact fails, says which option allows more, and writes nothing."""
     rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5)
     placed = [r.matrix_world.copy() for r in (rig_a, rig_b)]
     posed = [{pb.name: pb.matrix_basis.copy() for pb in r.pose.bones} for r in (rig_a, rig_b)]
     with pytest.raises(ContactFailed) as failed:
-        run_contact(bpy.context.scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC))
+        run_contact(bpy.context.scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC,
+                                                                                         stretch_limit=0.04))
     message = str(failed.value)
     assert "a mesh edge stretches" in message and "--max-stretch" in message, message
-    assert failed.value.report.summary["max_edge_stretch"] > 0.10
+    assert failed.value.report.summary["max_edge_stretch"] > 0.04
     assert not [a for a in bpy.data.actions if a.name.startswith("Oris")]
     bpy.context.scene.frame_set(FC)
     for ob, m, bases in zip((rig_a, rig_b), placed, posed):
@@ -119,14 +139,66 @@ def test_a_kiss_that_would_stretch_the_skin_past_its_limit_fails_and_names_the_o
         assert ob.matrix_world == m and all(pb.matrix_basis == bases[pb.name] for pb in ob.pose.bones)
 
 
+def _reach_forward(rig) -> None:
+    """Both arms raised to point straight ahead, as a character reaching for the other would."""
+    for side in (".L", ".R"):
+        bone = rig.data.bones["upper_arm" + side]
+        rest = bone.matrix_local.to_3x3()
+        turn = (bone.tail_local - bone.head_local).rotation_difference(Vector((0.0, -1.0, 0.0)))
+        pb = rig.pose.bones[bone.name]
+        pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = (rest.inverted() @ turn.to_matrix() @ rest).to_quaternion()
+
+
 def test_arms_that_would_pass_through_the_other_body_fail_and_are_named():
-    """The body as modelled reaches forward with both forearms: face to face, each hand goes into the other's
-    waist. The heads alone would pass; the whole characters do not, and the report names the hand."""
-    rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5, arms_in=False)
+    """Arms held straight out ahead go into the other character as the two come together. The heads alone would
+    pass; the whole characters do not, the report names the arm and the frame, and nothing is written."""
+    rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5)
+    _reach_forward(rig_a)
+    bpy.context.view_layer.update()
     with pytest.raises(ContactFailed) as failed:
-        run_contact(bpy.context.scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC, stretch_limit=0.2))
+        run_contact(bpy.context.scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC))
     summary = failed.value.report.summary
     assert summary["max_body_penetration_mm"] > 10
-    assert "hand" in summary["body_penetration_region"] or "forearm" in summary["body_penetration_region"]
+    assert any(part in summary["body_penetration_region"].split(" inside ")[0]
+               for part in ("hand", "forearm", "upper_arm")), summary["body_penetration_region"]
     assert "pass through each other" in str(failed.value) and "arms" in str(failed.value)
     assert not [a for a in bpy.data.actions if a.name.startswith("Oris")]
+
+
+def test_eyes_and_teeth_that_no_bone_moves_are_refused_with_the_fix():
+    """Automatic weights often miss loose parts inside the head: they would stay behind as the head turns (the
+    eyes out of their sockets), which no edge check sees. Refused before any work, naming the fix."""
+    rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5)
+    loose = [v.index for v in body_b.data.vertices if len(v.groups) == 1 and v.co.z > 0.7
+             and body_b.vertex_groups[v.groups[0].group].name == "head" and v.groups[0].weight == 1.0]
+    body_b.vertex_groups["head"].remove(loose)
+    with pytest.raises(PickError, match=r"CharB: \d+ vertices inside the head .* weighted to no bone.*weight them to 'head'"):
+        run_contact(bpy.context.scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC))
+    assert not [a for a in bpy.data.actions if a.name.startswith("Oris")]
+
+
+def test_the_command_line_takes_a_character_by_its_collection_or_any_of_its_meshes(tmp_path):
+    """`oris contact --a <collection> --b <a body mesh>`: each resolves to the character's armature, which moves as
+    a whole; the .blend and the report are written and the input is untouched."""
+    import json
+    import sys
+
+    from . import procs
+    from .conftest import REPO
+
+    rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5)
+    anna = bpy.data.collections.new("Anna")
+    bpy.context.scene.collection.children.link(anna)
+    for ob in (rig_a, body_a):
+        anna.objects.link(ob)
+    source = tmp_path / "pair.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(source))
+    before = source.read_bytes()
+    result = procs.run([sys.executable, "-m", "oris", "contact", "--blend", str(source), "--a", "Anna", "--b",
+                        body_b.name, "-o", str(tmp_path / "kiss.blend"), "--report", str(tmp_path / "kiss.json")],
+                       cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "kiss.json").read_text())
+    assert report["passed"] and any("part of the character CharB_rig" in n for n in report["notes"])
+    assert (tmp_path / "kiss.blend").exists() and source.read_bytes() == before

@@ -62,8 +62,8 @@ BASE = ["contact", "--blend", "pair.blend", "--a", "HeadA", "--b", "HeadB", "-o"
 
 
 @pytest.mark.parametrize("change,first", [
-    ({"--b": "Nope"}, r"error: no object named 'Nope' for head B \(objects: .*HeadA"),
-    ({"--a": "Nope"}, r"error: no object named 'Nope' for head A \(objects: .*HeadB"),
+    ({"--b": "Nope"}, r"error: no object or collection named 'Nope' for head B \(objects: .*HeadA"),
+    ({"--a": "Nope"}, r"error: no object or collection named 'Nope' for head A \(objects: .*HeadB"),
     ({"--a-lips": "NoSuchPoint"}, r"error: no object or vertex group named 'NoSuchPoint' for head A's lip point "
                                   r"\(--a-lips; objects: .*HeadA"),
     ({"--b-lips": "99999999"}, r"error: HeadB: there is no vertex 99999999"),

@@ -449,7 +449,7 @@ def pair_blend(tmp_path_factory) -> Path:
     (["-o", "out.blend", "--report", "out.blend"], 2, r"^error: -o and --report are the same file"),
     (["-o", "."], 2, r"^error: -o \. is a folder; give a file path"),
     (["-o", "out.blend", "--eyes", "5"], 2, r"^error: argument --eyes: must be between 0 and 1, not '5'"),
-    (["-o", "out.blend", "--b-facing", "-Y", "--b", "Nope"], 2, r"^error: no object named 'Nope' for head B"),
+    (["-o", "out.blend", "--b-facing", "-Y", "--b", "Nope"], 2, r"^error: no object or collection named 'Nope' for head B"),
 ])
 def test_contact_bad_outputs_and_options(pair_blend, tmp_path, args, code, first):
     shutil.copy(pair_blend, tmp_path / "pair.blend")

@@ -31,8 +31,15 @@ def _objects() -> str:
 def _head(name: str, bone: str, lip: str, facing: str, label: str) -> HeadSpec:
     """The head picked by --a/--b and its options; PickError when a name is not in the file."""
     ob = bpy.data.objects.get(name)
+    collection = bpy.data.collections.get(name)
+    if ob is None and collection is not None:  # a character's collection: its armature
+        rigs = [o for o in collection.all_objects if o.type == "ARMATURE"]
+        if len(rigs) != 1:
+            raise PickError(f"collection {name!r} for head {label} holds {len(rigs)} armatures "
+                            f"({', '.join(r.name for r in rigs)[:200] or 'none'}); name the character's armature")
+        ob = rigs[0]
     if ob is None:
-        raise PickError(f"no object named {name!r} for head {label} (objects: {_objects()})")
+        raise PickError(f"no object or collection named {name!r} for head {label} (objects: {_objects()})")
     spec = HeadSpec(ob, bone=bone, facing=facing)
     if lip:
         target = bpy.data.objects.get(lip)
@@ -75,7 +82,7 @@ def settings_from_args(args: argparse.Namespace) -> ContactSettings:
         release_seconds=args.release, leader=args.leader, tilt_side=args.tilt_side.upper(),
         tilt_degrees=None if args.tilt == "auto" else float(args.tilt), eye_strength=args.eyes,
         pucker_strength=args.pucker, compression_limit_mm=args.compression_mm,
-        stretch_limit=args.max_stretch / 100.0, anticipation=args.anticipation,
+        stretch_limit=args.max_stretch / 100.0, walk_limit_m=args.max_walk, anticipation=args.anticipation,
         existing_animation=args.existing_animation,
     ).validated()
 

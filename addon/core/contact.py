@@ -177,9 +177,10 @@ class Impact:
 
 
 class Collider(Protocol):
-    def impact(self, rot_a: np.ndarray, rot_b: np.ndarray, direction: np.ndarray, fine: bool = ...) -> Impact:
-        """Rotate A about its lip point by rot_a and B about its by rot_b, then move A along
-        direction: the distances at which it first touches B."""
+    def impact(self, rot_a: np.ndarray, rot_b: np.ndarray, direction: np.ndarray, fine: bool = ...,
+               lateral: np.ndarray | None = ...) -> Impact:
+        """Rotate A about its lip point by rot_a and B about its by rot_b, move A by `lateral` (across the
+        approach), then along direction: the distances at which it first touches B."""
         ...
 
     def nose_clearance(self, rot_a: np.ndarray, rot_b: np.ndarray, offset: np.ndarray) -> float:
@@ -210,6 +211,7 @@ class ContactSettings:
     anticipation: bool = False  # the leader draws back a little before moving in
     existing_animation: str = "keep"  # other animation on the keyed channels: keep (below), mute or refuse
     stretch_limit: float = 0.10  # a full character's mesh edges may change length this much (a share)
+    walk_limit_m: float = 0.6  # a full character's object may travel this far over the floor (human metres): a step
 
     def validated(self) -> ContactSettings:
         if self.leader not in ("A", "B"):
@@ -222,6 +224,8 @@ class ContactSettings:
             raise ContactError("the leader's share of the distance must be between 0.5 and 1")
         if self.tilt_degrees is not None and not 0 <= self.tilt_degrees <= 60:
             raise ContactError("tilt must be between 0 and 60 degrees")
+        if not 0 <= self.walk_limit_m <= 100:
+            raise ContactError("the walk limit must be between 0 and 100 m")
         if not 0 < self.stretch_limit <= 1:
             raise ContactError("the stretch limit must be above 0% and at most 100%")
         if not 0 <= self.press_mm <= self.compression_limit_mm:
@@ -263,6 +267,8 @@ class ContactPlan:
     # where the lips meet, moved from the line between them at rest; each head gets there as it turns (a body
     # that bends to tilt its head lowers it as much as the tilt grows)
     meet_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    off_centre_mm: float = 0.0  # A's lips meet B's this far to A's right (human mm)
+    _slerps: dict[tuple[int, str], Slerp] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def start_frame(self) -> float:
@@ -274,11 +280,13 @@ class ContactPlan:
 
     def pose_at(self, side: str, frame: float) -> Pose:
         """The planned pose of head "A" or "B" at a frame (held before the first and after the last phase)."""
-        phase = next((p for p in self.phases if frame <= p.end), self.phases[-1])
+        index = next((i for i, p in enumerate(self.phases) if frame <= p.end), len(self.phases) - 1)
+        phase = self.phases[index]
         p0, p1 = phase.a if side == "A" else phase.b
         s = float(minimum_jerk((frame - phase.start) / (phase.end - phase.start)))
-        rots = Rotation.from_matrix(np.stack([p0.rot, p1.rot]))
-        rot = Slerp([0.0, 1.0], rots)([s]).as_matrix()[0]
+        if (index, side) not in self._slerps:
+            self._slerps[index, side] = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([p0.rot, p1.rot])))
+        rot = self._slerps[index, side]([s]).as_matrix()[0]
         lip = p0.lip + s * (p1.lip - p0.lip)
         if phase.name in ("approach", "release") and np.any(self.meet_offset):
             full = 1.0 - np.cos(Rotation.from_matrix((phase.a if side == "A" else phase.b)[
@@ -353,15 +361,19 @@ def check_facing(face_a: Face, face_b: Face, names: tuple[str, str] = ("A", "B")
     for face, look, name in ((face_a, axis, names[0]), (face_b, -axis, names[1])):
         if np.dot(face.forward, look) < np.cos(np.radians(80)):
             raise ContactError(f"{name} faces away from the other head (its face points {np.degrees(np.arccos(np.clip(np.dot(face.forward, look), -1, 1))):.0f} "
-                               "degrees off the line between the lips); turn the heads toward each other "
-                               "or set the facing axis")
+                               "degrees off the line between the lips; the limit is 80): turn the heads or characters "
+                               "toward each other, or set the facing axis (--a-facing/--b-facing on the command line)")
     return axis
 
 
 def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: ContactSettings,
-                min_roll: float = 0.0, pitches: Sequence[float] = (0.0,)) -> tuple[float, float, Impact]:
+                min_roll: float = 0.0, pitches: Sequence[float] = (0.0,),
+                off_centre_mm: Sequence[float] = (0.0,)) -> tuple[float, float, Impact, float, np.ndarray]:
     """Search the roll (and pitch) at which the lips touch first and everything else keeps
-    its distance; prefer a roll near the staging value."""
+    its distance; prefer a roll near the staging value. With `off_centre_mm`, the lips may also meet that far
+    off centre (A's to its right of B's, at human scale), as real kisses do: the noses pass with less roll,
+    which bodies, bending to roll their heads, need. Returns the roll, the pitch, the impact and the offset (mm,
+    and as a world vector)."""
     axis = check_facing(face_a, face_b)
     scale = min(face_a.scale, face_b.scale)
     nose_margin = (settings.nose_clearance_mm + settings.press_mm + 0.5) * MM * scale  # along the axis
@@ -380,17 +392,22 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
     else:
         rolls = [float(r) for r in np.arange(0.0, 47.5, 2.5) if r >= min_roll] or [min_roll]
     tried = []
-    preferred = max(settings.preferred_tilt, min_roll)
+    # off centre is for bodies: the least roll wins, the staging value yields to the skin
+    preferred = max(settings.preferred_tilt if tuple(off_centre_mm) == (0.0,) else 0.0, min_roll)
+    across = np.cross(axis, face_a.up)
+    across = unit(across) if np.linalg.norm(across) > 1e-9 else np.zeros(3)
     for pitch in pitches:
         # nearest the staging value first; the first roll that passes a coarse and a full check wins
         for roll in sorted(rolls, key=lambda r: (abs(r - preferred), r)):
             ra, rb = contact_rotations(face_a, face_b, axis, roll, pitch, settings.tilt_side)
-            imp = collider.impact(ra, rb, axis, fine=False)
-            tried.append((roll, pitch, imp))
-            if clear(imp):
-                imp = collider.impact(ra, rb, axis, fine=True)
-                if clear(imp) and collider.nose_clearance(ra, rb, imp.lips * axis) >= nose_need:
-                    return roll, pitch, imp
+            for mm in off_centre_mm:
+                lateral = mm * MM * scale * across
+                imp = collider.impact(ra, rb, axis, fine=False, lateral=lateral)
+                tried.append((roll, pitch, imp))
+                if clear(imp):
+                    imp = collider.impact(ra, rb, axis, fine=True, lateral=lateral)
+                    if clear(imp) and collider.nose_clearance(ra, rb, imp.lips * axis + lateral) >= nose_need:
+                        return roll, pitch, imp, mm, lateral
     best = max(tried, key=lambda t: (min(t[2].other, t[2].nose) - t[2].lips) if np.isfinite(t[2].lips) else -np.inf)
     if not np.isfinite(best[2].first):
         raise ContactError("the heads never meet along the line between their lips; place them face to face")
@@ -415,20 +432,22 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
 
 def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: ContactSettings, fps: float,
                  min_roll: float = 0.0, pitches: Sequence[float] = (0.0,),
-                 meet_offset: np.ndarray | None = None) -> ContactPlan:
+                 meet_offset: np.ndarray | None = None, off_centre_mm: Sequence[float] = (0.0,)) -> ContactPlan:
     """The whole contact. `meet_offset` moves where the lips meet (world space) from the line between them at
-    rest: bodies that bend to tilt their heads cannot keep their lips as high as they stood."""
+    rest: bodies that bend to tilt their heads cannot keep their lips as high as they stood. `off_centre_mm`:
+    see choose_roll."""
     s = settings.validated()
     if fps <= 0:
         raise ContactError("the scene's frame rate must be positive")
-    roll, pitch, imp = choose_roll(face_a, face_b, collider, s, min_roll, pitches)
+    roll, pitch, imp, off_centre, lateral = choose_roll(face_a, face_b, collider, s, min_roll, pitches, off_centre_mm)
     axis = check_facing(face_a, face_b)
     rot_a, rot_b = contact_rotations(face_a, face_b, axis, roll, pitch, s.tilt_side)
     share = s.lead_share if s.leader == "A" else 1.0 - s.lead_share
     scale = min(face_a.scale, face_b.scale)
     rest_a, rest_b = Pose(np.eye(3), face_a.lip.copy()), Pose(np.eye(3), face_b.lip.copy())
-    touch_a = Pose(rot_a, face_a.lip + share * imp.lips * axis)
-    touch_b = Pose(rot_b, face_b.lip - (1.0 - share) * imp.lips * axis)
+    meeting = imp.lips * axis + lateral  # A's way to B, shared between them
+    touch_a = Pose(rot_a, face_a.lip + share * meeting)
+    touch_b = Pose(rot_b, face_b.lip - (1.0 - share) * meeting)
     contact_point = 0.5 * (touch_a.lip + touch_b.lip)
 
     up = unit(face_a.up + face_b.up - np.dot(face_a.up + face_b.up, axis) * axis) \
@@ -468,7 +487,7 @@ def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: Conta
     notes = face_a.notes + face_b.notes
     meet = np.zeros(3) if meet_offset is None else np.asarray(meet_offset, np.float64)
     return ContactPlan(phases, face_a.lip.copy(), face_b.lip.copy(), axis, contact_point + meet, fc, roll, pitch, imp,
-                       scale, fps, notes, meet)
+                       scale, fps, notes, meet, off_centre)
 
 
 # --------------------------------------------------------------------------- face shapes
@@ -516,6 +535,7 @@ class Limits:
     bone_roll: float = 15.0
     bone_nod: float = 20.0
     bone_turn: float = 25.0
+    walk_m: float = 0.6  # how far a body's object may travel over the floor (human metres)
 
 
 def judge(summary: dict, limits: Limits) -> list[str]:
@@ -547,6 +567,9 @@ def judge(summary: dict, limits: Limits) -> list[str]:
         fails.append(f"a mesh edge stretches {100 * summary['max_edge_stretch']:.0f}% ({summary['edge_stretch_region']}) "
                      f"at frame {summary['edge_stretch_frame']} (limit {100 * limits.edge_stretch:.0f}%): a bone "
                      "pulled from its parent, or a body bent further than its skin weights hold")
+    if summary.get("max_walk_m", 0.0) > limits.walk_m:
+        fails.append(f"{summary['walker']} would slide {summary['max_walk_m']:.2f} m over the floor to get there "
+                     f"(limit {limits.walk_m:g} m, a step): place the characters closer, or allow more (--max-walk)")
     bones = summary.get("max_bone_degrees") or {}
     for what, limit in (("roll", limits.bone_roll), ("nod", limits.bone_nod), ("turn", limits.bone_turn)):
         if bones.get(what, 0.0) > limit:

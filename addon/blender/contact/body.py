@@ -99,8 +99,12 @@ class BodyPose:
 class Body:
     """Solves, for a planned head transform, the body's place and the chain's bend."""
 
-    def __init__(self, rest: BodyRest, forward: Vector) -> None:
+    def __init__(self, rest: BodyRest, forward: Vector, give: float = 0.0) -> None:
         self.rest = rest
+        # how far (m) the whole body may sink or rise (knees, toes) to put its head at the planned height: a lean
+        # moves the head only at second order (the joints stand under it), so the last millimetres would cost
+        # degrees of bend at every joint
+        self.give = give
         flat = _level(forward)
         self.lean_axis = _side(flat.normalized()) if flat.length > 1e-9 else Vector((1.0, 0.0, 0.0))
 
@@ -140,22 +144,24 @@ class Body:
 
         lean = 0.0
         above, worlds, turns = height(0.0)
-        if above > 0:  # lower the head: lean forward, found by bisection (the drop grows with the lean)
+        if above > self.give:  # lower the head: lean forward, found by bisection (the drop grows with the lean)
             lo, hi = 0.0, MAX_LEAN_DEGREES
-            if height(hi)[0] > 0:
+            if height(hi)[0] > self.give:
                 lo = hi
             for _ in range(40 if lo < hi else 0):
                 mid = 0.5 * (lo + hi)
-                if height(mid)[0] > 0:
+                if height(mid)[0] > self.give:
                     lo = mid
                 else:
                     hi = mid
             lean = hi
             above, worlds, turns = height(lean)
-        shift = _level(target.to_translation() - worlds[-1].to_translation())  # across the floor only
+        shift = target.to_translation() - worlds[-1].to_translation()
+        sink = max(-self.give, min(self.give, shift.z))  # UP is Blender's z
+        shift = _level(shift) + UP * sink  # across the floor, and up or down no more than the knees give
         origin = rest.object_world.to_translation()
         placed = Matrix.Translation(shift) @ _turned(rest.object_world, yaw, origin)
-        return BodyPose(placed, worlds, turns, shift, lean, max(0.0, -above))
+        return BodyPose(placed, worlds, turns, shift, lean, max(0.0, -above - self.give))
 
     def bases(self, pose: BodyPose) -> tuple[Matrix, list[Matrix]]:
         """The object's basis and each chain bone's for a solved pose."""

@@ -31,18 +31,20 @@ class BVHCollider:
             self.sides.append((verts, tree, face, lip_tri))
         self.nose_tri = (face_a.nose_mask[tris_a].any(axis=1), face_b.nose_mask[tris_b].any(axis=1))
 
-    def impact(self, rot_a: np.ndarray, rot_b: np.ndarray, direction: np.ndarray, fine: bool = True) -> Impact:
+    def impact(self, rot_a: np.ndarray, rot_b: np.ndarray, direction: np.ndarray, fine: bool = True,
+               lateral: np.ndarray | None = None) -> Impact:
         (va, tree_a, fa, lip_a), (vb, tree_b, fb, lip_b) = self.sides
-        xa = (va - fa.lip) @ rot_a.T + fa.lip
+        moved = np.zeros(3) if lateral is None else np.asarray(lateral, np.float64)
+        xa = (va - fa.lip) @ rot_a.T + fa.lip + moved
         xb = (vb - fb.lip) @ rot_b.T + fb.lip
         d = np.asarray(direction, np.float64)
         first = [np.inf, np.inf, np.inf, np.inf]  # any, lips, other, nose
         other_at: tuple[float, float, float] | None = None
         band = 0.09 * max(fa.scale, fb.scale)
         reach = float(np.linalg.norm(fb.lip - fa.lip)) + 2 * band
-        for x, face, sign, other_x, other_tree, other_face, other_rot, other_lip, other_nose in (
-                (xa, fa, 1.0, xb, tree_b, fb, rot_b, lip_b, self.nose_tri[1]),
-                (xb, fb, -1.0, xa, tree_a, fa, rot_a, lip_a, self.nose_tri[0])):
+        for x, face, sign, other_x, other_tree, other_face, other_rot, other_lip, other_nose, other_moved in (
+                (xa, fa, 1.0, xb, tree_b, fb, rot_b, lip_b, self.nose_tri[1], np.zeros(3)),
+                (xb, fb, -1.0, xa, tree_a, fa, rot_a, lip_a, self.nose_tri[0], moved)):
             ray = sign * d
             depth = x @ ray
             cand = depth >= face.lip @ ray - band  # whatever is level with the lips or in front of them
@@ -59,7 +61,7 @@ class BVHCollider:
                 lips = idx[face.lip_mask[idx]]
                 idx = np.union1d(idx[:: max(1, len(idx) // 800)], lips[:: max(1, len(lips) // 400)])
             inv = other_rot.T  # into the other head's rest frame
-            origins = (x[idx] - other_face.lip) @ inv.T + other_face.lip
+            origins = (x[idx] - other_moved - other_face.lip) @ inv.T + other_face.lip
             dir_local = Vector(inv @ ray)
             cast = other_tree.ray_cast
             for i, o, lip, nose in zip(idx.tolist(), origins.tolist(), face.lip_mask[idx].tolist(),

@@ -37,26 +37,32 @@ def _mesh_arrays(ob_eval: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def head_geometry(head: Head, depsgraph: Any) -> Geometry:
-    """World-space evaluated vertices of the head's meshes (only the head bone's part of a body)."""
+    """World-space evaluated vertices of the head's meshes (only the head bone's part of a body). The triangles
+    are read once per mesh: posing and shape keys move vertices, never the topology."""
     verts, tris, spans = [], [], []
     offset = 0
     for ob, subset in head.meshes:
         ob_eval = ob.evaluated_get(depsgraph)
-        co, tri = _mesh_arrays(ob_eval)
-        if len(co) != len(ob.data.vertices):
+        me = ob_eval.data
+        if len(me.vertices) != len(ob.data.vertices):
             raise ContactError(f"{ob.name}: a modifier changes its vertex count (e.g. Subdivision); "
                                "disable it in the viewport while generating contact")
+        if id(ob) not in head.topology:
+            tri = _mesh_arrays(ob_eval)[1]
+            if subset is not None:
+                keep = np.zeros(len(me.vertices), bool)
+                keep[subset] = True
+                remap = np.full(len(me.vertices), -1)
+                remap[subset] = np.arange(len(subset))
+                tri = remap[tri[keep[tri].all(axis=1)]]
+            head.topology[id(ob)] = tri
+        co = np.empty(len(me.vertices) * 3, np.float32)
+        me.vertices.foreach_get("co", co)
         m = np.array(ob_eval.matrix_world)
-        world = co @ m[:3, :3].T + m[:3, 3]
-        idx = np.arange(len(co)) if subset is None else subset
-        if subset is not None:
-            keep = np.zeros(len(co), bool)
-            keep[subset] = True
-            remap = np.full(len(co), -1)
-            remap[subset] = np.arange(len(subset))
-            tri = remap[tri[keep[tri].all(axis=1)]]
-        verts.append(world[idx])
-        tris.append(tri + offset)
+        idx = np.arange(len(me.vertices)) if subset is None else subset
+        part = co.reshape(-1, 3)[idx].astype(np.float64)
+        verts.append(part @ m[:3, :3].T + m[:3, 3])
+        tris.append(head.topology[id(ob)] + offset)
         spans.append((ob, idx))
         offset += len(idx)
     return Geometry(np.concatenate(verts), np.concatenate(tris), spans)

@@ -17,7 +17,8 @@ from ..overrides import MAKE_OVERRIDE_MENU, editable_override
 from ..shapekeys import check_editable
 from .body import BodyRest, body_rest, spine_chain
 
-HEAD_BONE_NAMES = ("head", "Head", "mixamorig:Head", "DEF-head", "ORG-head", "CC_Base_Head", "J_Bip_C_Head")
+HEAD_BONE_NAMES = ("head", "Head", "mixamorig:Head", "DEF-head", "ORG-head", "CC_Base_Head", "J_Bip_C_Head",
+                   "DEF-spine.006")  # the last: the head of Rigify's deform bones
 
 
 class PickError(ContactError):
@@ -54,6 +55,7 @@ class Head:
     spec: HeadSpec
     notes: list[str] = field(default_factory=list)
     chain: tuple[str, ...] = ()  # a head bone with a parent rides on a body: the bones that share its turn (body.py)
+    topology: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # per mesh: its (head's) triangles
 
     @property
     def path_prefix(self) -> str:
@@ -95,11 +97,29 @@ def _find_head_bone(arm: Any) -> str:
                        "(--a-bone/--b-bone on the command line)")
 
 
+def character_of(ob: Any) -> Any:
+    """What moves for a pick: a mesh that an armature with a head bone deforms is part of a character, and the
+    character (its armature) moves, not the mesh alone."""
+    if ob is None or ob.type != "MESH":
+        return ob
+    arm = ob.find_armature()
+    if arm is None:
+        return ob
+    try:
+        _find_head_bone(arm)
+    except ContactError:
+        return ob
+    return arm
+
+
 def resolve_head(spec: HeadSpec, label: str) -> Head:
-    ob = spec.obj
+    picked = spec.obj
+    ob = character_of(picked)
     if ob is None:
         raise ContactError(f"choose head {label}")
     notes = [n for n in [editable_override(ob)] if n]
+    if ob is not picked:
+        notes.append(f"{picked.name}: part of the character {ob.name}, which moves as a whole")
     check_editable(ob)
     if ob.type == "ARMATURE":
         bone = spec.bone or _find_head_bone(ob)
@@ -138,7 +158,26 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
             raise ContactError(f"{m.name} has zero scale; fix its scale first")
     keys = list({id(m.data.shape_keys): m.data.shape_keys for m, _ in meshes if m.data.shape_keys}.values())
     chain = spine_chain(ob, bone) if bone and ob.data.bones[bone].parent is not None else ()
+    for m, subset in meshes:
+        if chain and subset is not None:
+            _check_weighted(m, subset, ob, bone)
     return Head(ob.name + (f":{bone}" if bone else ""), ob, bone, meshes, keys, spec, notes, chain)
+
+
+def _check_weighted(mesh: Any, head_part: np.ndarray, rig: Any, bone: str) -> None:
+    """A body's vertices inside its head that no bone moves (eyes, teeth, a tongue that automatic weights missed)
+    stay behind when the head turns: refused, with the fix."""
+    deform = {g.index for g in mesh.vertex_groups if g.name in rig.data.bones and rig.data.bones[g.name].use_deform}
+    co = np.empty(len(mesh.data.vertices) * 3, np.float32)
+    mesh.data.vertices.foreach_get("co", co)
+    co = co.reshape(-1, 3)
+    lo, hi = co[head_part].min(axis=0), co[head_part].max(axis=0)
+    inside = np.flatnonzero(np.all((co >= lo) & (co <= hi), axis=1))
+    stray = [int(i) for i in inside if not any(g.group in deform and g.weight > 0 for g in mesh.data.vertices[i].groups)]
+    if stray:
+        raise PickError(f"{mesh.name}: {len(stray)} vertices inside the head (eyes, teeth or tongue?) are weighted to no "
+                        f"bone of {rig.name}, so they would stay behind as the head turns; weight them to {bone!r} "
+                        "(Weight Paint, or assign them to its vertex group), then run contact again")
 
 
 def _bone_weighted(ob: Any, bones: set[str]) -> np.ndarray | None:

@@ -12,6 +12,7 @@ import numpy as np
 from mathutils import Matrix, Quaternion, Vector
 
 from ...core.contact import (
+    MM,
     ContactPlan,
     ContactSettings,
     delta_matrix,
@@ -25,6 +26,7 @@ from .geometry import RoleKeys, keyed_value
 from .heads import Head, Rest
 
 TRACK_NAME = "Oris Contact"
+BODY_GIVE_MM = 5.0  # at human scale: how far a standing body sinks or rises (knees, toes) to set its head's height
 STRIP_NAME = "Oris Contact"
 
 
@@ -137,7 +139,7 @@ def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[Rest, Re
     poses: dict[str, list[BodyPose]] = {"A": [], "B": []}
     for side, head, head_rest, rest_lip in zip("AB", heads, rests, (plan.rest_a, plan.rest_b)):
         forward = Vector((plan.axis if side == "A" else -plan.axis).tolist())
-        body = Body(head_rest.body, forward) if head_rest.body is not None else None
+        body = Body(head_rest.body, forward, BODY_GIVE_MM * MM * plan.scale) if head_rest.body is not None else None
         nudge = (offsets or {}).get(side)
 
         def values_at(frame: float, prev: list[Any], side: str = side, head: Head = head, start: Rest = head_rest,

@@ -43,6 +43,10 @@ from .state import (
 from .validation import BodyProbe, FrameProbe, StretchProbe, first_failing_frames, validate
 
 ATTEMPTS = 4
+# where the lips of full characters may meet off centre (human mm, A's to its right of B's): the noses pass with
+# less roll, and every degree of roll bends the spines and stretches the skin
+OFF_CENTRE_MM = (0.0, 6.0, -6.0, 12.0, -12.0)
+SKIN_PASSES = 1  # measurements of the skin's lag behind the head bones, each taken back
 LIFTS = 3  # replans that lower where the lips meet, for bodies that cannot stand as tall as their heads need  # plans tried, each with more roll or other pitches, before the contact fails
 Progress = Callable[[str, float], None]  # (the stage, as a user reads it; the share of that stage done, 0 to 1)
 
@@ -102,29 +106,56 @@ class ContactReport:
                 f"nose clearance {s['nose_clearance_mm']:.1f} mm, lips within 1 mm on {100 * s['hold_gap_ok_share']:.0f}% of the hold")
 
 
-def plan_and_key(faces: Any, collider: Any, settings: ContactSettings, fps: float, min_roll: float,
-                 pitches: tuple[float, ...], heads: Any, rests: Any, roles: Any, held: Any) -> tuple[Any, Written]:
+def plan_and_key(scene: Any, faces: Any, collider: Any, settings: ContactSettings, fps: float, min_roll: float,
+                 pitches: tuple[float, ...], heads: Any, rests: Any, roles: Any, held: Any,
+                 probe: FrameProbe) -> tuple[Any, Written]:
     """A plan and its keys. Where a body bends to tilt its head, the head stands lower than the line between the
-    lips at rest; the lips then meet that much lower (a body can lean down, not grow)."""
+    lips at rest; the lips then meet that much lower (a body can lean down, not grow). On a body the skin at the
+    lips lags the head bone a little (it is weighted to the neck too): that lag is measured at each key and taken
+    back."""
     meet = np.zeros(3)
+    off_centre = OFF_CENTRE_MM if any(len(h.chain) >= 2 for h in heads) else (0.0,)
     for attempt in range(LIFTS + 1):
-        plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches, meet)
+        plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches, meet, off_centre)
+        # lowering where the lips meet changes neither the roll nor how far off centre: search them once
+        min_roll, pitches, off_centre = plan.roll_degrees, (plan.pitch_degrees,), (plan.off_centre_mm,)
         written = key_heads(plan, heads, rests, settings, roles, held)
         lift = max((p.lift for poses in written.poses.values() for p in poses), default=0.0)
         if lift <= 0.05 * MM * plan.scale or attempt == LIFTS:
-            return plan, written
+            break
         remove_written(written)
-        meet = meet - (lift + 0.2 * MM * plan.scale) * np.asarray(UP)
-    raise AssertionError("unreachable")
+        meet = meet - lift * np.asarray(UP)
+    if not any(h.chain for h in heads):
+        return plan, written
+    frames = np.array(plan.key_frames())
+    drift = np.zeros((2, len(frames), 3))
+    for _ in range(SKIN_PASSES):
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        for i, f in enumerate(frames):
+            scene.frame_set(int(np.floor(f)), subframe=float(f - np.floor(f)))
+            for side, d in enumerate(probe.lip_drift(depsgraph, plan, float(f))):
+                drift[side, i] += d if heads[side].chain else 0.0
+        remove_written(written)
+        offsets = {side: _interpolated(frames, -drift[k].copy()) for k, side in enumerate("AB")}
+        written = key_heads(plan, heads, rests, settings, roles, held, offsets)
+    return plan, written
+
+
+def _interpolated(frames: np.ndarray, values: np.ndarray) -> Callable[[float], np.ndarray]:
+    return lambda f: np.array([np.interp(f, frames, values[:, k]) for k in range(3)])
 
 
 def bend_summary(plan: Any, heads: Any, written: Written) -> dict[str, Any]:
     """How far the bodies bend: each chain bone's largest roll, nod and turn over the key frames, with the bone,
     the largest forward lean, and how much lower than the rest line the lips meet."""
     out: dict[str, Any] = {}
+    walk, walker = 0.0, ""
     for side, head in zip("AB", heads):
         if len(head.chain) < 2:  # a head rig turns its head bone as a head object turns
             continue
+        for pose in written.poses[side]:
+            if pose.shift.length / plan.scale > walk:
+                walk, walker = pose.shift.length / plan.scale, head.controller.name
         forward = Vector((plan.axis if side == "A" else -plan.axis).tolist())
         for pose in written.poses[side]:
             for name, turn in zip(head.chain, pose.turns):
@@ -134,7 +165,7 @@ def bend_summary(plan: Any, heads: Any, written: Written) -> dict[str, Any]:
             out["lean"] = max(out.get("lean", 0.0), pose.lean_degrees)
     if not out:
         return {}
-    return {"max_bone_degrees": out, "max_lean_degrees": out.pop("lean"),
+    return {"max_bone_degrees": out, "max_lean_degrees": out.pop("lean"), "max_walk_m": walk, "walker": walker,
             "lips_lowered_mm": float(-plan.meet_offset @ np.asarray(UP)) / MM / plan.scale}
 
 
@@ -146,7 +177,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
     one-line bar; PickError (a ContactError) refuses what was asked for before any work."""
     settings = settings.validated()
     limits = limits or Limits(compression_mm=settings.compression_limit_mm, nose_clearance_mm=settings.nose_clearance_mm,
-                              edge_stretch=settings.stretch_limit)
+                              edge_stretch=settings.stretch_limit, walk_m=settings.walk_limit_m)
     if spec_a.obj is not None and spec_a.obj == spec_b.obj and spec_a.bone == spec_b.bone:
         raise PickError("heads A and B are the same; pick two different heads")
     fps = scene.render.fps / scene.render.fps_base
@@ -206,7 +237,8 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         for attempt in range(ATTEMPTS):
             t1 = time.perf_counter()
             report_progress(f"plan {attempt + 1}, planning", 0.0)
-            plan, written = plan_and_key(faces, collider, settings, fps, min_roll, pitches, heads, rests, roles, held)
+            plan, written = plan_and_key(scene, faces, collider, settings, fps, min_roll, pitches, heads, rests, roles,
+                                         held, probe)
             planned = time.perf_counter() - t1 + (measured if attempt == 0 else 0.0)
             t2 = time.perf_counter()
             stage = f"plan {attempt + 1}, frames {math.floor(plan.start_frame)}-{math.ceil(plan.end_frame)}"
@@ -219,7 +251,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
                          "contact_frame": plan.contact_frame, "start_frame": plan.start_frame, "end_frame": plan.end_frame,
                          "leader": settings.leader, "tilt_side": settings.tilt_side,
                          "touch_frame": next(p.end for p in plan.phases if p.name == "approach"),
-                         "impact_distance": plan.impact.lips, "scale": plan.scale, "axis": plan.axis.tolist(),
+                         "impact_distance": plan.impact.lips, "off_centre_mm": plan.off_centre_mm, "scale": plan.scale, "axis": plan.axis.tolist(),
                          "lip_points": [plan.rest_a.tolist(), plan.rest_b.tolist()],
                          "keys_written": written.keys_written, "curves": written.curves, "action": written.action.name}
             attempts.append({"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees, "failures": fails,
@@ -234,19 +266,28 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
                                      notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
             remove_written(written)
             restore(saved)
+            if result["summary"].get("max_walk_m", 0.0) > limits.walk_m:
+                break  # no tilt brings the characters closer
             min_roll = plan.roll_degrees + 5.0
             if attempt >= 1:
                 pitches = (0.0, -6.0, 6.0)
         busy = other_face_animation(heads, plan.start_frame, plan.end_frame)
-        stretched = result["summary"].get("max_edge_stretch", 0.0) > limits.edge_stretch
-        hint = (f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
-                if busy else f". The bodies bend further than their skinning keeps the skin whole: allow more stretch "
-                f"(--max-stretch, now {100 * limits.edge_stretch:g}%), lower the tilt the noses need (--pucker 1), or give "
-                "the spine more bones" if stretched else ". Try a larger tilt, a lower pucker strength, or lip point overrides (--tilt, "
-                "--pucker, --a-lips/--b-lips on the command line)")
+        summary = result["summary"]
+        if busy:
+            hint = f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
+        elif summary.get("max_walk_m", 0.0) > limits.walk_m or summary.get("max_body_penetration_mm", 0.0) > \
+                limits.penetration_mm:
+            hint = ""  # the failure says what to change
+        elif summary.get("max_edge_stretch", 0.0) > limits.edge_stretch:
+            hint = (f". The bodies bend further than their skinning keeps the skin whole: allow more stretch "
+                    f"(--max-stretch, now {100 * limits.edge_stretch:g}%), lower the tilt the noses need (--pucker 1), "
+                    "or give the spine more bones")
+        else:
+            hint = (". Try a larger tilt, a lower pucker strength, or lip point overrides (--tilt, --pucker, "
+                    "--a-lips/--b-lips on the command line)")
         report = ContactReport(False, attempts[-1]["failures"], plan_info, result["summary"], result["frames"], attempts,
                                plan.notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
-        raise ContactFailed(f"the contact could not pass its checks after {ATTEMPTS} plans: "
+        raise ContactFailed(f"the contact could not pass its checks after {len(attempts)} plan{'s' * (len(attempts) > 1)}: "
                             + "; ".join(attempts[-1]["failures"]) + hint, report)
     finally:
         if not done:  # failed or stopped: the earlier contact animation and the values it wrote come back

@@ -58,6 +58,14 @@ def inside_vertices(verts: np.ndarray, seeds: set[int], other_tree: Any,
     return found
 
 
+def local_tree(verts: np.ndarray, tris: np.ndarray, keep: np.ndarray) -> tuple[Any, np.ndarray]:
+    """A BVH of only the triangles with a vertex in `keep` (near the other head or body: the rest cannot touch it),
+    and those triangles' indices."""
+    tri_ids = np.flatnonzero(keep[tris].any(axis=1))
+    used, local = np.unique(tris[tri_ids], return_inverse=True)
+    return BVHTree.FromPolygons(verts[used].tolist(), local.reshape(-1, 3).tolist(), all_triangles=True), tri_ids
+
+
 class FrameProbe:
     """Measures one frame from the evaluated meshes of both heads."""
 
@@ -70,11 +78,19 @@ class FrameProbe:
         self.lip_tri = tuple(f.lip_mask[t].any(axis=1) for f, t in zip(faces, self.tris))
         self.track = tuple(int(np.argmin(np.linalg.norm(g.verts - f.lip, axis=1))) for g, f in zip(geos, faces))
 
-    def _local_tree(self, verts: np.ndarray, tris: np.ndarray, keep: np.ndarray) -> tuple[Any, np.ndarray]:
-        """A BVH of only the triangles near the other head (the rest cannot touch it)."""
-        tri_ids = np.flatnonzero(keep[tris].any(axis=1))
-        used, local = np.unique(tris[tri_ids], return_inverse=True)
-        return BVHTree.FromPolygons(verts[used].tolist(), local.reshape(-1, 3).tolist(), all_triangles=True), tri_ids
+    def lip_drift(self, depsgraph: Any, plan: ContactPlan, frame: float) -> tuple[np.ndarray, np.ndarray]:
+        """Where each side's evaluated lips lie from where the plan put them, on average (world space): on a body
+        the skin at the lips follows the neck a little as well as the head."""
+        out = []
+        for side, head, face, planned, rest_lip in zip("AB", self.heads, self.faces, self.planned or (None, None),
+                                                       (plan.rest_a, plan.rest_b)):
+            if planned is None:
+                out.append(np.zeros(3))
+                continue
+            m = delta_matrix(rest_lip, plan.pose_at(side, frame))
+            predicted = planned[face.lip_mask] @ m[:3, :3].T + m[:3, 3]
+            out.append((head_geometry(head, depsgraph).verts[face.lip_mask] - predicted).mean(axis=0))
+        return out[0], out[1]
 
     def plan_error(self, depsgraph: Any, plan: ContactPlan, frame: float) -> float | None:
         """How far the evaluated lips lie from where the plan put them (its puckered rest shape carried by
@@ -105,7 +121,7 @@ class FrameProbe:
         near = [np.all((v >= lo) & (v <= hi), axis=1) for v in (va, vb)]
         trees = []
         for v, t, keep in zip((va, vb), self.tris, near):
-            trees.append(self._local_tree(v, t, keep))
+            trees.append(local_tree(v, t, keep))
         pairs = trees[0][0].overlap(trees[1][0])
         deepest, squeeze = 0.0, 0.0
         for side in (0, 1):
@@ -262,11 +278,7 @@ class BodyProbe:
         hi = np.minimum(verts[0].max(axis=0), verts[1].max(axis=0)) + pad
         if np.any(lo > hi):
             return 0.0, ""
-        trees = []
-        for v, t in zip(verts, self.tris):
-            near = np.all((v >= lo) & (v <= hi), axis=1)
-            tri_ids = np.flatnonzero(near[t].any(axis=1))
-            trees.append((BVHTree.FromPolygons(v.tolist(), t[tri_ids].tolist(), all_triangles=True), tri_ids))
+        trees = [local_tree(v, t, np.all((v >= lo) & (v <= hi), axis=1)) for v, t in zip(verts, self.tris)]
         pairs = trees[0][0].overlap(trees[1][0])
         worst, where = 0.0, ""
         for side in (0, 1):
@@ -362,15 +374,26 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
                          for i, p in enumerate((plan.rest_a, plan.rest_b))])
     approach = next(p for p in plan.phases if p.name == "approach")
     a0, a1 = int(np.ceil(approach.start)), int(np.floor(approach.end))
-    g0 = float(np.linalg.norm(np.diff(lip_track(a0), axis=0)))
-    g1 = float(np.linalg.norm(np.diff(lip_track(a1), axis=0)))
+    def gap(f: int) -> float:  # along the approach: lips that meet off centre keep a gap across it
+        return float(np.diff(lip_track(f), axis=0)[0] @ plan.axis)
+
+    g0, g1 = gap(a0), gap(a1)
     dev = 0.0
     for f in range(a0, a1 + 1):
-        g = float(np.linalg.norm(np.diff(lip_track(f), axis=0)))
+        g = gap(f)
         want = float(minimum_jerk((f - approach.start) / (approach.end - approach.start)))
         if abs(g0 - g1) > 1e-12:
             dev = max(dev, abs((g0 - g) / (g0 - g1) - want))
-    jump = _velocity_jump(scene, plan, heads, rest, on_progress)
+    # the velocity check reads only the heads' transforms: the meshes need not deform meanwhile
+    deforming = [mod for h in heads for ob in bpy.data.objects if ob.type == "MESH" for mod in ob.modifiers
+                 if mod.type == "ARMATURE" and getattr(mod, "object", None) == h.controller and mod.show_viewport]
+    try:
+        for mod in deforming:
+            mod.show_viewport = False
+        jump = _velocity_jump(scene, plan, heads, rest, on_progress)
+    finally:
+        for mod in deforming:
+            mod.show_viewport = True
     summary = {
         "max_penetration_mm": float(worst["penetration_mm"]), "worst_frame": int(worst["frame"]),
         "hold_gap_ok_share": float(np.mean([m["lip_gap_mm"] is not None and m["lip_gap_mm"] <= limits.lip_gap_mm
