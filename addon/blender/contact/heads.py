@@ -58,6 +58,11 @@ class Head:
     topology: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # per mesh: its (head's) triangles
 
     @property
+    def on_body(self) -> bool:
+        """A head bone with a neck under it: a character that stands, walks and bends (body.py), not a head rig."""
+        return len(self.chain) >= 2
+
+    @property
     def path_prefix(self) -> str:
         return f'pose.bones["{bpy.utils.escape_identifier(self.bone)}"].' if self.bone else ""
 

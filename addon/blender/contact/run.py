@@ -114,7 +114,7 @@ def plan_and_key(scene: Any, faces: Any, collider: Any, settings: ContactSetting
     lips lags the head bone a little (it is weighted to the neck too): that lag is measured at each key and taken
     back."""
     meet = np.zeros(3)
-    off_centre = OFF_CENTRE_MM if any(len(h.chain) >= 2 for h in heads) else (0.0,)
+    off_centre = OFF_CENTRE_MM if any(h.on_body for h in heads) else (0.0,)
     for attempt in range(LIFTS + 1):
         plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches, meet, off_centre)
         # lowering where the lips meet changes neither the roll nor how far off centre: search them once
@@ -125,7 +125,7 @@ def plan_and_key(scene: Any, faces: Any, collider: Any, settings: ContactSetting
             break
         remove_written(written)
         meet = meet - lift * np.asarray(UP)
-    if not any(h.chain for h in heads):
+    if not any(h.on_body for h in heads):  # only a body's skin lags its head bone
         return plan, written
     frames = np.array(plan.key_frames())
     drift = np.zeros((2, len(frames), 3))
@@ -134,7 +134,7 @@ def plan_and_key(scene: Any, faces: Any, collider: Any, settings: ContactSetting
         for i, f in enumerate(frames):
             scene.frame_set(int(np.floor(f)), subframe=float(f - np.floor(f)))
             for side, d in enumerate(probe.lip_drift(depsgraph, plan, float(f))):
-                drift[side, i] += d if heads[side].chain else 0.0
+                drift[side, i] += d if heads[side].on_body else 0.0
         remove_written(written)
         offsets = {side: _interpolated(frames, -drift[k].copy()) for k, side in enumerate("AB")}
         written = key_heads(plan, heads, rests, settings, roles, held, offsets)
@@ -151,7 +151,7 @@ def bend_summary(plan: Any, heads: Any, written: Written) -> dict[str, Any]:
     out: dict[str, Any] = {}
     walk, walker = 0.0, ""
     for side, head in zip("AB", heads):
-        if len(head.chain) < 2:  # a head rig turns its head bone as a head object turns
+        if not head.on_body:  # a head rig turns its head bone as a head object turns
             continue
         for pose in written.poses[side]:
             if pose.shift.length / plan.scale > walk:
