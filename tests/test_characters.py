@@ -202,3 +202,37 @@ def test_the_command_line_takes_a_character_by_its_collection_or_any_of_its_mesh
     report = json.loads((tmp_path / "kiss.json").read_text())
     assert report["passed"] and any("part of the character CharB_rig" in n for n in report["notes"])
     assert (tmp_path / "kiss.blend").exists() and source.read_bytes() == before
+
+
+def _idle(rig) -> None:
+    """An idle take on the armature: the chest sways a little from side to side, as an artist's idle cycle does."""
+    chest = rig.pose.bones["chest"]
+    chest.rotation_mode = "XYZ"
+    for frame in range(1, 201, 10):
+        chest.rotation_euler = (0.0, math.radians(1.5) * math.sin(2 * math.pi * frame / 60), 0.0)
+        chest.keyframe_insert("rotation_euler", frame=frame)
+
+
+def test_a_character_that_idles_keeps_its_take_around_the_kiss():
+    """Its idle moves to a track below Oris's; the contact fades in over the half second before the approach and
+    out over the half second after the release, and outside that the idle plays as it did."""
+    rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5)
+    _idle(rig_a)
+    scene = bpy.context.scene
+
+    def chest_at(frame: int) -> tuple[float, ...]:
+        scene.frame_set(frame)
+        return tuple(rig_a.pose.bones["chest"].matrix_basis.to_euler())
+
+    before = {f: chest_at(f) for f in (5, 8, 125, 190)}
+    report = run_contact(scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC))
+    assert report.passed, report.failures
+    ad = rig_a.animation_data
+    assert [t.name for t in ad.nla_tracks][-1] == TRACK_NAME and len(ad.nla_tracks) == 2 and ad.action is None
+    start, end = int(report.plan["start_frame"]), int(report.plan["end_frame"])
+    assert start - 12 > 8 and end + 12 < 125
+    for f, value in before.items():  # the idle plays outside the contact and its fades
+        assert np.allclose(chest_at(f), value, atol=1e-6), f
+    # inside, the fade is continuous: no frame jumps further than the idle itself moves in a frame or two
+    steps = [np.abs(np.subtract(chest_at(f + 1), chest_at(f))).max() for f in range(start - 14, end + 14)]
+    assert max(steps) < math.radians(1.0), np.degrees(max(steps))

@@ -26,6 +26,7 @@ from .geometry import RoleKeys, keyed_value
 from .heads import Head, Rest
 
 TRACK_NAME = "Oris Contact"
+BLEND_SECONDS = 0.5  # a character with its own take fades out of it before the approach and back after the release
 BODY_GIVE_MM = 5.0  # at human scale: how far a standing body sinks or rises (knees, toes) to set its head's height
 STRIP_NAME = "Oris Contact"
 
@@ -201,15 +202,31 @@ def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[Rest, Re
     # transforms hold their rest pose outside the strip (a take's location and rotation would otherwise
     # carry a head away from where the plan put it); face shapes leave other animation alone outside it,
     # and blend back into it as the heads part
+    # a character with its own walk or idle under Oris's track: the take fades into the pose the approach starts
+    # from over the half second before it, and back out of the pose the release ends in over the half second after;
+    # outside, the take plays as it did (the contact itself is Oris's alone, as the checks measure it)
+    blend = float(max(2.0, round(BLEND_SECONDS * plan.fps)))
+    walking = {id(h.controller) for h in heads if h.on_body and _plays_below(h.controller)}
     strips = []
     for idb in ids:
         is_object = isinstance(idb, bpy.types.Object)
-        strip = place_strip(idb, action, slots[id(idb)], TRACK_NAME, STRIP_NAME, start, end,
-                            "HOLD" if is_object else "NOTHING")
+        if id(idb) in walking:
+            strip = place_strip(idb, action, slots[id(idb)], TRACK_NAME, STRIP_NAME, start - blend, end + blend,
+                                "NOTHING")
+            strip.blend_in = strip.blend_out = blend
+        else:
+            strip = place_strip(idb, action, slots[id(idb)], TRACK_NAME, STRIP_NAME, start, end,
+                                "HOLD" if is_object else "NOTHING")
         if not is_object and idb in (held or {}):
             strip.blend_out = float(max(1.0, round(0.2 * plan.fps)))
         strips.append(strip)
     return Written(action, ids, strips, keys_written, curves, poses)
+
+
+def _plays_below(ob: Any) -> bool:
+    """Another take plays on the object: an unmuted NLA track that is not Oris's."""
+    ad = ob.animation_data
+    return ad is not None and any(t.name != TRACK_NAME and not t.mute and len(t.strips) for t in ad.nla_tracks)
 
 
 def remove_written(written: Written) -> None:
