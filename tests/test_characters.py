@@ -236,3 +236,24 @@ def test_a_character_that_idles_keeps_its_take_around_the_kiss():
     # inside, the fade is continuous: no frame jumps further than the idle itself moves in a frame or two
     steps = [np.abs(np.subtract(chest_at(f + 1), chest_at(f))).max() for f in range(start - 14, end + 14)]
     assert max(steps) < math.radians(1.0), np.degrees(max(steps))
+
+
+@pytest.mark.parametrize("setup, message", [
+    ({"gap": 3.0}, r"CharA_rig would slide 2\.\d+ m over the floor .*limit 0\.6 m.*--max-walk"),
+    ({"drop_b": 0.15}, r"would lean \d+ degrees \(limit 15\).*1[56] cm apart in height.*on a step"),
+    ({"turn_b": 180.0}, r"B faces away .*the limit is 80.*--a-facing/--b-facing"),
+])
+def test_characters_that_cannot_meet_fail_naming_the_limit_and_the_option(setup, message):
+    """Three metres apart, one a head and a half shorter, or facing away: the contact fails with the limit it would
+    break and what to change, after one plan (no tilt helps), and writes nothing."""
+    from oris.core.contact import ContactError
+
+    rig_a, body_a, rig_b, body_b = facing_pair(gap=setup.get("gap", 0.5))
+    rig_b.location.z -= setup.get("drop_b", 0.0)
+    rig_b.rotation_euler.z += math.radians(setup.get("turn_b", 0.0))
+    bpy.context.view_layer.update()
+    with pytest.raises(ContactError, match=message) as failed:
+        run_contact(bpy.context.scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC))
+    if isinstance(failed.value, ContactFailed):
+        assert len(failed.value.report.attempts) == 1
+    assert not [a for a in bpy.data.actions if a.name.startswith("Oris")]

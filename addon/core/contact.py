@@ -536,6 +536,7 @@ class Limits:
     bone_nod: float = 20.0
     bone_turn: float = 25.0
     walk_m: float = 0.6  # how far a body's object may travel over the floor (human metres)
+    lean: float = 15.0  # how far a body may lean forward to bring its head down (degrees)
 
 
 def judge(summary: dict, limits: Limits) -> list[str]:
@@ -570,6 +571,11 @@ def judge(summary: dict, limits: Limits) -> list[str]:
     if summary.get("max_walk_m", 0.0) > limits.walk_m:
         fails.append(f"{summary['walker']} would slide {summary['max_walk_m']:.2f} m over the floor to get there "
                      f"(limit {limits.walk_m:g} m, a step): place the characters closer, or allow more (--max-walk)")
+    if summary.get("max_lean_degrees", 0.0) > limits.lean:
+        fails.append(f"{summary['leaner']} would lean {summary['max_lean_degrees']:.0f} degrees (limit {limits.lean:g}) "
+                     f"to bring its head down to the other's: the lips start {summary['height_difference_mm'] / 10:.0f} cm "
+                     "apart in height, and bodies of different heights cannot meet yet; stand the shorter character "
+                     "on a step (raise its object) so the heads start within a few centimetres of level")
     bones = summary.get("max_bone_degrees") or {}
     for what, limit in (("roll", limits.bone_roll), ("nod", limits.bone_nod), ("turn", limits.bone_turn)):
         if bones.get(what, 0.0) > limit:

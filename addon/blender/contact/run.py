@@ -162,11 +162,19 @@ def bend_summary(plan: Any, heads: Any, written: Written) -> dict[str, Any]:
                 for what, degrees in bone_angles(turn, forward).items():
                     if degrees > out.get(what, -1.0):
                         out[what], out[what + "_bone"] = degrees, f"{head.controller.name}: {name}"
-            out["lean"] = max(out.get("lean", 0.0), pose.lean_degrees)
+            if pose.lean_degrees > out.get("lean", -1.0):
+                out["lean"], out["leaner"] = pose.lean_degrees, head.controller.name
     if not out:
         return {}
-    return {"max_bone_degrees": out, "max_lean_degrees": out.pop("lean"), "max_walk_m": walk, "walker": walker,
+    rise = float(np.dot(plan.rest_a - plan.rest_b, np.asarray(UP)))
+    return {"max_bone_degrees": out, "max_lean_degrees": out.pop("lean"), "leaner": out.pop("leaner"),
+            "height_difference_mm": abs(rise) / MM / plan.scale, "max_walk_m": walk, "walker": walker,
             "lips_lowered_mm": float(-plan.meet_offset @ np.asarray(UP)) / MM / plan.scale}
+
+
+def _beyond_bodies(summary: dict[str, Any], limits: Limits) -> bool:
+    """The characters stand too far apart, or too far from level, for any plan: a walk or lean over its limit."""
+    return summary.get("max_walk_m", 0.0) > limits.walk_m or summary.get("max_lean_degrees", 0.0) > limits.lean
 
 
 def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: ContactSettings,
@@ -266,8 +274,8 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
                                      notes, {"plan_and_key_s": planned, "validate_s": time.perf_counter() - t2})
             remove_written(written)
             restore(saved)
-            if result["summary"].get("max_walk_m", 0.0) > limits.walk_m:
-                break  # no tilt brings the characters closer
+            if _beyond_bodies(result["summary"], limits):
+                break  # no other tilt brings the characters closer or level
             min_roll = plan.roll_degrees + 5.0
             if attempt >= 1:
                 pitches = (0.0, -6.0, 6.0)
@@ -275,8 +283,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         summary = result["summary"]
         if busy:
             hint = f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
-        elif summary.get("max_walk_m", 0.0) > limits.walk_m or summary.get("max_body_penetration_mm", 0.0) > \
-                limits.penetration_mm:
+        elif _beyond_bodies(summary, limits) or summary.get("max_body_penetration_mm", 0.0) > limits.penetration_mm:
             hint = ""  # the failure says what to change
         elif summary.get("max_edge_stretch", 0.0) > limits.edge_stretch:
             hint = (f". The bodies bend further than their skinning keeps the skin whole: allow more stretch "
