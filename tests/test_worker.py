@@ -118,6 +118,25 @@ def test_kill_9_mid_request_gives_a_clear_error_and_the_next_request_restarts(sp
         assert client.info.pid != pid and post.visemes.shape[0] == 101
 
 
+def test_a_cancel_sent_to_a_worker_that_already_died_is_a_clear_error_not_a_broken_pipe(speech_16k):
+    """The user presses Esc just after the worker died: writing the cancel finds no reader (EPIPE). That is the
+    crash, reported as such; the next request starts a new worker."""
+    audio = np.tile(speech_16k, 10)
+    cancel = threading.Event()
+    with WorkerClient(device="cpu") as client:
+        pid = client.start().pid
+
+        def die_then_cancel(fraction):
+            if client.info and client.info.pid == pid and not cancel.is_set():
+                os.kill(pid, signal.SIGKILL)
+                client._proc.wait(timeout=10)  # gone for sure: the cancel below meets a closed pipe
+                cancel.set()
+
+        with pytest.raises(WorkerCrashed, match="stopped during request"):
+            client.infer(audio, on_progress=die_then_cancel, cancel=cancel)
+        assert client.infer(speech_16k[:16000]).visemes.shape[0] == 101
+
+
 def test_a_hung_worker_times_out_and_is_replaced(speech_16k):
     with WorkerClient(device="cpu") as client:
         pid = client.start().pid

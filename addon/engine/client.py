@@ -243,7 +243,10 @@ class WorkerClient:
             if (cancel is not None and cancel.is_set() or send_error) and not cancel_sent:
                 stop_sending.set()
                 with self._write_lock:
-                    write_message(stdin, {"type": "cancel", "id": req_id})
+                    try:
+                        write_message(stdin, {"type": "cancel", "id": req_id})
+                    except OSError:  # the worker is gone: its event stream ends, and that says how it stopped
+                        pass
                 cancel_sent = True
             event = self._next_event(req_id, what="request", wait=0.05)
             if event is None:  # nothing yet: look at cancel again, unless the worker went quiet

@@ -253,6 +253,9 @@ class _LipSyncRun(bpy.types.Operator):
             _running.release()
             self.report({"ERROR"}, f"Oris worker: {exc}")
             return {"CANCELLED"}
+        except BaseException:
+            _running.release()  # whatever went wrong, the next lip sync may run
+            raise
         return self._finish(context, results)
 
     def invoke(self, context: bpy.types.Context, event: Any) -> set[str]:
