@@ -242,7 +242,7 @@ def test_a_character_that_idles_keeps_its_take_around_the_kiss():
     ({"gap": 3.0}, r"CharA_rig would slide 2\.\d+ m over the floor .*limit 0\.6 m.*--max-walk"),
     ({"drop_b": 0.15}, r"would lean \d+ degrees \(limit 15\).*1[56] cm apart in height.*on a step"),
     ({"turn_b": 180.0}, r"B faces away .*the limit is 80.*--a-facing/--b-facing"),
-])
+], ids=["3 m apart", "15 cm lower", "facing away"])
 def test_characters_that_cannot_meet_fail_naming_the_limit_and_the_option(setup, message):
     """Three metres apart, one a head and a half shorter, or facing away: the contact fails with the limit it would
     break and what to change, after one plan (no tilt helps), and writes nothing."""
