@@ -62,8 +62,11 @@ def local_tree(verts: np.ndarray, tris: np.ndarray, keep: np.ndarray) -> tuple[A
     """A BVH of only the triangles with a vertex in `keep` (near the other head or body: the rest cannot touch it),
     and those triangles' indices."""
     tri_ids = np.flatnonzero(keep[tris].any(axis=1))
-    used, local = np.unique(tris[tri_ids], return_inverse=True)
-    return BVHTree.FromPolygons(verts[used].tolist(), local.reshape(-1, 3).tolist(), all_triangles=True), tri_ids
+    picked = tris[tri_ids]
+    used = np.zeros(len(verts), bool)
+    used[picked.ravel()] = True
+    remap = np.cumsum(used) - 1  # each used vertex's index among the used ones
+    return BVHTree.FromPolygons(verts[used].tolist(), remap[picked].tolist(), all_triangles=True), tri_ids
 
 
 class FrameProbe:
