@@ -527,6 +527,25 @@ def speech_credits(real_speech: dict[str, dict], native_dev_prompts: int = 0, le
     return lines
 
 
+def foreign_credits(foreign: dict[str, dict]) -> list[str]:
+    """The card's credits for the non-English speech a fine-tuned model heard (foreign_corpus.py)."""
+    if not foreign:
+        return []
+    def used(name: str) -> str:
+        s = foreign.get(name)
+        return f"{s['utterances']:,} utterances ({s['hours']:.2f} h)" if s else "not used"
+    return [
+        "- **Non-English speech**, for fine-tuning only (`models/recipe/foreign_corpus.py`), from Debian packages:",
+        f"  - Asterisk prompt voices `asterisk-core-sounds-fr`, `-es`, `-ru` (French, June Wallack, CC BY-SA 3.0: {used('asterisk_fr')};",
+        f"    Spanish, Allison Smith, CC BY-SA 3.0: {used('asterisk_es')}; Russian, Maxim Topal, CC BY 3.0: {used('asterisk_ru')}),",
+        "    every prompt with a script but those the other-language mismatch thresholds were chosen on and those held",
+        "    out for evaluation; labelled by Oris's own transcript-mode alignment in the language (a script it refused: left out).",
+        f"  - `festvox-ru` (msu_ru_nsh, one male speaker, BSD-style licence): {used('festvox_ru')}, every utterance but the",
+        "    80 held out for evaluation, with the voice's own festival phone labels.",
+        "  - Asterisk Italian (Carlo Flora, CC BY 3.0) was never trained on: it is the held-out language.",
+    ]
+
+
 # corpus (aligning the real speech took 12 min on one core, synthesis and the rest less) + export + tuning + evaluation
 REBUILD_OVERHEAD_MINUTES = 30
 
@@ -540,9 +559,40 @@ def averaging_note(tr: dict) -> str:
     return f"; weights averaged from {share} of the run on"
 
 
+# the non-English training sets of a fine-tuned model (foreign_corpus.py), for the card
+FOREIGN_SETS = {"asterisk_fr": "Asterisk French", "asterisk_es": "Asterisk Spanish", "asterisk_ru": "Asterisk Russian",
+                "festvox_ru": "festvox-ru"}
+
+
+def fine_tuning_note(tr: dict) -> str:
+    """How a fine-tuned model (train.py --init-from) was made from the one before it, for the card."""
+    if not tr.get("init_from"):
+        return ""
+    base = tr.get("base", {})
+    foreign = tr.get("foreign_speech", {})
+    sets = ", ".join(f"{FOREIGN_SETS.get(k, k)} {v['hours']:.2f} h" for k, v in foreign.items())
+    note = (" Then fine-tuned from that model" + (f" (sha256 `{base['sha256'][:12]}`)" if base.get("sha256") else "")
+            + ", its ONNX weights loaded back and its BatchNorm statistics frozen"
+            + (f", with {tr['foreign_share']:.0%} of the crops real speech in other languages, split evenly among "
+               f"{sets} (the Asterisk voices labelled by Oris's own transcript-mode alignment in their language, "
+               "festvox-ru by its own festival phone labels; Italian never heard), the rest English in the ratios above"
+               if foreign else "")
+            + f": learning rate {tr.get('lr', 0):g} (cosine, 200 steps of warm-up), {tr.get('steps', 0):,} steps in "
+            f"{tr.get('minutes', 0):g} minutes on {tr.get('device', 'cpu')}")
+    if tr.get("snapshot_step"):
+        note += f"; the snapshot at step {tr['snapshot_step']:,}"
+    if tr.get("interpolated_alpha") is not None:
+        note += (f", its weights taken {tr['interpolated_alpha']:.0%} of the way from the English model's "
+                 "(the rest the English model's own)")
+    if tr.get("selection"):
+        note += f" ({tr['selection']})"
+    return note + "."
+
+
 def markdown_card(card: dict) -> str:
     ev = card["evaluation"]
     tr = card.get("training", {})
+    first = {**tr, **tr.get("base", {})} if tr.get("init_from") else tr  # the run the first sentence describes
     rows = []
     for set_name, label in (("real_heldout_speakers", "Real speech, held-out speakers"),
                             ("native_heldout_voice", "Held-out native voice (en-AU)"),
@@ -605,7 +655,7 @@ def markdown_card(card: dict) -> str:
         + (f"; plus, weighted x{tr['closure_window_weight']:g}, a loss asking for one confident PP frame within each "
            "reference closure +-40 ms and none between" if tr.get("closure_window_weight") else "")
         + (f"; dropout {tr['dropout']:g} after the GRU" if tr.get("dropout") else "")
-        + averaging_note(tr)
+        + averaging_note(first)
         + f") on augmented {tr.get('crop_seconds', 4.0):g} s crops, "
         f"{tr.get('real_share', 0.65):.0%} of them real learner speech"
         + (f", {tr['native_share']:.0%} the native prompt voices" if tr.get("native_share") else "")
@@ -613,8 +663,8 @@ def markdown_card(card: dict) -> str:
         "shifts, gain, reverb, band limits"
         + (f", {tr['narrowband']:.0%} of crops band-limited to 4 kHz as an 8 kHz recording is" if tr.get("narrowband") else "")
         + f", noise down to {tr.get('min_snr_db', 3.0):g} dB SNR, SpecAugment masking), "
-        f"{tr.get('steps', 0):,} steps in {tr.get('minutes', 0):g} minutes on {tr.get('device', 'cpu')}"
-        + (f"; {tr['corpus_note']}." if tr.get("corpus_note") else "."),
+        f"{first.get('steps', 0):,} steps in {first.get('minutes', 0):g} minutes on {first.get('device', 'cpu')}"
+        + (f"; {tr['corpus_note']}." if tr.get("corpus_note") else ".") + fine_tuning_note(tr),
         "The worker runs it on 4 s windows every 2 s, cross-fading the overlaps.",
         "",
         "## Accuracy on data training never saw (lead 0)",
@@ -657,6 +707,7 @@ def markdown_card(card: dict) -> str:
         "## Training data and credits",
         "",
         *speech_credits(tr.get("real_speech", {}), tr.get("native_dev_prompts", 0), frozenset(tr.get("voices_left_out", []))),
+        *foreign_credits(tr.get("foreign_speech", {})),
         "- **CMU ARCTIC prompts** (public-domain text), spoken by flite (kal, kal16, awb, rms, slt) and festival",
         "  (kal_diphone, cmu_us_slt_arctic_hts)"
         + (" and by espeak-ng (GPL-3.0-or-later; en-us with its voice variants, events for phone timings)"
@@ -675,11 +726,19 @@ def markdown_card(card: dict) -> str:
         "",
         *recognizer_lines(ev),
         *language_card_lines(card.get("languages")),
-        f"Rebuild from scratch: `python models/rebuild.py` (about {tr.get('minutes', 55) + REBUILD_OVERHEAD_MINUTES:.0f} "
-        f"minutes on 2 CPU cores: {tr.get('minutes', 55):g} of them training, about {REBUILD_OVERHEAD_MINUTES} building the "
-        "corpus, exporting, tuning decoding and evaluating; uses CUDA when present).",
+        f"Rebuild from scratch: `python models/rebuild.py` (about {first.get('minutes', 55) + REBUILD_OVERHEAD_MINUTES:.0f} "
+        f"minutes on 2 CPU cores: {first.get('minutes', 55):g} of them training, about {REBUILD_OVERHEAD_MINUTES} building the "
+        "corpus, exporting, tuning decoding and evaluating; uses CUDA when present)"
+        + ("." if not tr.get("init_from") else
+           " gives the English model; then `python models/recipe/foreign_corpus.py`, `python models/recipe/train.py "
+           f"--init-from models/oris_visemes.onnx --foreign-share {tr.get('foreign_share', 0):g} --lr {tr.get('lr', 0):g} "
+           f"--minutes {tr.get('minutes', 0):g} --out DIR`, `python models/recipe/export.py --weights DIR/step{tr.get('snapshot_step', 'N')}.pt`"
+           + (" (its weights first taken part of the way from the English model's, as above)" if tr.get("interpolated_alpha") is not None else "")
+           + ", `python models/recipe/tune.py --learners-only` and `python models/evaluate.py --write-card`."),
         "",
-        "Limitations: the viseme model was trained on English only (other languages are read through their scripts'",
+        ("Limitations: the viseme model was trained on English, then fine-tuned on French, Spanish and Russian speech as "
+         "well (other languages are read through their scripts'" if tr.get("foreign_speech") else
+         "Limitations: the viseme model was trained on English only (other languages are read through their scripts'"),
         "or the recognized words' phones, and their audio alone through English sounds); the real speech is non-native (Mandarin L1) adult and child speech and four",
         "professional prompt voices (US, British, Australian) read in a studio; singing, shouting and overlapping",
         "speakers are out of scope.",

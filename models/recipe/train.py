@@ -91,10 +91,15 @@ def sample_crop(ds: LabelledSet, frames: int, rng: np.random.Generator, aug: boo
     return audio, vis, ph
 
 
-def make_batch(sets, weights, batch: int, frames: int, rng, aug=True, min_snr_db: float = 3.0, narrowband: float = 0.0):
+def make_batch(sets, weights, batch: int, frames: int, rng, aug=True, min_snr_db: float = 3.0, narrowband: float = 0.0,
+               origin: list[int] | None = None):
+    """A batch of crops; `origin`, when given, receives the index in `sets` each crop came from."""
     xs, vs, ps = [], [], []
     for _ in range(batch):
-        ds = sets[int(rng.choice(len(sets), p=weights))]
+        k = int(rng.choice(len(sets), p=weights))
+        if origin is not None:
+            origin.append(k)
+        ds = sets[k]
         a, v, p = sample_crop(ds, frames, rng, aug, min_snr_db, narrowband)
         xs.append(a)
         vs.append(v)
@@ -189,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="the non-English training sets (models/recipe/foreign_corpus.py)")
     ap.add_argument("--foreign-share", type=float, default=0.0,
                     help="share of crops taken from the non-English sets, split evenly among them (the rest keep their ratios)")
+    ap.add_argument("--eval-every", type=float, default=300.0, help="seconds between development evaluations (snapshots)")
+    ap.add_argument("--distill-weight", type=float, default=0.0,
+                    help="fine-tuning: weight of a loss keeping the English crops' viseme and phone posteriors those of the "
+                         "--init-from model (KL divergence to its output on the unmasked crop), so that what other "
+                         "languages teach does not move English")
     args = ap.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -236,10 +246,20 @@ def main(argv: list[str] | None = None) -> int:
 
     sliding_mean_frames = 2 * round(args.sliding_mean * 100 / 2) + 1 if args.sliding_mean > 0 else 0
     model = VisemeNet(dropout=args.dropout, sliding_mean_frames=sliding_mean_frames).to(device)
+    teacher: VisemeNet | None = None
     if args.init_from:
         model.load_state_dict(state_from_onnx(args.init_from, model))
         freeze_batchnorm(model)
         print(f"initialised from {args.init_from}", flush=True)
+        if args.distill_weight > 0:
+            teacher = VisemeNet(dropout=args.dropout, sliding_mean_frames=sliding_mean_frames).to(device)
+            teacher.load_state_dict(state_from_onnx(args.init_from, teacher))
+            teacher.eval()
+            for prm in teacher.parameters():
+                prm.requires_grad_(False)
+    elif args.distill_weight > 0:
+        ap.error("--distill-weight needs --init-from")
+    english_sets = len(sets) - len(foreign_speech)  # make_batch's set indices below this are English
     with torch.no_grad():  # input normalisation from the training audio itself
         sample, _, _ = make_batch([real, tts], [0.5, 0.5], 64, 400, rng, aug=True)
         model.features.eval()  # statistics of unmasked features
@@ -260,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     step, best = 0, -1.0
     averaged: AveragedModel | None = None
-    next_eval = 300.0
+    next_eval = args.eval_every
     if args.init_from:
         initial = dev_accuracy(model, dev, dev_native, device)  # for reference: the best snapshot is a fine-tuned one
         print(f"  dev viseme frame accuracy of the initial weights {initial:.4f}", flush=True)
@@ -271,10 +291,24 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
-        x, v, p = make_batch(sets, weights, args.batch, frames, rng, min_snr_db=args.min_snr, narrowband=args.narrowband)
+        origin: list[int] = []
+        x, v, p = make_batch(sets, weights, args.batch, frames, rng, min_snr_db=args.min_snr, narrowband=args.narrowband,
+                             origin=origin)
         x, v, p = x.to(device), v.to(device), p.to(device)
         vis_logits, ph_logits = model(x)
         loss = vis_loss(vis_logits.reshape(-1, 15), v.reshape(-1)) + 0.5 * ph_loss(ph_logits.reshape(-1, 40), p.reshape(-1))
+        if teacher is not None:
+            english = torch.tensor([k < english_sets for k in origin], device=device)
+            keep = english[:, None] & (v != IGNORE)  # English crops' frames that hold audio
+            if bool(keep.any()):
+                with torch.no_grad():
+                    t_vis, t_ph = teacher(x[english])
+                kl = torch.nn.functional.kl_div
+                s_vis = torch.log_softmax(vis_logits[english], -1)[keep[english]]
+                s_ph = torch.log_softmax(ph_logits[english], -1)[keep[english]]
+                loss = loss + args.distill_weight * (
+                    kl(s_vis, torch.log_softmax(t_vis, -1)[keep[english]], log_target=True, reduction="batchmean")
+                    + 0.5 * kl(s_ph, torch.log_softmax(t_ph, -1)[keep[english]], log_target=True, reduction="batchmean"))
         if args.closure_window_weight > 0:
             loss = loss + args.closure_window_weight * closure_window_loss(vis_logits, v)
         opt.zero_grad()
@@ -290,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         if step % 50 == 0:
             print(f"step {step} t={time.time() - t0:.0f}s lr={lr:.2e} loss={loss.item():.3f}", flush=True)
         if time.time() - t0 > next_eval or (time.time() - t0) >= budget:
-            next_eval += 300.0
+            next_eval += args.eval_every
             acc = dev_accuracy(model, dev, dev_native, device)
             print(f"  dev viseme frame accuracy {acc:.4f}", flush=True)
             if args.init_from:  # every snapshot of a fine-tuning run is kept
@@ -319,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         "closure_window_weight": args.closure_window_weight, "min_snr_db": args.min_snr,
         "dropout": args.dropout, "sliding_mean_frames": sliding_mean_frames, "average_from": args.average_from, "weights": weights,
         **({"init_from": args.init_from.name} if args.init_from else {}),
-        **({"foreign_share": args.foreign_share, "foreign_speech": foreign_speech} if foreign_speech else {})}))
+        **({"foreign_share": args.foreign_share, "foreign_speech": foreign_speech} if foreign_speech else {}),
+        **({"distill_weight": args.distill_weight} if teacher is not None else {})}))
     return 0
 
 
