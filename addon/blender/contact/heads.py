@@ -102,6 +102,12 @@ def _find_head_bone(arm: Any) -> str:
                        "(--a-bone/--b-bone on the command line)")
 
 
+def deformed_by(rig: Any) -> list[tuple[Any, Any]]:
+    """The meshes an armature deforms, each with its Armature modifier."""
+    return [(m, mod) for m in bpy.data.objects if m.type == "MESH" for mod in m.modifiers
+            if mod.type == "ARMATURE" and getattr(mod, "object", None) == rig]
+
+
 def character_of(ob: Any) -> Any:
     """What moves for a pick: a mesh that an armature with a head bone deforms is part of a character, and the
     character (its armature) moves, not the mesh alone."""
@@ -132,12 +138,13 @@ def resolve_head(spec: HeadSpec, label: str) -> Head:
             raise PickError(f"{ob.name} has no bone {bone!r} (bones: {', '.join(b.name for b in ob.pose.bones)[:300]})")
         subtree = _bone_subtree(ob, bone)
         meshes: list[tuple[Any, np.ndarray | None]] = []
+        deformed = {id(m) for m, _ in deformed_by(ob)}
         for child in bpy.data.objects:
             if child.type != "MESH":
                 continue
             if child.parent == ob and child.parent_type == "BONE" and child.parent_bone in subtree:
                 meshes.append((child, None))
-            elif any(m.type == "ARMATURE" and getattr(m, "object", None) == ob for m in child.modifiers):
+            elif id(child) in deformed:
                 subset = _bone_weighted(child, subtree)
                 if subset is not None and len(subset):
                     meshes.append((child, subset))

@@ -101,10 +101,10 @@ def movers(head: Head, standing: bool) -> list[Mover]:
         [Mover(bones[n], f'pose.bones["{bpy.utils.escape_identifier(n)}"].', n, False) for n in head.chain]
 
 
-def head_values(head: Head, rest: Rest, body: Body | None, world: Matrix,
+def head_values(head: Head, rest: Rest, body: Body | None, turned: list[Mover], world: Matrix,
                 previous: list[Any]) -> tuple[list[float], list[Any], BodyPose | None]:
-    """The values of movers(head)'s channels that put the head at `world`; `previous` holds each rotation's last
-    value (for continuous Euler angles and quaternion signs)."""
+    """The values of movers(head)'s channels that put the head at `world` (`turned`: those of them whose rotation
+    is keyed); `previous` holds each rotation's last value (for continuous Euler angles and quaternion signs)."""
     if body is None:
         parent = rest.world @ rest.basis.inverted()  # what stands between basis and world, held fixed
         loc, quat, _scale = (parent.inverted() @ world).decompose()
@@ -112,7 +112,6 @@ def head_values(head: Head, rest: Rest, body: Body | None, world: Matrix,
         return np.asarray(loc, np.float64).tolist() + rot, [prev], None
     pose = body.solve(world)
     object_basis, bone_bases = body.bases(pose)
-    turned = [m for m in movers(head, body.rest.standing) if m.turned]
     values = np.asarray(object_basis.to_translation(), np.float64).tolist()
     rotations = ([object_basis] if body.rest.standing else []) + bone_bases
     prevs: list[Any] = []
@@ -142,16 +141,17 @@ def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[Rest, Re
         forward = Vector((plan.axis if side == "A" else -plan.axis).tolist())
         body = Body(head_rest.body, forward, BODY_GIVE_MM * MM * plan.scale) if head_rest.body is not None else None
         nudge = (offsets or {}).get(side)
+        mine = movers(head, body is not None and body.rest.standing)
+        turned = [m for m in mine if m.turned]
 
         def values_at(frame: float, prev: list[Any], side: str = side, head: Head = head, start: Rest = head_rest,
-                      rest_lip: np.ndarray = rest_lip, body: Body | None = body,
+                      rest_lip: np.ndarray = rest_lip, body: Body | None = body, turned: list[Mover] = turned,
                       nudge: Callable[[float], np.ndarray] | None = nudge) -> tuple[list[float], list[Any], BodyPose | None]:
             m = delta_matrix(rest_lip, plan.pose_at(side, frame))
             if nudge is not None:  # the skin's own lag behind the bones, measured and taken back
                 m[:3, 3] += nudge(frame)
-            return head_values(head, start, body, Matrix(m.tolist()) @ start.world, prev)
-        mine = movers(head, body is not None and body.rest.standing)
-        prev: list[Any] = [_initial(m.owner) for m in mine if m.turned]
+            return head_values(head, start, body, turned, Matrix(m.tolist()) @ start.world, prev)
+        prev: list[Any] = [_initial(m.owner) for m in turned]
         values, slopes = [], []
         for f in frames:
             v, prev, pose = values_at(float(f), prev)
@@ -201,10 +201,10 @@ def key_heads(plan: ContactPlan, heads: tuple[Head, Head], rests: tuple[Rest, Re
             curves += 1
     # transforms hold their rest pose outside the strip (a take's location and rotation would otherwise
     # carry a head away from where the plan put it); face shapes leave other animation alone outside it,
-    # and blend back into it as the heads part
-    # a character with its own walk or idle under Oris's track: the take fades into the pose the approach starts
-    # from over the half second before it, and back out of the pose the release ends in over the half second after;
-    # outside, the take plays as it did (the contact itself is Oris's alone, as the checks measure it)
+    # and blend back into it as the heads part. A character with its own walk or idle under Oris's track is the
+    # exception: the take fades into the pose the approach starts from over the half second before it, and back
+    # out of the pose the release ends in over the half second after; outside, the take plays as it did (the
+    # contact itself is Oris's alone, as the checks measure it)
     blend = float(max(2.0, round(BLEND_SECONDS * plan.fps)))
     walking = {id(h.controller) for h in heads if h.on_body and _plays_below(h.controller)}
     strips = []

@@ -42,12 +42,12 @@ from .state import (
 )
 from .validation import BodyProbe, FrameProbe, StretchProbe, first_failing_frames, validate
 
-ATTEMPTS = 4
+ATTEMPTS = 4  # plans tried, each with more roll or other pitches, before the contact fails
 # where the lips of full characters may meet off centre (human mm, A's to its right of B's): the noses pass with
 # less roll, and every degree of roll bends the spines and stretches the skin
 OFF_CENTRE_MM = (0.0, 6.0, -6.0, 12.0, -12.0)
 SKIN_PASSES = 1  # measurements of the skin's lag behind the head bones, each taken back
-LIFTS = 3  # replans that lower where the lips meet, for bodies that cannot stand as tall as their heads need  # plans tried, each with more roll or other pitches, before the contact fails
+LIFTS = 3  # replans that lower where the lips meet, for bodies that cannot stand as tall as their heads need
 Progress = Callable[[str, float], None]  # (the stage, as a user reads it; the share of that stage done, 0 to 1)
 
 
@@ -153,11 +153,10 @@ def bend_summary(plan: Any, heads: Any, written: Written) -> dict[str, Any]:
     for side, head in zip("AB", heads):
         if not head.on_body:  # a head rig turns its head bone as a head object turns
             continue
+        forward = Vector((plan.axis if side == "A" else -plan.axis).tolist())
         for pose in written.poses[side]:
             if pose.shift.length / plan.scale > walk:
                 walk, walker = pose.shift.length / plan.scale, head.controller.name
-        forward = Vector((plan.axis if side == "A" else -plan.axis).tolist())
-        for pose in written.poses[side]:
             for name, turn in zip(head.chain, pose.turns):
                 for what, degrees in bone_angles(turn, forward).items():
                     if degrees > out.get(what, -1.0):

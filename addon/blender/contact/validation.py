@@ -21,7 +21,7 @@ from ...core.contact import (
     minimum_jerk,
 )
 from .geometry import Geometry, head_geometry
-from .heads import Head
+from .heads import Head, deformed_by
 
 BVHTree: Any = _BVHTree  # the stubs type its constructors as returning None
 
@@ -174,8 +174,7 @@ class StretchProbe:
     def __init__(self, heads: tuple[Head, Head], depsgraph: Any, shaped: dict[Any, set[str]]) -> None:
         meshes: list[Any] = []
         for head in heads:
-            deformed = [m for m in bpy.data.objects if m.type == "MESH" and head.bone and any(
-                mod.type == "ARMATURE" and getattr(mod, "object", None) == head.controller for mod in m.modifiers)]
+            deformed = [m for m, _ in deformed_by(head.controller)] if head.bone else []
             for ob in [m for m, _ in head.meshes] + deformed:
                 if ob not in meshes:
                     meshes.append(ob)
@@ -226,8 +225,7 @@ def character_meshes(head: Head) -> list[tuple[Any, np.ndarray]]:
     parts = {id(m): subset for m, subset in head.meshes}
     meshes = [m for m, _ in head.meshes]
     if head.chain:
-        meshes += [m for m in bpy.data.objects if m.type == "MESH" and m not in meshes and any(
-            mod.type == "ARMATURE" and getattr(mod, "object", None) == head.controller for mod in m.modifiers)]
+        meshes += [m for m, _ in deformed_by(head.controller) if m not in meshes]
     for ob in meshes:
         is_head = np.zeros(len(ob.data.vertices), bool)
         if id(ob) in parts:
@@ -388,8 +386,7 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
         if abs(g0 - g1) > 1e-12:
             dev = max(dev, abs((g0 - g) / (g0 - g1) - want))
     # the velocity check reads only the heads' transforms: the meshes need not deform meanwhile
-    deforming = [mod for h in heads for ob in bpy.data.objects if ob.type == "MESH" for mod in ob.modifiers
-                 if mod.type == "ARMATURE" and getattr(mod, "object", None) == h.controller and mod.show_viewport]
+    deforming = [mod for h in heads for _, mod in deformed_by(h.controller) if mod.show_viewport]
     try:
         for mod in deforming:
             mod.show_viewport = False
