@@ -244,3 +244,30 @@ def test_recognition_goes_in_windows_of_at_most_30_s_with_progress_and_cancel_be
             client.infer(np.tile(speech_16k, 12), on_progress=on_progress, cancel=cancel, recognize=True)
         assert time.monotonic() - started[-1] < 8.0, "cancel is honoured within a window, not at the end of 4 minutes"
         assert client.infer(speech_16k[:16000], recognize=True).visemes.shape[0] == 101
+
+
+def test_a_window_greedy_decoding_is_unsure_of_is_decoded_again_by_beam_search():
+    """The demo clip's learner: greedy decoding runs her three sentences into one unsure sentence (the whole clip fell
+    back to audio alone); beam search hears it as sentences the recognizer trusts. A clear voice never pays for it."""
+    from oris.core.audio import decode_file
+    from oris.engine.model import find_recognizer, read_checked
+    from oris.engine.recognizer import Recognizer
+
+    from .conftest import DATA, DEMO_AUDIO
+
+    recognizer = Recognizer(find_recognizer(), lambda data: ort.InferenceSession(data, providers=["CPUExecutionProvider"]),
+                            read_checked)
+    beams = []
+    search = recognizer._beam_decode
+
+    def spy(*args, **kwargs):
+        beams.append(search(*args, **kwargs))
+        return beams[-1]
+
+    recognizer._beam_decode = spy  # type: ignore[method-assign]
+    heard = recognizer.window(decode_file(DEMO_AUDIO).samples, 0.0, "en")
+    assert len(beams) == 1 and heard.trusted and all(s.trusted for s in heard.sentences), heard
+    text = heard.text.lower()
+    assert "my people" in text and "competition is good" in text, text
+    clear = recognizer.window(decode_file(DATA / "bilabials_slt.flac").samples, 0.0, "en")
+    assert len(beams) == 1 and clear.trusted

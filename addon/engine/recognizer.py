@@ -2,7 +2,8 @@
 transcript-guided alignment then places. No bpy; onnxruntime comes from the caller.
 
 Audio goes through in windows of at most 30 s (Whisper's span), cut at the quietest moment near the limit
-so that no word is split; each window is decoded greedily without timestamps. A multilingual model first
+so that no word is split; each window is decoded greedily without timestamps, and again by beam search where
+greedy decoding is unsure of a sentence. A multilingual model first
 names the window's language from its own language token (or is told the language), then writes in it.
 Each window reports the recognizer's own confidence (the no-speech probability and the mean token
 log-probability, for the window and for each sentence in it) and how repetitive the text is, so that the
@@ -51,6 +52,10 @@ CONTEXT_STEP_SECONDS = 5.0
 NEAR_LANGUAGE = 0.5
 SURE_LANGUAGE = 0.8
 SENTENCE_ENDS = (".", "!", "?", "。", "！", "？", "…")
+# Where greedy decoding is unsure of a sentence, the window is decoded again by beam search (Whisper's own
+# search: this many beams, the best finished text by mean log-probability): accented speech that greedy
+# decoding garbles often comes out right, and clear speech never pays for it
+BEAM_SIZE = 5
 
 
 def trust(text: str, avg_logprob: float, no_speech_prob: float, compression: float,
@@ -285,13 +290,16 @@ class Recognizer:
         for spoken, probability in candidates:
             prompt = [self.languages[spoken], int(self.transcribe or 0), self.no_timestamps] if self.languages \
                 else [self.no_timestamps]
-            out, logprobs, mean, looped = self._decode(prompt, cache, cross, watch_loops)
-            text = self.decode_text(out)
-            heard = Heard(round(start, 3), round(start + seconds, 3), text, mean, no_speech_prob, compression_ratio(text),
-                          spoken, round(probability, 4), self.sentences(out, logprobs))
-            looped = looped or heard.compression_ratio > COMPRESSION_THRESHOLD  # a loop the decoding ended in
-            if best is None or (not looped, heard.avg_logprob) > (not best[1], best[0].avg_logprob):
-                best = (heard, looped)
+            decoded = [self._decode(prompt, cache, cross, watch_loops)]
+            for attempt, (out, logprobs, mean, looped) in enumerate(decoded):
+                text = self.decode_text(out)
+                heard = Heard(round(start, 3), round(start + seconds, 3), text, mean, no_speech_prob,
+                              compression_ratio(text), spoken, round(probability, 4), self.sentences(out, logprobs))
+                looped = looped or heard.compression_ratio > COMPRESSION_THRESHOLD  # a loop the decoding ended in
+                if best is None or (not looped, heard.avg_logprob) > (not best[1], best[0].avg_logprob):
+                    best = (heard, looped)
+                if attempt == 0 and not looped and text and not all(s.trusted for s in heard.sentences):
+                    decoded.append(self._beam_decode(prompt, cache, cross))
         assert best is not None
         return best
 
@@ -329,6 +337,52 @@ class Recognizer:
             logits, cache = self._step([token], past + len(out) - 1, cache, cross)
             step_logits = logits[-1]
         return out, logprobs, (sum(logprobs) + end_logprob) / (len(out) + 1), looped
+
+    def _beam_decode(self, prompt: list[int], cache: np.ndarray, cross: dict[str, Any],
+                     beams: int = BEAM_SIZE) -> tuple[list[int], list[float], float, bool]:
+        """Beam search after the start token and `prompt`, as Whisper's decoder runs it: each step extends every
+        beam by its most likely tokens, keeps the `beams` best unfinished texts by summed log-probability, and
+        stops when `beams` texts have ended; the finished text with the best mean log-probability wins. The
+        decoder takes one text at a time, so each beam keeps its own cache. Returns what _decode returns."""
+        logits, cache = self._step(prompt, 1, cache, cross)
+        past = 1 + len(prompt)
+        limit = min(MAX_TOKENS, int(self.card.get("decoder_positions", 448)) - past - 1)
+        # a beam: its tokens, their log-probabilities, their sum, its cache, the logits of its next token
+        live: list[tuple[list[int], list[float], float, np.ndarray, np.ndarray]] = [([], [], 0.0, cache, logits[-1])]
+        finished: list[tuple[list[int], list[float], float]] = []
+        while live and len(finished) < beams:
+            scored: list[tuple[float, int, int, float]] = []
+            for k, (out, _lps, total, _cache, step_logits) in enumerate(live):
+                lp = _log_softmax(step_logits.astype(np.float64))
+                lp[self.suppress_begin if not out else self.suppress] = -np.inf
+                for token in np.argpartition(-lp, beams)[: beams + 1]:
+                    if np.isfinite(lp[token]):
+                        scored.append((total + float(lp[token]), k, int(token), float(lp[token])))
+            extended: list[tuple[list[int], list[float], float, int]] = []
+            for total, k, token, logprob in sorted(scored, reverse=True):
+                out, lps = live[k][0], live[k][1]
+                if token == self.eot:
+                    if len(finished) < beams:
+                        finished.append((out, lps + [logprob], total))
+                elif len(extended) < beams:
+                    extended.append((out + [token], lps + [logprob], total, k))
+                if len(extended) == beams:
+                    break
+            caches = [beam[3] for beam in live]
+            live = []
+            for out, lps, total, k in extended:
+                if len(out) >= limit or (len(out) % 32 == 0 and
+                                         compression_ratio(self.decode_text(out)) > COMPRESSION_THRESHOLD):
+                    finished.append((out, lps, total))  # at the limit, or a loop: it ends here
+                    continue
+                logits, beam_cache = self._step([out[-1]], past + len(out) - 1, caches[k], cross)
+                live.append((out, lps, total, beam_cache, logits[-1]))
+        if not finished:
+            finished = [(out, lps, total) for out, lps, total, _c, _l in live]
+        out, lps, _total = max(finished, key=lambda f: sum(f[1]) / max(1, len(f[0])))
+        mean = sum(lps) / len(lps) if lps else 0.0
+        looped = compression_ratio(self.decode_text(out)) > COMPRESSION_THRESHOLD
+        return out, lps[: len(out)], mean, looped
 
     def sentences(self, ids: list[int], logprobs: list[float]) -> list[Sentence]:
         """The text cut after each token that ends a sentence, each piece with its mean log-probability."""
