@@ -70,7 +70,8 @@ def stage(wheels: list[Path]) -> None:
     shutil.copytree(ROOT / "addon", STAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     models = STAGE / "models"
     models.mkdir()
-    for name in ("oris_visemes.onnx", "oris_visemes.json", "MODEL_CARD.md", "oris_whisper.json",
+    for name in ("oris_visemes.onnx", "oris_visemes.json", "oris_visemes_multilingual.onnx", "oris_visemes_multilingual.json",
+                 "MODEL_CARD.md", "oris_whisper.json",
                  "oris_whisper_encoder.onnx", "oris_whisper_decoder.onnx", "oris_whisper_vocab.txt.gz", "WHISPER-LICENSE.txt"):
         shutil.copy2(ROOT / "models" / name, models / name)
     shutil.copytree(ROOT / "models" / "licenses", models / "licenses")  # the prompt voices the model was trained on

@@ -83,8 +83,9 @@ def analyze(samples: np.ndarray, worker: WorkerClient, fps: float, settings: Cur
             return result
         transcript = Transcript(transcript.text, guessed or "en")
     listen = recognize and transcript is None
+    spoken = transcript.language if transcript is not None else language  # picks the viseme model too
     posteriors = worker.infer(samples, on_progress=on_progress, cancel=cancel, recognize=listen,
-                              language=recognizer_code(language) if language != AUTO else AUTO,
+                              language=recognizer_code(spoken) if spoken != AUTO else AUTO,
                               languages=recognizer_languages())
     if listen:
         return animate_recognized(posteriors, duration, fps, settings, language)

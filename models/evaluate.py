@@ -45,7 +45,7 @@ from corpus import (  # noqa: E402
     force_align,
     native_role,
 )
-from heldout_runs import posteriors_for  # noqa: E402
+from heldout_runs import english_posteriors, posteriors_for  # noqa: E402
 from labels import LabelledSet, Score, closures  # noqa: E402
 from languages_corpus import ASTERISK_LANGUAGES, ASTERISK_ROOT, FESTVOX_RU, asterisk_heldout, festvox_ru_set  # noqa: E402
 from languages_corpus import OUT as LANGUAGES_OUT  # noqa: E402
@@ -70,8 +70,9 @@ LANGUAGE_TARGETS = {"windows_used_share": 0.80, "mouth6_points_below_transcript"
 def evaluate_set(ds: LabelledSet, settings: CurveSettings) -> tuple[dict[str, dict[str, float]], list[np.ndarray]]:
     """The figures of each mode, and the audio-only prediction (viseme per frame) of each utterance."""
     t0 = time.time()
-    posts = posteriors_for(ds, recognize=True)  # one run: the visemes do not depend on recognizing
+    posts = posteriors_for(ds, recognize=True)  # one run: the visemes do not depend on recognizing...
     seconds = time.time() - t0
+    plain = english_posteriors(ds, posts)  # ...unless the recognizer named another language (then the multilingual model)
     scores = {"raw_argmax": Score(), "audio_only": Score(), "transcript": Score(), "recognized": Score()}
     windows = used = 0
     fallbacks = 0
@@ -85,7 +86,7 @@ def evaluate_set(ds: LabelledSet, settings: CurveSettings) -> tuple[dict[str, di
         loud[mode][0] += int((is_loud & (shapes[: len(is_loud)] == SIL)).sum())
         loud[mode][1] += int(is_loud.sum())
 
-    for i, post in enumerate(posts):
+    for i, (heard_post, post) in enumerate(zip(posts, plain)):
         duration = len(ds.audio[i]) / 16000
         scores["raw_argmax"].add(post.visemes.argmax(axis=1), ds.visemes[i], ds.segments[i])
         audio = animate_posteriors(post, duration, 100.0, settings)
@@ -96,7 +97,7 @@ def evaluate_set(ds: LabelledSet, settings: CurveSettings) -> tuple[dict[str, di
         fallbacks += guided.mode != "transcript"
         scores["transcript"].add(guided.animation.frames.argmax(axis=1), ds.visemes[i], ds.segments[i])
         count_loud_at_rest("transcript", guided.animation.frames.argmax(axis=1), post.loudness)
-        heard = animate_recognized(post, duration, 100.0, settings)
+        heard = animate_recognized(heard_post, duration, 100.0, settings)
         windows += len(heard.heard)
         used += sum(bool(h["used"]) for h in heard.heard)
         scores["recognized"].add(heard.animation.frames.argmax(axis=1), ds.visemes[i], ds.segments[i])
@@ -469,6 +470,7 @@ def language_card_lines(langs: dict | None) -> list[str]:
     return [
         "## Other languages (held-out real voices)",
         "",
+        *multilingual_card_lines(langs["sets"]),
         f"Lead 0, 100 Hz; words recognized by {langs['recognizer']}, "
         + ("told the language" if langs.get("language_told", True) else "naming the language itself (auto)") + ".",
         f"Clips: {clips}. festvox-ru (msu_ru_nsh, male, 16 kHz) is scored against the voice's own festival phone labels,",
@@ -488,6 +490,33 @@ def language_card_lines(langs: dict | None) -> list[str]:
                                            "Missed: " + "; ".join(language_missed(langs["sets"])) + "."),
         "Reproduce with `python models/evaluate.py --languages-only` (with ORIS_RECOGNIZER or --recognizer naming the "
         "recognizer's card).",
+        "",
+    ]
+
+
+def multilingual_card_lines(sets: dict[str, dict]) -> list[str]:
+    """Which viseme model animates the other languages, how it was made, and audio alone on the unheard language."""
+    from addon.engine.model import MULTILINGUAL_FILE, find_model
+
+    path = ROOT / "models" / MULTILINGUAL_FILE
+    if not path.is_file():
+        return []
+    card = find_model(path).card
+    tr = card.get("training", {})
+    speech = ", ".join(f"{name.replace('_', ' ')} {v['hours'] * 60:.0f} min" for name, v in tr.get("foreign_speech", {}).items())
+    unheard = sets.get("asterisk-it", {}).get("audio_only", {})
+    return [
+        f"Lines in these languages run `{MULTILINGUAL_FILE}` (sha256 {card['sha256'][:12]}...), fine-tuned from "
+        f"`oris_visemes.onnx` for {tr.get('minutes', 0):g} minutes ({tr.get('steps', 0):,} steps, 2 CPU cores) with "
+        f"{tr.get('foreign_share', 0):.0%} of the crops from real speech in other languages ({speech}) and the rest "
+        "from the English training data; its final snapshot is shipped, with the English model's decoding constants. "
+        "Reproduce with `python models/recipe/train.py --init-from models/oris_visemes.onnx --foreign-share "
+        f"{tr.get('foreign_share', 0):g} --lr {tr.get('lr', 0):g} --minutes {tr.get('minutes', 0):g}` after "
+        "`models/recipe/foreign_corpus.py`. English lines keep `oris_visemes.onnx`: on English this model is 0.4-2.0 "
+        "points lower (audio only, 6-class).",
+        f"Italian was never trained on: audio alone there is {unheard.get('mouth6_frame_accuracy', 0):.1%} 6-class "
+        "(the English model: 68.4%; target >= 75%). The French and Spanish prompts are CC BY-SA 3.0, so this model "
+        "is offered under CC BY-SA 3.0; the credits are in `models/licenses/` (asterisk-fr, -es, -ru, festvox-ru).",
         "",
     ]
 

@@ -132,6 +132,7 @@ def test_recognized_mode_hears_the_words_in_their_language(clip, language, tmp_p
     if code != "zh":  # Mandarin may come back in traditional characters, the script's words in simplified
         assert sum(w in said for w in heard) >= 0.6 * len(heard) > 0, (doc["recognized_text"], script)
     assert [r["language"] for r in doc["recognized"]] == [code]
+    assert doc["model"]["visemes"] == "multilingual"  # the recognizer's language picked the viseme model
     _closures_fall_on_lips(doc, code)
 
 
@@ -303,3 +304,42 @@ def test_a_script_whose_writing_system_cannot_be_the_language_is_named(text, lan
     from oris.core.languages import script_mismatch
 
     assert script_mismatch(text, language) == looks
+
+
+def test_the_multilingual_viseme_model_ships_beside_the_english_one_with_its_decoding():
+    from oris.engine.model import MULTILINGUAL_FILE, file_sha256, find_model, find_multilingual
+
+    english = find_model()
+    other = find_multilingual(english)
+    assert other is not None and other.path.name == MULTILINGUAL_FILE
+    assert file_sha256(other.path) == other.sha256 != english.sha256
+    # the client decodes every line with the English card's constants: the two must agree
+    assert other.card["decoding"] == english.card["decoding"]
+
+
+def test_a_line_in_another_language_runs_the_multilingual_viseme_model(worker):
+    from oris.core.audio import decode_file
+
+    french = decode_file(CLIPS / "fr_asterisk.flac").samples
+    assert worker.infer(french).model == "en"  # not told and not recognizing: English, as ever
+    assert worker.infer(french, language="en").model == "en"
+    told = worker.infer(french, language="fr")
+    assert told.model == "multilingual"
+    named = worker.infer(french, recognize="language")  # auto: the recognizer's first window names French
+    assert named.model == "multilingual" and [h["language"] for h in named.heard] == ["fr"]
+    assert np.allclose(named.visemes, told.visemes, atol=1e-4)
+    english = decode_file(DATA / "bilabials_slt.flac").samples
+    assert worker.infer(english, recognize="language").model == "en"
+
+
+def test_audio_alone_in_a_told_language_is_animated_by_the_multilingual_model(tmp_path):
+    out = tmp_path / "v.json"
+    result = run([sys.executable, "-m", "oris", "visemes", CLIPS / "it_asterisk.flac", "--audio-only", "--language", "it",
+                  "-o", out], timeout=300)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert (doc["mode"], doc["model"]["visemes"]) == ("audio", "multilingual")
+    plain = tmp_path / "plain.json"
+    assert run([sys.executable, "-m", "oris", "visemes", CLIPS / "it_asterisk.flac", "--audio-only", "-o", plain],
+               timeout=300).returncode == 0
+    assert json.loads(plain.read_text())["model"]["visemes"] == "en"

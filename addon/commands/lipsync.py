@@ -56,7 +56,7 @@ from ..core.outputs import (
 from ..core.rigs import Preset, RigError
 from ..core.summary import WRITTEN, RowResult, RunIdentity
 from ..engine.client import Cancelled, WorkerClient, WorkerError
-from ..engine.model import ModelError, ModelInfo, find_model
+from ..engine.model import ModelError, ModelInfo, find_model, model_files, models_identity
 from .animation import animation_options, curve_settings
 
 COLUMNS = ("blend", "object", "audio", "start_frame", "output", "text", "text_file", "existing_animation", "language")
@@ -291,14 +291,14 @@ def batch_options(args: argparse.Namespace, model: ModelInfo, preset: tuple[str,
     """The options that shape every row's output: part of the run's identity in its summary."""
     name, custom = preset
     return {"preset": custom.to_json() if custom else name, **animation_options(args), "audio_only": args.audio_only, "fit_range": args.fit_range,
-            "existing_animation": args.existing_animation, "model": model.sha256, "language": args.language,
+            "existing_animation": args.existing_animation, "model": models_identity(model), "language": args.language,
             "keep_overlapping": args.keep_overlapping, "no_sound": args.no_sound, "jaw_degrees": args.jaw_degrees}
 
 
 def _prepare(args: argparse.Namespace) -> Batch:
     settings = curve_settings(args)
     model = find_model()
-    shared = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
+    shared = [Labelled(name, path) for name, path in model_files(model)]
     preset = load_preset(args.preset)  # read once now, so a bad file stops the batch before any row
     if preset[1] is not None:
         shared.append(Labelled("--preset", Path(args.preset)))

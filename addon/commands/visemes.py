@@ -53,7 +53,7 @@ from ..core.outputs import (
 )
 from ..core.summary import WRITTEN, RowResult
 from ..engine.client import Cancelled, WorkerClient, WorkerCrashed, WorkerError, WorkerTimeout
-from ..engine.model import ModelError, ModelInfo, find_model
+from ..engine.model import ModelError, ModelInfo, find_model, find_multilingual, model_files, models_identity
 from ..lipsync import analyze, decoding_settings
 from .animation import animation_options, curve_settings
 from .progress import ProgressBar
@@ -63,7 +63,7 @@ SUFFIX = {"json": ".json", "tsv": ".tsv", "rhubarb-json": ".rhubarb.json", "rhub
 
 def command_inputs(args: argparse.Namespace, model: ModelInfo) -> list[Labelled]:
     """Every file a command reads, so that no output can be one of them."""
-    inputs = [Labelled("the model", model.path), Labelled("the model card", model.path.with_suffix(".json"))]
+    inputs = [Labelled(name, path) for name, path in model_files(model)]
     if getattr(args, "text_file", None):
         inputs.append(Labelled("the transcript file", Path(args.text_file)))
     return inputs
@@ -92,9 +92,11 @@ def plan_viseme_outputs(args: argparse.Namespace) -> list[Labelled | None]:
 def render_result(args: argparse.Namespace, model: ModelInfo, info: Any, result: Any, audio_path: str,
                   language: str) -> str:
     """One line's visemes in the chosen format, with what made them."""
+    ran = result.posteriors.model  # the English viseme model, or the multilingual one for another language
+    used = (find_multilingual(model) if ran == "multilingual" else None) or model
     extra: dict[str, Any] = {
         "mode": result.mode, "language": result.language or language, **animation_options(args),
-        "model": {"sha256": model.sha256, "device": info.device if info else None},
+        "model": {"sha256": used.sha256, "visemes": ran, "device": info.device if info else None},
     }
     if result.words:
         extra["words"] = result.words
@@ -288,8 +290,7 @@ def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
             first_writer[r.number] = every_output.owner(key)
     numbers = [r.number for r in records]
     chosen = select_rows(numbers, numbers, args.rows, args.chunk)
-    shared = InputIndex([Labelled("the manifest", manifest), Labelled("the model", model.path),
-                         Labelled("the model card", model.path.with_suffix(".json"))])
+    shared = InputIndex([Labelled("the manifest", manifest), *(Labelled(name, path) for name, path in model_files(model))])
     lines = [_line(r, manifest.parent, out_dir, suffix, args.fps, args.language) for r in records if r.number in chosen]
     probed: set[str] = set()
     keys = PathKeys()
@@ -313,13 +314,13 @@ def read_lines(args: argparse.Namespace, model: ModelInfo) -> Plan:
 
 
 def _options(args: argparse.Namespace, line: Line, model: ModelInfo) -> dict[str, Any]:
-    return {"format": args.format, "fps": line.fps, **animation_options(args), "audio_only": args.audio_only, "text": line.text, "model": model.sha256,
+    return {"format": args.format, "fps": line.fps, **animation_options(args), "audio_only": args.audio_only, "text": line.text, "model": models_identity(model),
             "language": line.language}
 
 
 def batch_options(args: argparse.Namespace, model: ModelInfo) -> dict[str, Any]:
     """The options that shape every row's output: part of the run's identity in its summary."""
-    return {"format": args.format, "fps": args.fps, **animation_options(args), "audio_only": args.audio_only, "model": model.sha256, "language": args.language}
+    return {"format": args.format, "fps": args.fps, **animation_options(args), "audio_only": args.audio_only, "model": models_identity(model), "language": args.language}
 
 
 def run_batch(args: argparse.Namespace, err: TextIO) -> int:

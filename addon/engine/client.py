@@ -56,6 +56,7 @@ class Posteriors:
     frame_rate: float = 100.0
     heard: tuple[dict[str, Any], ...] = ()  # the recognizer's windows, when words were asked for
     loudness: np.ndarray | None = None  # the audio's level in dB per frame (core.audio.LoudnessMeter), where known
+    model: str = "en"  # which viseme model ran: "en", or "multilingual" for a line in another language
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,8 @@ class WorkerClient:
         """Run the model over 16 kHz mono float32 audio (an array, or blocks with total_samples);
         with recognize, the speech recognizer's words too (Posteriors.heard), in `language` (a code, or
         "auto": the recognizer names each window's language, preferring `languages` where it hesitates).
+        The language also picks the viseme model: English, or the multilingual one for any other language
+        (told, or named by the recognizer's first window; not known and not recognizing: English).
         recognize="language": only each window's language (Posteriors.heard without text), which costs
         the recognizer's encoder alone."""
         if isinstance(audio, np.ndarray):
@@ -210,7 +213,8 @@ class WorkerClient:
             try:
                 with self._write_lock:
                     write_message(stdin, {"type": "infer", "id": req_id, "samples": total, "sample_rate": SAMPLE_RATE,
-                                          **({"recognize": recognize, "language": language, "languages": list(languages)} if recognize else {})})
+                                          "language": language,
+                                          **({"recognize": recognize, "languages": list(languages)} if recognize else {})})
                 sent = 0
                 for block in blocks:
                     if stop_sending.is_set():
@@ -266,7 +270,8 @@ class WorkerClient:
                 if header.get("final"):
                     sender.join(timeout=1)
                     return Posteriors(np.concatenate(visemes), np.concatenate(phones), heard=tuple(heard),
-                                      loudness=None if sender.is_alive() else meter.levels())
+                                      loudness=None if sender.is_alive() else meter.levels(),
+                                      model=str(header.get("model", "en")))
             elif kind == "cancelled":
                 if send_error:
                     raise send_error[0]

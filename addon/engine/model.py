@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 MODEL_FILE = "oris_visemes.onnx"
+# the viseme model for lines in other languages (fine-tuned from the English one on real French, Spanish and
+# Russian speech): it lies beside the English model and shares its card's decoding constants
+MULTILINGUAL_FILE = "oris_visemes_multilingual.onnx"
 RECOGNIZER_CARD = "oris_whisper.json"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -51,6 +54,29 @@ def find_model(path: str | os.PathLike[str] | None = None) -> ModelInfo:
             return ModelInfo(onnx, card)
     tried = ", ".join(str(c) for c in candidates)
     raise ModelError(f"no Oris model found (looked at {tried}); reinstall Oris or set ORIS_MODEL")
+
+
+def find_multilingual(english: ModelInfo) -> ModelInfo | None:
+    """The model for other languages beside `english`; None where there is none (every language then uses
+    the English model)."""
+    path = english.path.with_name(MULTILINGUAL_FILE)
+    return find_model(path) if path.is_file() and path != english.path else None
+
+
+def model_files(english: ModelInfo) -> list[tuple[str, Path]]:
+    """Every file of the viseme models, named for a message: inputs that no output may replace."""
+    models = [("the model", english)]
+    other = find_multilingual(english)
+    if other is not None:
+        models.append(("the multilingual model", other))
+    return [(f"{name}{part}", path) for name, model in models
+            for part, path in (("", model.path), (" card", model.path.with_suffix(".json")))]
+
+
+def models_identity(english: ModelInfo) -> str:
+    """The viseme models a run may use, as one string: a run's identity (a re-run with other models is another run)."""
+    other = find_multilingual(english)
+    return english.sha256 if other is None else f"{english.sha256}+{other.sha256}"
 
 
 def file_sha256(path: Path) -> str:

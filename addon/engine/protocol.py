@@ -4,11 +4,14 @@ A message is a 4-byte big-endian header length, a UTF-8 JSON header, then the ra
 little-endian bytes of each array the header lists under "arrays" (name, dtype, shape),
 in order. JSON plus raw arrays only: nothing is ever unpickled.
 
-Caller -> worker:  infer {id, samples, sample_rate, chunk_seconds?}, audio {id} + array "audio"
+Caller -> worker:  infer {id, samples, sample_rate, chunk_seconds?, language?, recognize?, languages?},
+                   audio {id} + array "audio"
                    (float32 16 kHz mono, in order, summing to `samples`), cancel {id}, shutdown
 Worker -> caller:  ready {providers, device, model, sha256, pid}, progress {id, done, total},
-                   result {id, frames} + arrays "visemes" [frames,15] and "phones" [frames,P]
-                   (one per processed chunk, in order; the last has "final": true),
+                   heard {id, start, end, text, language, ...} (one per recognized window),
+                   result {id, frames, model} + arrays "visemes" [frames,15] and "phones" [frames,P]
+                   (one per processed chunk, in order; the last has "final": true; model: "en" or
+                   "multilingual", the viseme model the language chose),
                    cancelled {id}, error {id?, code, message}
 """
 

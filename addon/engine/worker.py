@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .model import ModelError, ModelInfo, find_model, find_recognizer, read_checked, verify
+from .model import ModelError, ModelInfo, find_model, find_multilingual, find_recognizer, read_checked, verify
 from .protocol import ProtocolError, read_message, write_message
 from .recognizer import Listener, Recognizer, RecognizerError
 
@@ -184,14 +184,31 @@ class Stream:
         return ready, last
 
 
+ENGLISH = "en"
+MULTILINGUAL = "multilingual"
+
+
 class Worker:
     def __init__(self, session: Any, channel: Channel, chunk_seconds: float,
-                 load_recognizer: Callable[[], Recognizer] | None = None) -> None:
+                 load_recognizer: Callable[[], Recognizer] | None = None,
+                 load_multilingual: Callable[[], Any] | None = None) -> None:
         self.session = session
         self.channel = channel
         self.chunk_frames = max(100, int(chunk_seconds * 100))
         self._load_recognizer = load_recognizer
         self._recognizer: Recognizer | None = None
+        self._load_multilingual = load_multilingual
+        self._multilingual: Any = None
+
+    def viseme_model(self, language: str) -> tuple[str, Any]:
+        """The viseme model for a line in `language` (the recognizer's code; "" or "auto": not known): the
+        English model for English and where the language is not known, the multilingual one (loaded on the
+        first line that needs it) for every other language, where this install has one."""
+        if language in ("", "auto", ENGLISH) or self._load_multilingual is None:
+            return ENGLISH, self.session
+        if self._multilingual is None:
+            self._multilingual = self._load_multilingual()
+        return MULTILINGUAL, self._multilingual
 
     def recognizer(self) -> Recognizer:
         """Whisper, loaded on the first request that asks for words (audio-only users never pay for it)."""
@@ -236,6 +253,16 @@ class Worker:
                                    "message": f"the speech recognizer cannot run: {exc}; until then, --audio-only or a "
                                               "transcript (--text, --text-file) works without it"})
                 return  # the rest of its audio arrives as stray audio, which serve() drops
+        language = str(header.get("language") or "auto")
+        # told the language (or it does not matter): the model is known now; else the recognizer's first window
+        # names it, and the viseme model waits for that window (for a line under 30 s, all of it is heard first)
+        model: tuple[str, Any] | None = None
+        if language != "auto" or listener is None or self._load_multilingual is None:
+            try:
+                model = self.viseme_model(language)
+            except ModelError as exc:
+                self.channel.send({"type": "error", "id": req_id, "code": "model", "message": str(exc)})
+                return
         held_back: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
         while stream.emitted < stream.total_frames or (listener is not None and not listener.finished):
             if req_id in self.channel.cancelled:
@@ -244,7 +271,14 @@ class Worker:
                 return
             if listener is not None and listener.ready(final=stream.received >= stream.total):
                 # one window of words between viseme batches: cancel stays within one window's time
-                self.channel.send({"type": "heard", "id": req_id, **listener.next_window().to_dict()})
+                heard = listener.next_window()
+                self.channel.send({"type": "heard", "id": req_id, **heard.to_dict()})
+                if model is None:
+                    try:
+                        model = self.viseme_model(heard.language)
+                    except ModelError as exc:
+                        self.channel.send({"type": "error", "id": req_id, "code": "model", "message": str(exc)})
+                        return
                 self._progress(req_id, stream, listener)
                 continue
             if stream.emitted >= stream.total_frames:
@@ -252,7 +286,7 @@ class Worker:
             # a full batch: with windows run 8 at a time, a request costs 2.0-2.4 bare passes of the model
             # over its audio instead of 3.0 (benchmarks/engine.py, 2 CPU cores); memory stays bounded
             batch, complete = stream.ready_windows(BATCH_WINDOWS)
-            if not complete:
+            if not complete or model is None:
                 item = self.channel.inbox.get()
                 if item is None:
                     raise SystemExit(0)
@@ -264,11 +298,11 @@ class Worker:
                 elif msg.get("type") == "shutdown":
                     raise SystemExit(0)
                 continue
-            visemes_batch, phones_batch = self.session.run(None, {"audio": np.stack([w[1] for w in batch])})
+            visemes_batch, phones_batch = model[1].run(None, {"audio": np.stack([w[1] for w in batch])})
             for (first, _), window_visemes, window_phones in zip(batch, visemes_batch, phones_batch):
                 (visemes, phones), final = stream.accumulate(first, [window_visemes, window_phones])
                 self._progress(req_id, stream, listener)
-                result = ({"type": "result", "id": req_id, "frames": len(visemes), "final": final},
+                result = ({"type": "result", "id": req_id, "frames": len(visemes), "final": final, "model": model[0]},
                           {"visemes": visemes, "phones": phones})
                 if final and listener is not None and not listener.finished:
                     held_back = result  # the final result closes the request: every heard window comes first
@@ -320,8 +354,15 @@ def main(argv: list[str] | None = None) -> int:
     def load_recognizer() -> Recognizer:
         return Recognizer(find_recognizer(), lambda data: make_session(data, used, "the speech recognizer"), read_checked)
 
+    multilingual = find_multilingual(model)
+
+    def load_multilingual() -> Any:
+        assert multilingual is not None
+        return make_session(verify(multilingual), used, f"the model {multilingual.path}")
+
     try:
-        Worker(session, channel, args.chunk_seconds, load_recognizer).serve()
+        Worker(session, channel, args.chunk_seconds, load_recognizer,
+               load_multilingual if multilingual is not None else None).serve()
     except (BrokenPipeError, SystemExit):
         pass
     if not channel.reader_done(timeout=2.0):
