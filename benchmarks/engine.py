@@ -4,7 +4,7 @@
 
 Prints: worker start-to-ready; inference on 60 s of audio (worker request and the bare
 model) as a real-time factor; the same with speech recognition, on a 60 s line and over a
-batch of 3-8 s lines; the worker's start with both models loaded; the whole CLI on a 60 s clip
+batch of 3-8 s lines; the worker's start with all models loaded (both viseme models and the recognizer); the whole CLI on a 60 s clip
 (process start and model load included), audio-only and recognizing; the worker's peak memory
 (VmHWM) for 1 min, 10 min and 1 h of streamed audio, audio-only and recognizing.
 """
@@ -127,9 +127,11 @@ def recognition(minute: np.ndarray, device: str) -> None:
     for _ in range(3):
         t = time.perf_counter()
         with WorkerClient(device=device) as w:
-            w.infer(np.zeros(8000, np.float32), recognize=True)  # the recognizer loads on the first request for words
+            # the recognizer loads on the first request for words, the multilingual viseme model on the first line in
+            # another language
+            w.infer(np.zeros(8000, np.float32), recognize=True, language="fr")
             starts.append(time.perf_counter() - t)
-    row("worker start, both models loaded (median of 3)", f"{statistics.median(starts):.2f} s", "<= 4 s",
+    row("worker start, all models loaded (median of 3)", f"{statistics.median(starts):.2f} s", "<= 4 s",
         statistics.median(starts) <= 4.0)
     rng = np.random.default_rng(0)
     lines, at = [], 0
