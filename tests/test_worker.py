@@ -205,6 +205,23 @@ def test_model_that_does_not_match_its_card_is_refused(tmp_path):
             client.start()
 
 
+def test_a_damaged_multilingual_model_fails_that_line_clearly_and_english_lines_go_on(tmp_path, speech_16k):
+    from oris.engine.model import MULTILINGUAL_FILE, find_multilingual
+
+    model = find_model()
+    other = find_multilingual(model)
+    assert other is not None
+    for source in (model.path, model.path.with_suffix(".json"), other.path.with_suffix(".json")):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    data = bytearray(other.path.read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / MULTILINGUAL_FILE).write_bytes(bytes(data))
+    with WorkerClient(device="cpu", model=str(tmp_path / model.path.name)) as client:
+        with pytest.raises(WorkerError, match="does not match its card"):
+            client.infer(speech_16k[:32000], language="fr")
+        assert client.alive and client.infer(speech_16k[:32000]).model == "en"
+
+
 def test_gpu_requested_without_a_gpu_provider_says_what_to_install():
     if any(p in ort.get_available_providers() for p in ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")):
         pytest.skip("this machine has a GPU provider")

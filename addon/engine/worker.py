@@ -210,6 +210,14 @@ class Worker:
             self._multilingual = self._load_multilingual()
         return MULTILINGUAL, self._multilingual
 
+    def _model_for(self, req_id: Any, language: str) -> tuple[str, Any] | None:
+        """viseme_model, or None after telling the caller why the model it needs cannot load."""
+        try:
+            return self.viseme_model(language)
+        except ModelError as exc:
+            self.channel.send({"type": "error", "id": req_id, "code": "model", "message": str(exc)})
+            return None
+
     def recognizer(self) -> Recognizer:
         """Whisper, loaded on the first request that asks for words (audio-only users never pay for it)."""
         if self._recognizer is None:
@@ -258,10 +266,8 @@ class Worker:
         # names it, and the viseme model waits for that window (for a line under 30 s, all of it is heard first)
         model: tuple[str, Any] | None = None
         if language != "auto" or listener is None or self._load_multilingual is None:
-            try:
-                model = self.viseme_model(language)
-            except ModelError as exc:
-                self.channel.send({"type": "error", "id": req_id, "code": "model", "message": str(exc)})
+            model = self._model_for(req_id, language)
+            if model is None:
                 return
         held_back: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
         while stream.emitted < stream.total_frames or (listener is not None and not listener.finished):
@@ -274,10 +280,8 @@ class Worker:
                 heard = listener.next_window()
                 self.channel.send({"type": "heard", "id": req_id, **heard.to_dict()})
                 if model is None:
-                    try:
-                        model = self.viseme_model(heard.language)
-                    except ModelError as exc:
-                        self.channel.send({"type": "error", "id": req_id, "code": "model", "message": str(exc)})
+                    model = self._model_for(req_id, heard.language)
+                    if model is None:
                         return
                 self._progress(req_id, stream, listener)
                 continue
