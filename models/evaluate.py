@@ -512,10 +512,10 @@ def multilingual_card_lines(sets: dict[str, dict]) -> list[str]:
         "from the English training data; its final snapshot is shipped, with the English model's decoding constants. "
         "Reproduce with `python models/recipe/train.py --init-from models/oris_visemes.onnx --foreign-share "
         f"{tr.get('foreign_share', 0):g} --lr {tr.get('lr', 0):g} --minutes {tr.get('minutes', 0):g}` after "
-        "`models/recipe/foreign_corpus.py`. English lines keep `oris_visemes.onnx`: on English this model is 0.4-2.0 "
-        "points lower (audio only, 6-class).",
+        "`models/recipe/foreign_corpus.py`. English lines keep `oris_visemes.onnx`: the fine-tuning traded some English "
+        "accuracy for the other languages.",
         f"Italian was never trained on: audio alone there is {unheard.get('mouth6_frame_accuracy', 0):.1%} 6-class "
-        "(the English model: 68.4%; target >= 75%). The French and Spanish prompts are CC BY-SA 3.0, so this model "
+        "(target >= 75%). The French and Spanish prompts are CC BY-SA 3.0, so this model "
         "is offered under CC BY-SA 3.0; the credits are in `models/licenses/` (asterisk-fr, -es, -ru, festvox-ru).",
         "",
     ]
