@@ -142,3 +142,41 @@ def test_jaw_and_lips_intensities_scale_their_share_of_each_shape():
         np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="jaw"):
         animate(cues, end, FPS, CurveSettings(jaw=2.5))
+
+
+def test_a_diphthong_glides_toward_its_second_vowel_and_keeps_its_first_shape_strongest():
+    # "now": n, then aw; over the last 40% of aw the lips round toward ou, while aa stays the strongest shape
+    cues, end = timeline(("sil", 0.3), ("nn", 0.08), ("aa", 0.3), ("sil", 0.5))
+    glide = (0.38 + 0.18, 0.68, V["ou"])
+    w = animate(cues, end, FPS, CurveSettings(lead_seconds=0.0), glides=[glide]).frames
+    plain = weights_of(cues, end)
+    vowel = frames_in(cues, 2)
+    rounded = w[vowel, V["ou"]]
+    assert rounded[-8:].max() > 0.25 and rounded[:8].max() < 0.05, rounded  # rounds toward the end only
+    assert (w.argmax(axis=1) == plain.argmax(axis=1)).all()  # every frame keeps its strongest shape
+    late = int(np.argmax(rounded))
+    assert w[vowel, V["aa"]][late] < plain[vowel, V["aa"]][late] - 0.2  # the jaw closes as the lips round
+
+
+def _logits_for(phones_and_frames):
+    """Phone logits that say each phone over its frames, clearly."""
+    from oris.core.visemes import PHONE_INDEX, PHONES
+
+    rows = []
+    for phone, frames in phones_and_frames:
+        row = np.full(len(PHONES), -4.0, np.float32)
+        row[PHONE_INDEX[phone]] = 4.0
+        rows += [row] * frames
+    return np.stack(rows)
+
+
+def test_the_aligner_marks_the_end_of_an_english_diphthong_as_a_glide_and_not_a_plain_foreign_vowel():
+    from oris.core.align import Transcript, align_transcript
+
+    now = align_transcript(Transcript("now", "en"), _logits_for([("sil", 20), ("n", 10), ("aw", 30), ("sil", 40)]), 100.0)
+    assert [(round(s, 2), round(e, 2), v) for s, e, v in now.glides] == [(0.48, 0.6, V["ou"])]
+    assert [v for _s, _e, v in now.viseme_segments if v != SIL] == [V["nn"], V["aa"]]  # the cues are unchanged
+    # French "beau" is a plain o (espeak-ng's o, the acoustic class ow): it does not glide
+    beau = align_transcript(Transcript("beau", "fr"), _logits_for([("sil", 20), ("b", 8), ("ow", 30), ("sil", 40)]),
+                            100.0)
+    assert beau.glides == []

@@ -16,7 +16,15 @@ from .audio import read_text_input
 from .espeak import EspeakError, word_phonemes
 from .ipa import phones_of
 from .languages import japanese_words, language_name, script_mismatch, voice_of
-from .visemes import PHONE_INDEX, PHONE_TO_VISEME_INDEX, VISEME_INDEX, normalize_phone, phones_to_visemes
+from .visemes import (
+    DIPHTHONG_GLIDES,
+    GLIDE_SHARE_OF_DIPHTHONG,
+    PHONE_INDEX,
+    PHONE_TO_VISEME_INDEX,
+    VISEME_INDEX,
+    normalize_phone,
+    phones_to_visemes,
+)
 
 _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|\d+")
@@ -58,6 +66,15 @@ class Alignment:
     gap: float  # mean log-posterior lost to the transcript over speech frames
     agreement: float  # share of speech frames where the transcript's viseme is the audio's best guess
     warnings: list[str] = field(default_factory=list)
+    glides: list[tuple[float, float, int]] = field(default_factory=list)  # (start, end, viseme): a diphthong's end
+
+
+def diphthong_glides(phone_segments: list[tuple[float, float, str]], own: list[bool]) -> list[tuple[float, float, int]]:
+    """Where the lips glide toward a diphthong's second vowel: the last part of each English diphthong. A phone
+    with a language's own viseme is left alone: espeak-ng already splits diphthongs into their vowels, and its
+    `ey` or `ow` is a plain e or o (French, Spanish...)."""
+    return [(round(e - GLIDE_SHARE_OF_DIPHTHONG * (e - s), 4), e, VISEME_INDEX[DIPHTHONG_GLIDES[p]])
+            for (s, e, p), mine in zip(phone_segments, own) if p in DIPHTHONG_GLIDES and not mine]
 
 
 @lru_cache(maxsize=1)
@@ -247,4 +264,6 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     if guessed:
         shown = ", ".join(guessed[:8]) + (" ..." if len(guessed) > 8 else "")
         warnings.append(f"{len(guessed)} word(s) not in the dictionary were pronounced by espeak-ng: {shown}")
-    return Alignment(viseme_segments, phone_segments, word_list, gap, agreement, warnings)
+    own = [k >= 0 and own_visemes[k] is not None for k in segment_pos]
+    return Alignment(viseme_segments, phone_segments, word_list, gap, agreement, warnings,
+                     diphthong_glides(phone_segments, own))

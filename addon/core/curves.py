@@ -266,7 +266,7 @@ def shift(cues: list[Cue], lead_seconds: float, duration: float) -> list[Cue]:
     return merge_adjacent(out)
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
+def smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
 
@@ -291,8 +291,8 @@ def frame_weights(cues: list[Cue], fps: float, duration: float, settings: CurveS
         half_in = np.concatenate([[0.0], half])
         half_out = np.concatenate([half, [0.0]])
         k = np.searchsorted(ends, times, side="right").clip(0, len(cues) - 1)
-        ramp_in = np.where(half_in[k] > 0, _smoothstep((times - (starts[k] - half_in[k])) / np.maximum(2 * half_in[k], 1e-9)), 1.0)
-        ramp_out = np.where(half_out[k] > 0, 1.0 - _smoothstep((times - (ends[k] - half_out[k])) / np.maximum(2 * half_out[k], 1e-9)), 1.0)
+        ramp_in = np.where(half_in[k] > 0, smoothstep((times - (starts[k] - half_in[k])) / np.maximum(2 * half_in[k], 1e-9)), 1.0)
+        ramp_out = np.where(half_out[k] > 0, 1.0 - smoothstep((times - (ends[k] - half_out[k])) / np.maximum(2 * half_out[k], 1e-9)), 1.0)
         own = np.minimum(ramp_in, ramp_out)
         neighbour = np.where(ramp_in < ramp_out, k - 1, k + 1).clip(0, len(cues) - 1)
         rows = np.arange(n)
@@ -337,10 +337,12 @@ class Animation:
 
 
 def animate(cues: list[Cue], duration: float, fps: float, settings: CurveSettings,
-            loudness_db: np.ndarray | None = None, loudness_rate: float = 100.0) -> Animation:
+            loudness_db: np.ndarray | None = None, loudness_rate: float = 100.0,
+            glides: Sequence[tuple[float, float, int]] = ()) -> Animation:
     """Anticipation, then curves at the requested rate (12 to 120 fps, fractional rates included), then the
     motion between the shapes (core.motion; not in stepped mode). loudness_db: the audio's level, per frame at
-    loudness_rate, where known."""
+    loudness_rate, where known; glides: (start, end, viseme) where the words say the lips glide toward a second
+    shape (a diphthong's end, align.diphthong_glides)."""
     if not 1.0 <= fps <= 1000.0:
         raise ValueError(f"fps must be between 1 and 1000, got {fps}")
     settings = settings.validated()
@@ -349,5 +351,6 @@ def animate(cues: list[Cue], duration: float, fps: float, settings: CurveSetting
     if settings.motion is not None and not settings.stepped:
         from .motion import coarticulate
 
-        weights = coarticulate(weights, shifted, fps, settings.motion, loudness_db, loudness_rate)
+        led = [(s - settings.lead_seconds, e - settings.lead_seconds, v) for s, e, v in glides]
+        weights = coarticulate(weights, shifted, fps, settings.motion, loudness_db, loudness_rate, led)
     return Animation(shifted, scaled(weights, settings), fps, duration)

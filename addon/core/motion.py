@@ -9,6 +9,8 @@ strongest on its frames (what the accuracy figures score):
      they take the shape of the vowels around them, by nearness (Cohen-Massaro dominance);
   2. rounding anticipates: a rounded vowel (oh, ou) rounds the consonants before it, up to 200 ms ahead
      ("stew": round on the s), closures and f/v aside;
+  2b. diphthongs glide: over a diphthong's last part the lips move toward its second vowel ("now" rounds,
+     "five" spreads), the first vowel's shape still the strongest;
   3. short pauses (under 300 ms) inside speech keep the lips slightly parted, as speakers do; the mouth rests only
      in longer silences;
   4. loudness: open vowels open with the voice (stressed and loud syllables wider), and a frame within 15 dB of the
@@ -21,11 +23,12 @@ Stepped mode (one held shape at a time, for 2D rigs) does not use them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .curves import Cue
+from .curves import Cue, smoothstep
 from .visemes import PP, SIL, VISEME_INDEX
 
 TONGUE = frozenset(VISEME_INDEX[v] for v in ("DD", "nn", "kk", "SS", "CH", "TH", "RR"))
@@ -48,6 +51,7 @@ class MotionSettings:
     loud_db: float = 15.0  # frames within this of the clip's peak are never shown at rest
     smooth_seconds: float = 0.03  # the articulators' time constant (Gaussian sigma of the low-pass)
     loudness_gain: float = 0.25  # open vowels open this much wider (or less wide) per 10 dB above (below) speech level
+    glide_share: float = 0.5  # how far a diphthong's lips reach its second vowel by its end
 
 
 def _dominance(times: np.ndarray, lo: float, hi: float, reach: float) -> np.ndarray:
@@ -89,8 +93,10 @@ def _speech_neighbours(cues: list[Cue], i: int) -> tuple[int | None, int | None]
 
 
 def coarticulate(weights: np.ndarray, cues: list[Cue], fps: float, settings: MotionSettings = MotionSettings(),
-                 loudness_db: np.ndarray | None = None, loudness_rate: float = 100.0) -> np.ndarray:
-    """[frames, 15] viseme weights (rows summing to 1, sil the remainder) reshaped by the rules above."""
+                 loudness_db: np.ndarray | None = None, loudness_rate: float = 100.0,
+                 glides: Sequence[tuple[float, float, int]] = ()) -> np.ndarray:
+    """[frames, 15] viseme weights (rows summing to 1, sil the remainder) reshaped by the rules above. glides:
+    (start, end, viseme) spans where the lips move toward a second vowel."""
     n = len(weights)
     if n == 0 or not cues:
         return weights
@@ -131,6 +137,15 @@ def coarticulate(weights: np.ndarray, cues: list[Cue], fps: float, settings: Mot
             w[rows, cues[j].viseme] -= moved
             w[rows, cue.viseme] += moved
             j -= 1
+    # 2b. diphthongs glide toward their second vowel, the due shape keeping the lead
+    for start, end, v in glides:
+        rows = np.flatnonzero((times >= start) & (times < end))
+        if not len(rows):
+            continue
+        share = settings.glide_share * smoothstep((times[rows] - start) / max(end - start, 1e-6))
+        moved = w[rows, due[rows]] * share * (due[rows] != SIL)
+        w[rows, due[rows]] -= moved
+        w[rows, v] += moved
     # 3. short pauses inside speech keep the lips parted
     for i, cue in enumerate(cues):
         if cue.viseme != SIL or not 0 < i < len(cues) - 1 or cue.duration >= settings.parted_pause_seconds:

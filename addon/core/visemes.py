@@ -27,6 +27,11 @@ def shape_gains(intensity: float = 1.0, jaw: float = 1.0, lips: float = 1.0) -> 
             for v in VISEMES]
 
 
+# Diphthongs move: their viseme is the first vowel's, and over their last part the lips glide toward the second
+# ("now": open, then rounding; "five": open, then spread)
+DIPHTHONG_GLIDES = {"aw": "ou", "ay": "ih", "ey": "ih", "ow": "ou", "oy": "ih"}
+GLIDE_SHARE_OF_DIPHTHONG = 0.4  # the glide is its last 40%
+
 PHONES: tuple[str, ...] = (
     "sil",
     "aa", "ae", "ah", "ao", "aw", "ay", "b", "ch", "d", "dh", "eh", "er", "ey", "f", "g",
