@@ -16,6 +16,7 @@ import numpy as np
 
 from .core.align import AlignmentError, Transcript, align_transcript, pronounce
 from .core.curves import (
+    NOTHING_SAID,
     Animation,
     Cue,
     CurveSettings,
@@ -157,7 +158,7 @@ def animate_recognized(posteriors: Posteriors, duration: float, fps: float, sett
     audio_cues = cues_from_posteriors(posteriors.visemes, settings, rate)
     spans: list[tuple[float, float]] = []
     inside: list[Cue] = []
-    glides: list[tuple[float, float, int]] = []
+    said = NOTHING_SAID
     words: list[dict[str, Any]] = []
     warnings: list[str] = []
     spoken: dict[str, float] = {}
@@ -197,7 +198,7 @@ def animate_recognized(posteriors: Posteriors, duration: float, fps: float, sett
         spans += [(s + offset, e + offset) for s, e in kept]
         inside += cues_from_segments([(s + offset, e + offset, v) for s, e, v in _clip(aligned.viseme_segments, kept)],
                                      settings)
-        glides += [(s + offset, e + offset, v) for s, e, v in _clip(aligned.glides, kept)]
+        said += aligned.articulation.within(kept).moved(offset)
         words += [{**w, "start": round(w["start"] + offset, 3), "end": round(w["end"] + offset, 3)}
                   for w in aligned.words if any(lo_ <= w["start"] < hi_ for lo_, hi_ in kept)]
         warnings += aligned.warnings
@@ -207,8 +208,8 @@ def animate_recognized(posteriors: Posteriors, duration: float, fps: float, sett
         return LipSyncResult(animate(audio_cues, duration, fps, settings, posteriors.loudness), posteriors, [], "audio",
                              warnings, heard, named)
     cues = remove_flicker(splice(audio_cues, sorted(spans), inside), settings.min_seconds, settings.hold_pause_seconds)
-    return LipSyncResult(animate(cues, duration, fps, settings, posteriors.loudness, glides=glides), posteriors, words,
-                         "recognized", warnings, heard, named)
+    animation = animate(cues, duration, fps, settings, posteriors.loudness, articulation=said)
+    return LipSyncResult(animation, posteriors, words, "recognized", warnings, heard, named)
 
 
 def animate_posteriors(posteriors: Posteriors, duration: float, fps: float, settings: CurveSettings,
@@ -223,7 +224,7 @@ def animate_posteriors(posteriors: Posteriors, duration: float, fps: float, sett
         else:
             warnings += aligned.warnings
             cues = cues_from_segments(aligned.viseme_segments, settings)
-            anim = animate(cues, duration, fps, settings, posteriors.loudness, glides=aligned.glides)
+            anim = animate(cues, duration, fps, settings, posteriors.loudness, articulation=aligned.articulation)
             return LipSyncResult(anim, posteriors, aligned.words, "transcript", warnings, language=transcript.language)
     cues = cues_from_posteriors(posteriors.visemes, settings, posteriors.frame_rate)
     return LipSyncResult(animate(cues, duration, fps, settings, posteriors.loudness), posteriors, [], "audio", warnings,

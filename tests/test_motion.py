@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from oris.core.audio import LoudnessMeter
-from oris.core.curves import Cue, CurveSettings, animate
+from oris.core.curves import Articulation, Cue, CurveSettings, animate
 from oris.core.motion import MotionSettings, coarticulate
 from oris.core.visemes import PP, SIL, VISEME_INDEX
 
@@ -148,7 +148,7 @@ def test_a_diphthong_glides_toward_its_second_vowel_and_keeps_its_first_shape_st
     # "now": n, then aw; over the last 40% of aw the lips round toward ou, while aa stays the strongest shape
     cues, end = timeline(("sil", 0.3), ("nn", 0.08), ("aa", 0.3), ("sil", 0.5))
     glide = (0.38 + 0.18, 0.68, V["ou"])
-    w = animate(cues, end, FPS, CurveSettings(lead_seconds=0.0), glides=[glide]).frames
+    w = animate(cues, end, FPS, CurveSettings(lead_seconds=0.0), articulation=Articulation(glides=(glide,))).frames
     plain = weights_of(cues, end)
     vowel = frames_in(cues, 2)
     rounded = w[vowel, V["ou"]]
@@ -174,9 +174,35 @@ def test_the_aligner_marks_the_end_of_an_english_diphthong_as_a_glide_and_not_a_
     from oris.core.align import Transcript, align_transcript
 
     now = align_transcript(Transcript("now", "en"), _logits_for([("sil", 20), ("n", 10), ("aw", 30), ("sil", 40)]), 100.0)
-    assert [(round(s, 2), round(e, 2), v) for s, e, v in now.glides] == [(0.48, 0.6, V["ou"])]
+    assert [(round(s, 2), round(e, 2), v) for s, e, v in now.articulation.glides] == [(0.48, 0.6, V["ou"])]
     assert [v for _s, _e, v in now.viseme_segments if v != SIL] == [V["nn"], V["aa"]]  # the cues are unchanged
     # French "beau" is a plain o (espeak-ng's o, the acoustic class ow): it does not glide
     beau = align_transcript(Transcript("beau", "fr"), _logits_for([("sil", 20), ("b", 8), ("ow", 30), ("sil", 40)]),
                             100.0)
-    assert beau.glides == []
+    assert beau.articulation.glides == ()
+
+
+def test_an_unstressed_vowel_opens_less_than_a_stressed_one_and_stays_its_shape():
+    # "a ... ah": two equal open vowels, the words leave the first unstressed
+    cues, end = timeline(("sil", 0.3), ("aa", 0.15), ("DD", 0.08), ("aa", 0.15), ("sil", 0.4))
+    said = Articulation(unstressed=((0.3, 0.45),))
+    w = animate(cues, end, FPS, CurveSettings(lead_seconds=0.0), articulation=said).frames
+    plain = weights_of(cues, end)
+    weak, strong = w[frames_in(cues, 1), V["aa"]], w[frames_in(cues, 3), V["aa"]]
+    assert weak.max() < 0.7 * strong.max(), (weak.max(), strong.max())
+    assert np.allclose(strong, plain[frames_in(cues, 3), V["aa"]], atol=0.02)  # the stressed one as before
+    assert (w.argmax(axis=1) == plain.argmax(axis=1)).all()  # a weak vowel is still that vowel, not rest
+    vowel_first = plain[frames_in(cues, 1)].argmax(axis=1) == V["aa"]
+    assert vowel_first.sum() >= 10 and (w[frames_in(cues, 1), SIL][vowel_first] < weak[vowel_first]).all()
+
+
+def test_the_aligner_reads_lexical_stress_from_the_dictionary():
+    from oris.core.align import Transcript, align_transcript, dictionary_stress
+
+    assert dictionary_stress("about") == (0, None, 1, None)  # AH0 B AW1 T
+    about = align_transcript(Transcript("about", "en"),
+                             _logits_for([("sil", 20), ("ah", 8), ("b", 8), ("aw", 25), ("t", 8), ("sil", 30)]), 100.0)
+    assert [(round(s, 2), round(e, 2)) for s, e in about.articulation.unstressed] == [(0.2, 0.28)]
+    # a language read by espeak-ng gives no dictionary stress
+    assert align_transcript(Transcript("beau", "fr"), _logits_for([("sil", 20), ("b", 8), ("ow", 30), ("sil", 40)]),
+                            100.0).articulation.unstressed == ()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .audio import read_text_input
+from .curves import Articulation
 from .espeak import EspeakError, word_phonemes
 from .ipa import phones_of
 from .languages import japanese_words, language_name, script_mismatch, voice_of
@@ -66,7 +67,7 @@ class Alignment:
     gap: float  # mean log-posterior lost to the transcript over speech frames
     agreement: float  # share of speech frames where the transcript's viseme is the audio's best guess
     warnings: list[str] = field(default_factory=list)
-    glides: list[tuple[float, float, int]] = field(default_factory=list)  # (start, end, viseme): a diphthong's end
+    articulation: Articulation = field(default_factory=Articulation)  # diphthongs' glides, unstressed vowels
 
 
 def diphthong_glides(phone_segments: list[tuple[float, float, str]], own: list[bool]) -> list[tuple[float, float, int]]:
@@ -75,6 +76,13 @@ def diphthong_glides(phone_segments: list[tuple[float, float, str]], own: list[b
     `ey` or `ow` is a plain e or o (French, Spanish...)."""
     return [(round(e - GLIDE_SHARE_OF_DIPHTHONG * (e - s), 4), e, VISEME_INDEX[DIPHTHONG_GLIDES[p]])
             for (s, e, p), mine in zip(phone_segments, own) if p in DIPHTHONG_GLIDES and not mine]
+
+
+def dictionary_stress(word: str) -> tuple[int | None, ...] | None:
+    """CMUdict's lexical stress of a (lower-case) word, phone by phone: 0 unstressed, 1 primary, 2 secondary, None
+    for a consonant or where the dictionary gives none; None when the word is not in it."""
+    raw = _cmudict_lines().get(word)
+    return None if raw is None else tuple(int(p[-1]) if p[-1].isdigit() else None for p in raw.split())
 
 
 @lru_cache(maxsize=1)
@@ -184,7 +192,10 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     state_pos: list[int] = [-1]  # index into the flat phone list
     flat: list[str] = []
     own_visemes: list[str | None] = []  # where the language's mouth differs from English's for the phone
-    for w, (_token, phones) in enumerate(words):
+    stress: list[int | None] = []  # per phone, where the dictionary says (English)
+    for w, (token, phones) in enumerate(words):
+        known = dictionary_stress(token.lower()) if transcript.language == "en" else None
+        stress += list(known) if known is not None and len(known) == len(phones) else [None] * len(phones)
         for ph, viseme in phones:
             own_visemes.append(viseme)
             for _ in range(min_frames):
@@ -265,5 +276,6 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
         shown = ", ".join(guessed[:8]) + (" ..." if len(guessed) > 8 else "")
         warnings.append(f"{len(guessed)} word(s) not in the dictionary were pronounced by espeak-ng: {shown}")
     own = [k >= 0 and own_visemes[k] is not None for k in segment_pos]
-    return Alignment(viseme_segments, phone_segments, word_list, gap, agreement, warnings,
-                     diphthong_glides(phone_segments, own))
+    unstressed = [(s, e) for (s, e, _p), k in zip(phone_segments, segment_pos) if k >= 0 and stress[k] == 0]
+    said = Articulation(tuple(diphthong_glides(phone_segments, own)), tuple(unstressed))
+    return Alignment(viseme_segments, phone_segments, word_list, gap, agreement, warnings, said)

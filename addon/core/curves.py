@@ -56,6 +56,30 @@ class Cue:
 
 
 @dataclass(frozen=True)
+class Articulation:
+    """What the words say about the mouth beyond the cue timeline (transcript and recognized modes), in seconds."""
+
+    glides: tuple[tuple[float, float, int], ...] = ()  # (start, end, viseme): a diphthong's end moves toward it
+    unstressed: tuple[tuple[float, float], ...] = ()  # (start, end): vowels the words leave unstressed
+
+    def moved(self, seconds: float) -> Articulation:
+        return Articulation(tuple((s + seconds, e + seconds, v) for s, e, v in self.glides),
+                            tuple((s + seconds, e + seconds) for s, e in self.unstressed))
+
+    def within(self, spans: Sequence[tuple[float, float]]) -> Articulation:
+        """Only what lies in the spans (cut to them)."""
+        return Articulation(
+            tuple((max(s, lo), min(e, hi), v) for s, e, v in self.glides for lo, hi in spans if s < hi and e > lo),
+            tuple((max(s, lo), min(e, hi)) for s, e in self.unstressed for lo, hi in spans if s < hi and e > lo))
+
+    def __add__(self, other: Articulation) -> Articulation:
+        return Articulation(self.glides + other.glides, self.unstressed + other.unstressed)
+
+
+NOTHING_SAID = Articulation()  # audio alone: no words, nothing beyond the cues
+
+
+@dataclass(frozen=True)
 class CurveSettings:
     lead_seconds: float = DEFAULT_LEAD_MS / 1000.0
     min_seconds: float = 0.07  # the model card's decoding.min_seconds replaces it (decoding_settings)
@@ -338,11 +362,10 @@ class Animation:
 
 def animate(cues: list[Cue], duration: float, fps: float, settings: CurveSettings,
             loudness_db: np.ndarray | None = None, loudness_rate: float = 100.0,
-            glides: Sequence[tuple[float, float, int]] = ()) -> Animation:
+            articulation: Articulation = NOTHING_SAID) -> Animation:
     """Anticipation, then curves at the requested rate (12 to 120 fps, fractional rates included), then the
     motion between the shapes (core.motion; not in stepped mode). loudness_db: the audio's level, per frame at
-    loudness_rate, where known; glides: (start, end, viseme) where the words say the lips glide toward a second
-    shape (a diphthong's end, align.diphthong_glides)."""
+    loudness_rate, where known; articulation: what the words say beyond the cues (align.Alignment's)."""
     if not 1.0 <= fps <= 1000.0:
         raise ValueError(f"fps must be between 1 and 1000, got {fps}")
     settings = settings.validated()
@@ -351,6 +374,6 @@ def animate(cues: list[Cue], duration: float, fps: float, settings: CurveSetting
     if settings.motion is not None and not settings.stepped:
         from .motion import coarticulate
 
-        led = [(s - settings.lead_seconds, e - settings.lead_seconds, v) for s, e, v in glides]
-        weights = coarticulate(weights, shifted, fps, settings.motion, loudness_db, loudness_rate, led)
+        weights = coarticulate(weights, shifted, fps, settings.motion, loudness_db, loudness_rate,
+                               articulation.moved(-settings.lead_seconds))
     return Animation(shifted, scaled(weights, settings), fps, duration)

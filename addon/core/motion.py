@@ -13,8 +13,9 @@ strongest on its frames (what the accuracy figures score):
      "five" spreads), the first vowel's shape still the strongest;
   3. short pauses (under 300 ms) inside speech keep the lips slightly parted, as speakers do; the mouth rests only
      in longer silences;
-  4. loudness: open vowels open with the voice (stressed and loud syllables wider), and a frame within 15 dB of the
-     clip's peak is never shown at rest;
+  4. stress and loudness: vowels the words leave unstressed (CMUdict's 0: the "a" of "about", "towards") open
+     less, open vowels open with the voice (loud syllables wider), and a frame within 15 dB of the clip's peak is
+     never shown at rest;
   5. the articulators move smoothly: every open and rounded shape is low-passed (zero-phase, about 40 ms), so a
      40 ms vowel is under-reached rather than flashed and a long one keeps moving, while closures (p b m) stay
      full and on time.
@@ -23,12 +24,11 @@ Stepped mode (one held shape at a time, for 2D rigs) does not use them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .curves import Cue, smoothstep
+from .curves import NOTHING_SAID, Articulation, Cue, smoothstep
 from .visemes import PP, SIL, VISEME_INDEX
 
 TONGUE = frozenset(VISEME_INDEX[v] for v in ("DD", "nn", "kk", "SS", "CH", "TH", "RR"))
@@ -52,6 +52,7 @@ class MotionSettings:
     smooth_seconds: float = 0.03  # the articulators' time constant (Gaussian sigma of the low-pass)
     loudness_gain: float = 0.25  # open vowels open this much wider (or less wide) per 10 dB above (below) speech level
     glide_share: float = 0.5  # how far a diphthong's lips reach its second vowel by its end
+    unstressed_reach: float = 0.6  # how far an unstressed vowel opens, of its shape (never below the rest beside it)
 
 
 def _dominance(times: np.ndarray, lo: float, hi: float, reach: float) -> np.ndarray:
@@ -94,9 +95,9 @@ def _speech_neighbours(cues: list[Cue], i: int) -> tuple[int | None, int | None]
 
 def coarticulate(weights: np.ndarray, cues: list[Cue], fps: float, settings: MotionSettings = MotionSettings(),
                  loudness_db: np.ndarray | None = None, loudness_rate: float = 100.0,
-                 glides: Sequence[tuple[float, float, int]] = ()) -> np.ndarray:
-    """[frames, 15] viseme weights (rows summing to 1, sil the remainder) reshaped by the rules above. glides:
-    (start, end, viseme) spans where the lips move toward a second vowel."""
+                 articulation: Articulation = NOTHING_SAID) -> np.ndarray:
+    """[frames, 15] viseme weights (rows summing to 1, sil the remainder) reshaped by the rules above.
+    articulation: what the words say beyond the cues (diphthongs' glides, unstressed vowels)."""
     n = len(weights)
     if n == 0 or not cues:
         return weights
@@ -138,7 +139,7 @@ def coarticulate(weights: np.ndarray, cues: list[Cue], fps: float, settings: Mot
             w[rows, cue.viseme] += moved
             j -= 1
     # 2b. diphthongs glide toward their second vowel, the due shape keeping the lead
-    for start, end, v in glides:
+    for start, end, v in articulation.glides:
         rows = np.flatnonzero((times >= start) & (times < end))
         if not len(rows):
             continue
@@ -200,8 +201,30 @@ def coarticulate(weights: np.ndarray, cues: list[Cue], fps: float, settings: Mot
     speech_part[speech_part < 0.02] = 0.0  # the low-pass's far tails: barely visible, and each would cost keys
     total = speech_part.sum(axis=1, keepdims=True)
     speech_part = np.where(total > 1.0, speech_part / np.maximum(total, 1e-9), speech_part)
+    if articulation.unstressed and settings.unstressed_reach < 1.0:
+        speech_part = _reach(speech_part, due, _unstressed_amplitude(times, articulation, settings, fps))
     speech_part[:, SIL] = np.maximum(1.0 - speech_part.sum(axis=1), 0.0)
     return _keep_due_first(speech_part, due).astype(np.float32)
+
+
+def _unstressed_amplitude(times: np.ndarray, articulation: Articulation, settings: MotionSettings,
+                          fps: float) -> np.ndarray:
+    """Per frame, how far the mouth opens of its shapes: less on unstressed vowels, moving as the articulators do."""
+    amplitude = np.ones(len(times))
+    for start, end in articulation.unstressed:
+        amplitude[(times >= start) & (times < end)] = settings.unstressed_reach
+    return _gaussian_smooth(amplitude[:, None], settings.smooth_seconds * fps)[:, 0]
+
+
+def _reach(speech: np.ndarray, due: np.ndarray, amplitude: np.ndarray, margin: float = 0.01) -> np.ndarray:
+    """The speech shapes scaled by a per-frame amplitude, the rest taking what they give up, but never so far that
+    rest outgrows the shape due (a mouth half open on a weak vowel is still that vowel, not a mouth at rest)."""
+    total = speech.sum(axis=1)
+    own = speech[np.arange(len(speech)), due]
+    floor = np.where((due != SIL) & (own > 0), 1.0 / np.maximum(own + total, 1e-9) + margin, 0.0)
+    scale = np.clip(np.maximum(amplitude, floor), 0.0, 1.0)
+    scale[speech[:, PP] >= 0.999] = 1.0  # closures stay full
+    return speech * scale[:, None]
 
 
 def _keep_due_first(w: np.ndarray, due: np.ndarray, margin: float = 0.01) -> np.ndarray:
