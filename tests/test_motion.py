@@ -203,6 +203,16 @@ def test_the_aligner_reads_lexical_stress_from_the_dictionary():
     about = align_transcript(Transcript("about", "en"),
                              _logits_for([("sil", 20), ("ah", 8), ("b", 8), ("aw", 25), ("t", 8), ("sil", 30)]), 100.0)
     assert [(round(s, 2), round(e, 2)) for s, e in about.articulation.unstressed] == [(0.2, 0.28)]
-    # a language read by espeak-ng gives no dictionary stress
-    assert align_transcript(Transcript("beau", "fr"), _logits_for([("sil", 20), ("b", 8), ("ow", 30), ("sil", 40)]),
-                            100.0).articulation.unstressed == ()
+    # French says every vowel full: its stress opens nothing less
+    assert align_transcript(Transcript("bonjour", "fr"), _logits_for(
+        [("sil", 20), ("b", 8), ("ao", 20), ("zh", 8), ("uw", 20), ("r", 8), ("sil", 30)]), 100.0).articulation.unstressed == ()
+
+
+def test_languages_that_weaken_unstressed_vowels_take_the_stress_from_espeak():
+    from oris.core.align import word_stress
+
+    assert word_stress("Wasser", "de") == (None, 1, None, 0)  # v ˈa s ɜ
+    assert word_stress("хорошо", "ru") == (None, 0, None, 0, None, 1)  # x ʌ r ʌ ʃ ˈo
+    guessed = word_stress("brunchzyx", "en")  # not in CMUdict: espeak-ng's marks
+    assert guessed is not None and guessed.count(1) == 1 and 0 in guessed
+    assert word_stress("hablamos", "es") is None and word_stress("bonjour", "fr") is None

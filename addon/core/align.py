@@ -26,6 +26,9 @@ from .visemes import (
     normalize_phone,
     phones_to_visemes,
 )
+from .visemes import (
+    VOWELS as PHONE_VOWELS,
+)
 
 _DICT_PATH = Path(__file__).resolve().parent / "data" / "cmudict.txt.gz"
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|\d+")
@@ -83,6 +86,32 @@ def dictionary_stress(word: str) -> tuple[int | None, ...] | None:
     for a consonant or where the dictionary gives none; None when the word is not in it."""
     raw = _cmudict_lines().get(word)
     return None if raw is None else tuple(int(p[-1]) if p[-1].isdigit() else None for p in raw.split())
+
+
+# Languages whose unstressed vowels are weakened (stress-timed): English's "about", German's "Wasser", Russian's
+# "хорошо". French, Spanish, Italian, Japanese and Mandarin say every vowel full, so stress changes no opening there.
+STRESS_REDUCES = frozenset({"en", "de", "ru", "pt", "pt-br"})
+
+
+def _espeak_stress(word: str, voice: str, language: str) -> tuple[int | None, ...]:
+    """espeak-ng's stress marks on a word's vowels (ˈ primary, ˌ secondary, none: unstressed), phone by phone as
+    phones_of splits them."""
+    out: list[int | None] = []
+    for phoneme in word_phonemes(word, voice):
+        level = 1 if "ˈ" in phoneme else 2 if "ˌ" in phoneme else 0
+        out += [level if ph in PHONE_VOWELS else None for ph, _v in phones_of(phoneme, language)]
+    return tuple(out)
+
+
+def word_stress(token: str, language: str) -> tuple[int | None, ...] | None:
+    """A word's stress phone by phone, as pronounce() reads it, where the language weakens its unstressed vowels:
+    CMUdict's for English, espeak-ng's marks for the rest (and for English words the dictionary lacks)."""
+    if language not in STRESS_REDUCES:
+        return None
+    if language == "en":
+        known = dictionary_stress(token.lower())
+        return known if known is not None else _espeak_stress(token, "en-us", "")
+    return _espeak_stress(token, voice_of(language), language)
 
 
 @lru_cache(maxsize=1)
@@ -194,7 +223,7 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     own_visemes: list[str | None] = []  # where the language's mouth differs from English's for the phone
     stress: list[int | None] = []  # per phone, where the dictionary says (English)
     for w, (token, phones) in enumerate(words):
-        known = dictionary_stress(token.lower()) if transcript.language == "en" else None
+        known = word_stress(token, transcript.language)
         stress += list(known) if known is not None and len(known) == len(phones) else [None] * len(phones)
         for ph, viseme in phones:
             own_visemes.append(viseme)
