@@ -317,6 +317,29 @@ def test_the_multilingual_viseme_model_ships_beside_the_english_one_with_its_dec
     assert other.card["decoding"] == english.card["decoding"]
 
 
+def test_the_multilingual_card_is_read_again_when_it_changes_and_not_per_line(tmp_path):
+    import os
+    import shutil
+
+    from oris.engine.model import MULTILINGUAL_FILE, find_model, find_multilingual
+
+    shipped = find_multilingual(find_model())
+    assert shipped is not None
+    for model in (find_model(), shipped):  # a copy of both models, to change one card
+        shutil.copy(model.path, tmp_path / model.path.name)
+        shutil.copy(model.path.with_suffix(".json"), tmp_path / model.path.with_suffix(".json").name)
+    english = find_model(tmp_path / find_model().path.name)
+    first = find_multilingual(english)
+    assert first is not None and find_multilingual(english) is first  # a batch's lines share one read
+    card = tmp_path / MULTILINGUAL_FILE.replace(".onnx", ".json")
+    doc = json.loads(card.read_text())
+    before = card.stat().st_mtime
+    card.write_text(json.dumps({**doc, "sha256": "0" * 64}))
+    os.utime(card, (before + 2, before + 2))  # a changed file, even where the clock ticks coarsely
+    changed = find_multilingual(english)
+    assert changed is not None and changed.sha256 == "0" * 64
+
+
 def test_a_line_in_another_language_runs_the_multilingual_viseme_model(worker):
     from oris.core.audio import decode_file
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,18 @@ def find_model(path: str | os.PathLike[str] | None = None) -> ModelInfo:
 
 def find_multilingual(english: ModelInfo) -> ModelInfo | None:
     """The model for other languages beside `english`; None where there is none (every language then uses
-    the English model)."""
+    the English model). A batch asks once per line: the card is read again only when its file changes."""
     path = english.path.with_name(MULTILINGUAL_FILE)
-    return find_model(path) if path.is_file() and path != english.path else None
+    if not path.is_file() or path == english.path:
+        return None
+    card = path.with_suffix(".json")
+    stamp = card.stat() if card.is_file() else None
+    return _model_at(str(path), (stamp.st_mtime_ns, stamp.st_size) if stamp else None)
+
+
+@lru_cache(maxsize=8)
+def _model_at(path: str, card_stamp: tuple[int, int] | None) -> ModelInfo:
+    return find_model(path)
 
 
 def model_files(english: ModelInfo) -> list[tuple[str, Path]]:

@@ -290,16 +290,14 @@ class Recognizer:
         for spoken, probability in candidates:
             prompt = [self.languages[spoken], int(self.transcribe or 0), self.no_timestamps] if self.languages \
                 else [self.no_timestamps]
-            decoded = [self._decode(prompt, cache, cross, watch_loops)]
-            for attempt, (out, logprobs, mean, looped) in enumerate(decoded):
-                text = self.decode_text(out)
-                heard = Heard(round(start, 3), round(start + seconds, 3), text, mean, no_speech_prob,
-                              compression_ratio(text), spoken, round(probability, 4), self.sentences(out, logprobs))
-                looped = looped or heard.compression_ratio > COMPRESSION_THRESHOLD  # a loop the decoding ended in
+            window = (round(start, 3), round(start + seconds, 3), no_speech_prob, spoken, round(probability, 4))
+            tries = [self._heard(self._decode(prompt, cache, cross, watch_loops), *window)]
+            greedy, looped = tries[0]
+            if not looped and greedy.text and not all(s.trusted for s in greedy.sentences):  # unsure: beam search
+                tries.append(self._heard(self._beam_decode(prompt, cache, cross), *window))
+            for heard, looped in tries:
                 if best is None or (not looped, heard.avg_logprob) > (not best[1], best[0].avg_logprob):
                     best = (heard, looped)
-                if attempt == 0 and not looped and text and not all(s.trusted for s in heard.sentences):
-                    decoded.append(self._beam_decode(prompt, cache, cross))
         assert best is not None
         return best
 
@@ -337,6 +335,16 @@ class Recognizer:
             logits, cache = self._step([token], past + len(out) - 1, cache, cross)
             step_logits = logits[-1]
         return out, logprobs, (sum(logprobs) + end_logprob) / (len(out) + 1), looped
+
+    def _heard(self, decoded: tuple[list[int], list[float], float, bool], start: float, end: float,
+               no_speech_prob: float, spoken: str, probability: float) -> tuple[Heard, bool]:
+        """A decoding as heard words, and True where it went round in a loop (or ended in one: its text compresses
+        like a loop)."""
+        out, logprobs, mean, looped = decoded
+        text = self.decode_text(out)
+        heard = Heard(start, end, text, mean, no_speech_prob, compression_ratio(text), spoken, probability,
+                      self.sentences(out, logprobs))
+        return heard, looped or heard.compression_ratio > COMPRESSION_THRESHOLD
 
     def _beam_decode(self, prompt: list[int], cache: np.ndarray, cross: dict[str, Any],
                      beams: int = BEAM_SIZE) -> tuple[list[int], list[float], float, bool]:
