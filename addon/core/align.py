@@ -221,7 +221,7 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     state_pos: list[int] = [-1]  # index into the flat phone list
     flat: list[str] = []
     own_visemes: list[str | None] = []  # where the language's mouth differs from English's for the phone
-    stress: list[int | None] = []  # per phone, where the dictionary says (English)
+    stress: list[int | None] = []  # per phone, where the language weakens unstressed vowels (word_stress)
     for w, (token, phones) in enumerate(words):
         known = word_stress(token, transcript.language)
         stress += list(known) if known is not None and len(known) == len(phones) else [None] * len(phones)
