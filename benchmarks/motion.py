@@ -39,6 +39,9 @@ one pixel as touching (aperture_px - 1, floored at 0). Closed lips measure 0.00-
 are not a target).
 The mean rows average the clips' r, closure and jerk; their lag_ms is the lag that maximizes the clips' mean r(lag)
 (one lag for all clips, robust where a short clip's own r(lag) has two peaks), r@lag that maximum.
+--fit: the measured lips regressed on the head's key values over all clips (each key's opening fitted in place of
+the head's own), r in-sample and with each clip left out of its own fit: how far r could go with the same timing and
+other shapes.
 Targets (issue 27): r >= 0.65, closure >= 0.80, jerk 0.8 to 1.2, best lag within +-20 ms.
 """
 
@@ -275,16 +278,19 @@ def lip_vertices(face: Any) -> dict[str, Any]:
                                                      "viseme_PP", "viseme_sil")}}
 
 
-def gap_per_frame(scene: Any, face: Any, upper: int, lower: int, frames: int) -> np.ndarray:
+def gap_per_frame(scene: Any, face: Any, upper: int, lower: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """The lip gap on each frame, and the value of each of the head's shape keys there (frames x keys)."""
     import bpy
 
-    gaps = np.empty(frames)
+    blocks = face.data.shape_keys.key_blocks
+    gaps, values = np.empty(frames), np.empty((frames, len(blocks)))
     for k in range(frames):
         scene.frame_set(START_FRAME + k)
         ev = face.evaluated_get(bpy.context.evaluated_depsgraph_get())
         mw, verts = ev.matrix_world, ev.data.vertices
         gaps[k] = (mw @ verts[upper].co).z - (mw @ verts[lower].co).z
-    return gaps
+        values[k] = [b.value for b in blocks]
+    return gaps, values
 
 
 def animate_clips(clips: list[Clip], recognize: bool, lead_ms: float | None, worker: Any, card: dict[str, Any],
@@ -300,8 +306,9 @@ def animate_clips(clips: list[Clip], recognize: bool, lead_ms: float | None, wor
             options["settings"] = CurveSettings(lead_seconds=lead_ms / 1000.0)
         report = bl.run(scene, [face], str(clip.wav), worker, **options)
         frames = int(round(clip.times[-1] * FPS)) + 1  # video frame i is animation frame START_FRAME + i
-        gap = gap_per_frame(scene, face, lips["upper"], lips["lower"], frames)
+        gap, values = gap_per_frame(scene, face, lips["upper"], lips["lower"], frames)
         anim_times = np.arange(frames) / FPS
+        keys = [b.name for b in face.data.shape_keys.key_blocks]
         heard = ""
         if getattr(report, "words_text", None):
             import bpy
@@ -309,8 +316,42 @@ def animate_clips(clips: list[Clip], recognize: bool, lead_ms: float | None, wor
             heard = bpy.data.texts[report.words_text].as_string().strip()
         out[clip.name] = {"gap": np.interp(clip.times, anim_times, gap), "mode": str(getattr(report, "mode", "")),
                           "heard": heard, "notes": list(report.notes),
-                          "end_frame": float(report.end_frame)}
+                          "end_frame": float(report.end_frame), "keys": keys,
+                          "key_values": np.stack([np.interp(clip.times, anim_times, v) for v in values.T], axis=1)}
     return out
+
+
+def fitted_openings(clips: list[Clip], runs: dict[str, dict[str, Any]]) -> None:
+    """How far the shapes' openings, rather than their timing, hold r back: the measured lips regressed on the
+    head's key values (each key's opening fitted instead of the head's own), in-sample and leaving each clip out."""
+    keys = runs[clips[0].name]["keys"]
+    moving = sorted({k for c in clips for k, col in zip(keys, runs[c.name]["key_values"].T) if np.ptp(col) > 1e-6})
+    cols = [keys.index(k) for k in moving]
+
+    def design(c: Clip) -> tuple[np.ndarray, np.ndarray]:
+        ok = c.face
+        return runs[c.name]["key_values"][ok][:, cols], zscore(c.aperture[ok])
+
+    def fit(train: list[Clip]) -> np.ndarray:
+        xs, ys = zip(*(design(c) for c in train))
+        x = np.concatenate(xs)
+        return np.linalg.lstsq(np.column_stack([x, np.ones(len(x))]), np.concatenate(ys), rcond=None)[0]
+
+    def r_with(coef: np.ndarray, c: Clip) -> float:
+        x, y = design(c)
+        return pearson(y, x @ coef[:-1])
+
+    every = fit(clips)
+    inside = float(np.mean([r_with(every, c) for c in clips]))
+    left_out = float(np.mean([r_with(fit([o for o in clips if o is not c]), c) for c in clips]))
+    print(f"fitted openings (the lips regressed on the {len(moving)} keys Oris moved): r {inside:.2f} in-sample, "
+          f"{left_out:.2f} with each clip left out of its own fit")
+    # the keys Oris writes sum to one on every frame, so only openings above one of them mean anything: the rest key's
+    rest = next((i for i, k in enumerate(moving) if k.lower().endswith("sil")), None)
+    above = every[:-1] - (every[rest] if rest is not None else 0.0)
+    scale = max(abs(above).max(), 1e-9)
+    print(f"  fitted opening per key{' above ' + moving[rest] if rest is not None else ''}, of the largest: "
+          + ", ".join(f"{k} {v / scale:+.2f}" for k, v in sorted(zip(moving, above), key=lambda kv: -kv[1])))
 
 
 # -- report ---------------------------------------------------------------------------------------------------------
@@ -394,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", nargs="+", help="only these clips")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--plot", metavar="CLIP", help="draw this clip's measured lips and Oris's gap")
+    ap.add_argument("--fit", action="store_true",
+                    help="also fit each key's opening to the measured lips: how much the head's shapes hold r back")
     ap.add_argument("--png", type=Path, help="where to draw it (default docs/motion/CLIP.png)")
     args = ap.parse_args(argv)
 
@@ -440,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
                                                         "pipeline_mode": runs[n]["mode"], "notes": runs[n]["notes"],
                                                         "gap_mm": (runs[n]["gap"] * 1000).round(3).tolist()}
                                                     for n, s in scores.items()}}
+                if args.fit:
+                    fitted_openings(clips, runs)
                 if args.plot:
                     plotted[label], plotted_scores[label] = runs[args.plot], scores[args.plot]
     if args.plot:
