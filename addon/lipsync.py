@@ -18,11 +18,13 @@ from .core.align import AlignmentError, Transcript, align_transcript, pronounce
 from .core.curves import (
     NOTHING_SAID,
     Animation,
+    Articulation,
     Cue,
     CurveSettings,
     animate,
     cues_from_posteriors,
     cues_from_segments,
+    heard_glides,
     remove_flicker,
     splice,
 )
@@ -205,9 +207,11 @@ def animate_recognized(posteriors: Posteriors, duration: float, fps: float, sett
         spoken[code] = spoken.get(code, 0.0) + h["end"] - h["start"]
     named = max(spoken, key=spoken.__getitem__) if spoken else ("" if language == AUTO else language)
     if not spans:
-        return LipSyncResult(animate(audio_cues, duration, fps, settings, posteriors.loudness), posteriors, [], "audio",
-                             warnings, heard, named)
+        animation = animate(audio_cues, duration, fps, settings, posteriors.loudness,
+                            articulation=_heard_glides(posteriors, audio_cues))
+        return LipSyncResult(animation, posteriors, [], "audio", warnings, heard, named)
     cues = remove_flicker(splice(audio_cues, sorted(spans), inside), settings.min_seconds, settings.hold_pause_seconds)
+    said += _heard_glides(posteriors, audio_cues).within(_without((0.0, duration), sorted(spans)))
     animation = animate(cues, duration, fps, settings, posteriors.loudness, articulation=said)
     return LipSyncResult(animation, posteriors, words, "recognized", warnings, heard, named)
 
@@ -227,5 +231,12 @@ def animate_posteriors(posteriors: Posteriors, duration: float, fps: float, sett
             anim = animate(cues, duration, fps, settings, posteriors.loudness, articulation=aligned.articulation)
             return LipSyncResult(anim, posteriors, aligned.words, "transcript", warnings, language=transcript.language)
     cues = cues_from_posteriors(posteriors.visemes, settings, posteriors.frame_rate)
-    return LipSyncResult(animate(cues, duration, fps, settings, posteriors.loudness), posteriors, [], "audio", warnings,
+    animation = animate(cues, duration, fps, settings, posteriors.loudness, articulation=_heard_glides(posteriors, cues))
+    return LipSyncResult(animation, posteriors, [], "audio", warnings,
                          language=transcript.language if transcript is not None else "")
+
+
+def _heard_glides(posteriors: Posteriors, cues: list[Cue]) -> Articulation:
+    """Where audio alone decides the cues, the diphthongs the English model's phone head hears (the multilingual
+    model's phone classes are not English diphthongs: a French o is no ow)."""
+    return heard_glides(posteriors.phones, cues, posteriors.frame_rate) if posteriors.model == "en" else NOTHING_SAID

@@ -216,3 +216,23 @@ def test_languages_that_weaken_unstressed_vowels_take_the_stress_from_espeak():
     guessed = word_stress("brunchzyx", "en")  # not in CMUdict: espeak-ng's marks
     assert guessed is not None and guessed.count(1) == 1 and 0 in guessed
     assert word_stress("hablamos", "es") is None and word_stress("bonjour", "fr") is None
+
+
+def test_audio_alone_glides_where_the_phone_head_hears_a_diphthong():
+    from oris.core.curves import heard_glides
+    from oris.engine.client import Posteriors
+    from oris.lipsync import animate_posteriors
+
+    phones = _logits_for([("sil", 30), ("f", 8), ("ay", 30), ("v", 8), ("sil", 40)])  # "five"
+    cues = [Cue(0.0, 0.38, SIL), Cue(0.38, 0.68, V["aa"]), Cue(0.68, 1.16, SIL)]
+    assert heard_glides(phones, cues).glides == ((0.56, 0.68, V["ih"]),)
+    assert heard_glides(_logits_for([("sil", 38), ("aa", 30), ("sil", 48)]), cues).glides == ()  # a plain "ah"
+    visemes = np.full((len(phones), 15), -4.0, np.float32)
+    visemes[:, SIL] = 4.0
+    visemes[38:68, SIL], visemes[38:68, V["aa"]] = -4.0, 4.0
+    english = animate_posteriors(Posteriors(visemes, phones), len(phones) / 100, 100.0, CurveSettings())
+    other = animate_posteriors(Posteriors(visemes, phones, model="multilingual"), len(phones) / 100, 100.0,
+                               CurveSettings())
+    spread = slice(55, 66)  # the end of the vowel, after the 30 ms lead
+    assert english.animation.frames[spread, V["ih"]].max() > 0.2
+    assert other.animation.frames[spread, V["ih"]].max() < 0.01  # the multilingual model's ay is no English one

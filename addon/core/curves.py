@@ -24,7 +24,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .visemes import PP, SIL, VISEMES, shape_gains
+from .visemes import (
+    DIPHTHONG_GLIDES,
+    GLIDE_SHARE_OF_DIPHTHONG,
+    PHONE_INDEX,
+    PHONE_TO_VISEME_INDEX,
+    PP,
+    SIL,
+    VISEME_INDEX,
+    VISEMES,
+    shape_gains,
+)
 
 if TYPE_CHECKING:
     from .motion import MotionSettings
@@ -266,6 +276,22 @@ def cues_from_posteriors(viseme_logits: np.ndarray, settings: CurveSettings, rat
     spans = closures_from_posteriors(probs[:, PP], rate, settings.closure_threshold, settings.closure_min_seconds)
     cues = overlay(cues, spans, PP)
     return remove_flicker(cues, settings.min_seconds, settings.hold_pause_seconds, probs, rate)
+
+
+def heard_glides(phone_logits: np.ndarray, cues: list[Cue], rate: float = 100.0, most: float = 0.5) -> Articulation:
+    """Diphthongs from audio alone: a vowel cue over most of which the model's phone head hears an English
+    diphthong of that cue's shape glides toward the diphthong's second vowel, as the words would make it."""
+    heard = phone_logits.argmax(axis=1)
+    glides = []
+    for c in cues:
+        lo = min(int(c.start * rate), len(heard) - 1)
+        frames = heard[lo:max(lo + 1, int(c.end * rate))]
+        for phone, second in DIPHTHONG_GLIDES.items():
+            k = PHONE_INDEX[phone]
+            if PHONE_TO_VISEME_INDEX[k] == c.viseme and (frames == k).mean() >= most:
+                glides.append((round(c.end - GLIDE_SHARE_OF_DIPHTHONG * c.duration, 4), c.end, VISEME_INDEX[second]))
+                break
+    return Articulation(glides=tuple(glides))
 
 
 def cues_from_segments(segments: Sequence[tuple[float, float, int]], settings: CurveSettings) -> list[Cue]:

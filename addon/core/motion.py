@@ -10,7 +10,8 @@ strongest on its frames (what the accuracy figures score):
   2. rounding anticipates: a rounded vowel (oh, ou) rounds the consonants before it, up to 200 ms ahead
      ("stew": round on the s), closures and f/v aside;
   2b. diphthongs glide: over a diphthong's last part the lips move toward its second vowel ("now" rounds,
-     "five" spreads), the first vowel's shape still the strongest;
+     "five" spreads), the first vowel's shape still the strongest (the words say where; with audio alone, the
+     model's phone head: curves.heard_glides);
   3. short pauses (under 300 ms) inside speech keep the lips slightly parted, as speakers do; the mouth rests only
      in longer silences;
   4. stress and loudness: vowels the words leave unstressed (CMUdict's 0: the "a" of "about", "towards") open
