@@ -24,6 +24,7 @@ from .core.curves import (
     animate,
     cues_from_posteriors,
     cues_from_segments,
+    cut_to,
     heard_glides,
     remove_flicker,
     splice,
@@ -146,11 +147,6 @@ def _without(span: tuple[float, float], holes: list[tuple[float, float]]) -> lis
     return [(lo, hi) for lo, hi in parts if hi > lo]
 
 
-def _clip(segments: list[tuple[float, float, int]], spans: list[tuple[float, float]]) -> list[tuple[float, float, int]]:
-    """The segments cut to the spans."""
-    return [(max(s, lo), min(e, hi), v) for s, e, v in segments for lo, hi in spans if s < hi and e > lo]
-
-
 def animate_recognized(posteriors: Posteriors, duration: float, fps: float, settings: CurveSettings,
                        language: str = AUTO) -> LipSyncResult:
     """The recognizer's words, window by window, aligned like a transcript in the language it heard. Where
@@ -198,7 +194,7 @@ def animate_recognized(posteriors: Posteriors, duration: float, fps: float, sett
         kept = _without((0.0, (hi - lo) / rate), unsure or [])
         h["used"] = True
         spans += [(s + offset, e + offset) for s, e in kept]
-        inside += cues_from_segments([(s + offset, e + offset, v) for s, e, v in _clip(aligned.viseme_segments, kept)],
+        inside += cues_from_segments([(s + offset, e + offset, v) for s, e, v in cut_to(aligned.viseme_segments, kept)],
                                      settings)
         said += aligned.articulation.within(kept).moved(offset)
         words += [{**w, "start": round(w["start"] + offset, 3), "end": round(w["end"] + offset, 3)}

@@ -13,13 +13,12 @@ from typing import Any
 import numpy as np
 
 from .audio import read_text_input
-from .curves import Articulation
+from .curves import Articulation, diphthong_end
 from .espeak import EspeakError, word_phonemes
 from .ipa import phones_of
 from .languages import japanese_words, language_name, script_mismatch, voice_of
 from .visemes import (
     DIPHTHONG_GLIDES,
-    GLIDE_SHARE_OF_DIPHTHONG,
     PHONE_INDEX,
     PHONE_TO_VISEME_INDEX,
     VISEME_INDEX,
@@ -77,8 +76,7 @@ def diphthong_glides(phone_segments: list[tuple[float, float, str]], own: list[b
     """Where the lips glide toward a diphthong's second vowel: the last part of each English diphthong. A phone
     with a language's own viseme is left alone: espeak-ng already splits diphthongs into their vowels, and its
     `ey` or `ow` is a plain e or o (French, Spanish...)."""
-    return [(round(e - GLIDE_SHARE_OF_DIPHTHONG * (e - s), 4), e, VISEME_INDEX[DIPHTHONG_GLIDES[p]])
-            for (s, e, p), mine in zip(phone_segments, own) if p in DIPHTHONG_GLIDES and not mine]
+    return [diphthong_end(s, e, p) for (s, e, p), mine in zip(phone_segments, own) if p in DIPHTHONG_GLIDES and not mine]
 
 
 def dictionary_stress(word: str) -> tuple[int | None, ...] | None:
@@ -93,25 +91,14 @@ def dictionary_stress(word: str) -> tuple[int | None, ...] | None:
 STRESS_REDUCES = frozenset({"en", "de", "ru", "pt", "pt-br"})
 
 
-def _espeak_stress(word: str, voice: str, language: str) -> tuple[int | None, ...]:
-    """espeak-ng's stress marks on a word's vowels (ˈ primary, ˌ secondary, none: unstressed), phone by phone as
-    phones_of splits them."""
-    out: list[int | None] = []
-    for phoneme in word_phonemes(word, voice):
-        level = 1 if "ˈ" in phoneme else 2 if "ˌ" in phoneme else 0
-        out += [level if ph in PHONE_VOWELS else None for ph, _v in phones_of(phoneme, language)]
-    return tuple(out)
-
-
 def word_stress(token: str, language: str) -> tuple[int | None, ...] | None:
     """A word's stress phone by phone, as pronounce() reads it, where the language weakens its unstressed vowels:
-    CMUdict's for English, espeak-ng's marks for the rest (and for English words the dictionary lacks)."""
+    CMUdict's for English, espeak-ng's marks (ˈ primary, ˌ secondary, none: unstressed) for the rest and for English
+    words the dictionary lacks; None where the language says every vowel full."""
     if language not in STRESS_REDUCES:
         return None
-    if language == "en":
-        known = dictionary_stress(token.lower())
-        return known if known is not None else _espeak_stress(token, "en-us", "")
-    return _espeak_stress(token, voice_of(language), language)
+    words, _ = _pronounce(token, language)
+    return tuple(words[0][2]) if words else None
 
 
 @lru_cache(maxsize=1)
@@ -136,38 +123,62 @@ _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight
 Phone = tuple[str, str | None]
 
 
-def _english_word(token: str) -> tuple[list[Phone], bool]:
-    """CMUdict's pronunciation, else espeak-ng's (US English); True when the dictionary lacked the word."""
-    found = dictionary_phones(token.lower())
-    if found is not None:
-        return [(p, None) for p in found], False
-    return [ph for phoneme in word_phonemes(token, "en-us") for ph in phones_of(phoneme)], True
+Stress = list[int | None]  # per phone: 0 unstressed, 1 primary, 2 secondary, None a consonant or not known
+
+
+def _espeak_word(said: str, voice: str, language: str) -> tuple[list[Phone], Stress]:
+    """espeak-ng's phonemes of a word as Oris phones, and the stress its marks put on their vowels."""
+    phones: list[Phone] = []
+    stress: Stress = []
+    for phoneme in word_phonemes(said, voice):
+        level = 1 if "ˈ" in phoneme else 2 if "ˌ" in phoneme else 0
+        got = phones_of(phoneme, language)
+        phones += got
+        stress += [level if ph in PHONE_VOWELS else None for ph, _v in got]
+    return phones, stress
+
+
+def _dictionary_word(word: str) -> tuple[list[Phone], Stress] | None:
+    found = dictionary_phones(word)
+    if found is None:
+        return None
+    stress = dictionary_stress(word)
+    return [(p, None) for p in found], list(stress) if stress is not None else [None] * len(found)
+
+
+def _pronounce(text: str, language: str) -> tuple[list[tuple[str, list[Phone], Stress]], list[str]]:
+    """pronounce(), each word with its stress phone by phone (all None where the language says every vowel full)."""
+    words: list[tuple[str, list[Phone], Stress]] = []
+    guessed: list[str] = []
+    reduces = language in STRESS_REDUCES
+    if language != "en":
+        voice = voice_of(language)
+        spoken = japanese_words(text) if language == "ja" else [(t, t) for t in _ANY_WORD_RE.findall(text)]
+        for token, said in spoken:
+            phones, stress = _espeak_word(said, voice, language)
+            if phones:
+                words.append((token, phones, stress if reduces else [None] * len(phones)))
+        return words, guessed
+    for token in _WORD_RE.findall(text):
+        if token.isdigit():
+            for d in token:
+                digit = _dictionary_word(_DIGITS[int(d)]) or ([], [])
+                words.append((_DIGITS[int(d)], *digit))
+            continue
+        found = _dictionary_word(token.lower())
+        if found is None:  # CMUdict lacks it: espeak-ng (US English) reads it
+            guessed.append(token)
+            found = _espeak_word(token, "en-us", "")
+        if found[0]:
+            words.append((token, *found))
+    return words, guessed
 
 
 def pronounce(text: str, language: str = "en") -> tuple[list[tuple[str, list[Phone]]], list[str]]:
     """(word, phones) pairs for a transcript, and the English words the dictionary lacked (espeak-ng read them).
     English uses CMUdict; every other language, espeak-ng (languages.py)."""
-    words: list[tuple[str, list[Phone]]] = []
-    guessed: list[str] = []
-    if language != "en":
-        voice = voice_of(language)
-        spoken = japanese_words(text) if language == "ja" else [(t, t) for t in _ANY_WORD_RE.findall(text)]
-        for token, said in spoken:
-            phones = [ph for phoneme in word_phonemes(said, voice) for ph in phones_of(phoneme, language)]
-            if phones:
-                words.append((token, phones))
-        return words, guessed
-    for token in _WORD_RE.findall(text):
-        if token.isdigit():
-            for d in token:
-                words.append((_DIGITS[int(d)], [(p, None) for p in dictionary_phones(_DIGITS[int(d)]) or ()]))
-            continue
-        phones, by_rule = _english_word(token)
-        if by_rule:
-            guessed.append(token)
-        if phones:
-            words.append((token, phones))
-    return words, guessed
+    words, guessed = _pronounce(text, language)
+    return [(token, phones) for token, phones, _stress in words], guessed
 
 
 def _no_words(transcript: Transcript) -> str:
@@ -208,7 +219,7 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     if wrong:
         raise AlignmentError(wrong)
     try:
-        words, guessed = pronounce(transcript.text, transcript.language)
+        words, guessed = _pronounce(transcript.text, transcript.language)
     except EspeakError as exc:  # the library or a voice missing from a broken install: the audio alone serves
         raise AlignmentError(str(exc)) from None
     if not words:
@@ -221,10 +232,9 @@ def align_transcript(transcript: Transcript, phone_logits: np.ndarray, rate: flo
     state_pos: list[int] = [-1]  # index into the flat phone list
     flat: list[str] = []
     own_visemes: list[str | None] = []  # where the language's mouth differs from English's for the phone
-    stress: list[int | None] = []  # per phone, where the language weakens unstressed vowels (word_stress)
-    for w, (token, phones) in enumerate(words):
-        known = word_stress(token, transcript.language)
-        stress += list(known) if known is not None and len(known) == len(phones) else [None] * len(phones)
+    stress: Stress = []  # per phone, where the language weakens unstressed vowels
+    for w, (_token, phones, levels) in enumerate(words):
+        stress += levels
         for ph, viseme in phones:
             own_visemes.append(viseme)
             for _ in range(min_frames):

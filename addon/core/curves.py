@@ -65,6 +65,11 @@ class Cue:
         return self.end - self.start
 
 
+def cut_to(segments: Sequence[tuple[float, float, int]], spans: Sequence[tuple[float, float]]) -> list[tuple[float, float, int]]:
+    """The (start, end, viseme) segments cut to the spans."""
+    return [(max(s, lo), min(e, hi), v) for s, e, v in segments for lo, hi in spans if s < hi and e > lo]
+
+
 @dataclass(frozen=True)
 class Articulation:
     """What the words say about the mouth beyond the cue timeline (transcript and recognized modes), in seconds."""
@@ -78,9 +83,9 @@ class Articulation:
 
     def within(self, spans: Sequence[tuple[float, float]]) -> Articulation:
         """Only what lies in the spans (cut to them)."""
-        return Articulation(
-            tuple((max(s, lo), min(e, hi), v) for s, e, v in self.glides for lo, hi in spans if s < hi and e > lo),
-            tuple((max(s, lo), min(e, hi)) for s, e in self.unstressed for lo, hi in spans if s < hi and e > lo))
+        return Articulation(tuple(cut_to(self.glides, spans)),
+                            tuple((max(s, lo), min(e, hi)) for s, e in self.unstressed for lo, hi in spans
+                                  if s < hi and e > lo))
 
     def __add__(self, other: Articulation) -> Articulation:
         return Articulation(self.glides + other.glides, self.unstressed + other.unstressed)
@@ -278,6 +283,11 @@ def cues_from_posteriors(viseme_logits: np.ndarray, settings: CurveSettings, rat
     return remove_flicker(cues, settings.min_seconds, settings.hold_pause_seconds, probs, rate)
 
 
+def diphthong_end(start: float, end: float, phone: str) -> tuple[float, float, int]:
+    """A diphthong's last part and the viseme its lips glide toward there (an Articulation glide)."""
+    return round(end - GLIDE_SHARE_OF_DIPHTHONG * (end - start), 4), end, VISEME_INDEX[DIPHTHONG_GLIDES[phone]]
+
+
 def heard_glides(phone_logits: np.ndarray, cues: list[Cue], rate: float = 100.0, most: float = 0.5) -> Articulation:
     """Diphthongs from audio alone: a vowel cue over most of which the model's phone head hears an English
     diphthong of that cue's shape glides toward the diphthong's second vowel, as the words would make it."""
@@ -286,10 +296,10 @@ def heard_glides(phone_logits: np.ndarray, cues: list[Cue], rate: float = 100.0,
     for c in cues:
         lo = min(int(c.start * rate), len(heard) - 1)
         frames = heard[lo:max(lo + 1, int(c.end * rate))]
-        for phone, second in DIPHTHONG_GLIDES.items():
+        for phone in DIPHTHONG_GLIDES:
             k = PHONE_INDEX[phone]
             if PHONE_TO_VISEME_INDEX[k] == c.viseme and (frames == k).mean() >= most:
-                glides.append((round(c.end - GLIDE_SHARE_OF_DIPHTHONG * c.duration, 4), c.end, VISEME_INDEX[second]))
+                glides.append(diphthong_end(c.start, c.end, phone))
                 break
     return Articulation(glides=tuple(glides))
 
