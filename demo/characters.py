@@ -75,6 +75,12 @@ def character(name: str, convention: str = "plain") -> tuple[bpy.types.Object, b
     bpy.ops.object.parent_set(type="ARMATURE_AUTO")
     if not body.vertex_groups or body.find_armature() != rig:
         raise RuntimeError(f"{name}: automatic weights failed")
+    # bone heat leaks a little of each hand's weight onto the legs it hangs beside, down to the feet, which then
+    # follow the hands off the floor: an artist paints it out
+    arms = [body.vertex_groups[bone_name(convention, bone + side)] for bone, _h, _t in ARM for side in (".L", ".R")]
+    legs = [v.index for v in body.data.vertices if v.co.z < BONES[0][1]]
+    for group in arms:
+        group.remove(legs)
     # bone heat cannot reach loose parts inside the head (eyes, teeth, tongue): an artist weights them to the head
     loose = [v.index for v in body.data.vertices if not v.groups and v.co.z > BONES[-1][1]]
     body.vertex_groups[bone_name(convention, "head")].add(loose, 1.0, "REPLACE")

@@ -24,15 +24,16 @@ FC = 48
 MM = 0.001
 
 
-def _shaped(ob) -> np.ndarray:
-    """Vertices a shape key with a value moves (the pucker and the blink are the rig's own shapes)."""
+def _shaped(ob, only: str | None = None) -> np.ndarray:
+    """Vertices a shape key (or the key named `only`) moves (the pucker and the blink are the rig's own shapes)."""
     keys = ob.data.shape_keys
     moved = np.zeros(len(ob.data.vertices), bool)
     if keys is None:
         return moved
     basis = np.array([v.co for v in keys.reference_key.data])
     for kb in keys.key_blocks[1:]:
-        moved |= np.linalg.norm(np.array([v.co for v in kb.data]) - basis, axis=1) > 1e-6
+        if only is None or kb.name == only:
+            moved |= np.linalg.norm(np.array([v.co for v in kb.data]) - basis, axis=1) > 1e-6
     return moved
 
 
@@ -55,18 +56,24 @@ PAIRS = {
     "Rigify names": {"convention_b": "rigify"},
     "centimetres": {"unit": 100.0},
     "turned 40 degrees": {"turn_b": 40.0},
+    "B 2 cm shorter": {"drop_b": 0.02},
+    # a head shorter: the taller looks down, the shorter up, and their necks stretch the skin past 10% (see
+    # README, "Characters of different heights"); with the limit raised, everything else holds
+    "B 15 cm shorter, stretch allowed to 25%": {"drop_b": 0.15, "stretch_limit": 0.25},
 }
 
 
 @pytest.mark.parametrize("case", list(PAIRS))
 def test_two_characters_kiss_with_bodies_that_walk_and_bend(case):
     kwargs = dict(PAIRS[case])
-    turn_b = kwargs.pop("turn_b", 0.0)
+    turn_b, drop_b = kwargs.pop("turn_b", 0.0), kwargs.pop("drop_b", 0.0)
+    stretch_limit = kwargs.pop("stretch_limit", 0.10)
     unit = kwargs.get("unit", 1.0)
     rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5, **kwargs)
     if turn_b:  # B stands turned away from A about its own vertical
         rig_b.matrix_world = rig_b.matrix_world @ Matrix.Rotation(math.radians(turn_b), 4, "Z")
-        bpy.context.view_layer.update()
+    rig_b.location.z -= drop_b * unit  # B stands lower: its head is that much below A's
+    bpy.context.view_layer.update()
     scene = bpy.context.scene
     bodies, rigs = (body_a, body_b), (rig_a, rig_b)
     edges = [_edges(b) for b in bodies]
@@ -76,8 +83,10 @@ def test_two_characters_kiss_with_bodies_that_walk_and_bend(case):
     floor = [v[:, 2].min() for v in rest]
     gaps = [_bone_gaps(r) for r in rigs]
 
-    report = run_contact(scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC))
+    report = run_contact(scene, HeadSpec(rig_a), HeadSpec(rig_b), ContactSettings(contact_frame=FC,
+                                                                                   stretch_limit=stretch_limit))
     assert report.passed, report.failures
+    assert report.summary["max_lean_degrees"] == 0.0  # heights are met by the heads' tilt, not by bowing
     bent = report.summary["max_bone_degrees"]
     assert bent["roll"] <= 15.0 and bent["nod"] <= 20.0 and bent["turn"] <= 25.0
     start, end = int(report.plan["start_frame"]), int(report.plan["end_frame"])
@@ -92,7 +101,7 @@ def test_two_characters_kiss_with_bodies_that_walk_and_bend(case):
             for name, g in _bone_gaps(rig).items():
                 assert abs(g - gap[name]) < 1e-5, f"{rig.name}: {name} pulled off its parent at frame {frame}"
     # the neck stretched 1,459% when the head bones carried the approach; shared along the spine it stays whole
-    assert worst_stretch <= 0.10, worst_stretch
+    assert worst_stretch <= stretch_limit, worst_stretch
     assert abs(worst_stretch - report.summary["max_edge_stretch"]) < 0.03  # the validation sees what we see
 
     # the bodies walk: the approach is covered by the characters' objects, not by a head bone's location
@@ -115,7 +124,8 @@ def test_two_characters_kiss_with_bodies_that_walk_and_bend(case):
             lips_b = np.linalg.norm(vb - touch, axis=1) < 30 * MM * unit
             outside = max(penetration(va, ta, ~lips_a, vb, tb), penetration(vb, tb, ~lips_b, va, ta))
             assert outside <= 0.5 * MM * unit, f"penetration outside the lips {outside / MM / unit:.2f} mm"
-            assert touch[2] > 0.6 * unit, "the bodies touch first, not the lips"
+            lips = va[_shaped(body_a, "mouthPucker")]
+            assert np.linalg.norm(lips - touch, axis=1).min() < 5 * MM * unit, "the bodies touch first, not the lips"
     assert min(touching) <= 1.0 * MM * unit, touching
 
 
@@ -240,12 +250,12 @@ def test_a_character_that_idles_keeps_its_take_around_the_kiss():
 
 @pytest.mark.parametrize("setup, message", [
     ({"gap": 3.0}, r"CharA_rig would slide 2\.\d+ m over the floor .*limit 0\.6 m.*--max-walk"),
-    ({"drop_b": 0.15}, r"would lean \d+ degrees \(limit 15\).*1[56] cm apart in height.*on a step"),
+    ({"drop_b": 0.15}, r"a mesh edge stretches \d+%.*1[56] cm apart in height.*on a step.*--max-stretch"),
     ({"turn_b": 180.0}, r"B faces away .*the limit is 80.*--a-facing/--b-facing"),
 ], ids=["3 m apart", "15 cm lower", "facing away"])
 def test_characters_that_cannot_meet_fail_naming_the_limit_and_the_option(setup, message):
-    """Three metres apart, one a head and a half shorter, or facing away: the contact fails with the limit it would
-    break and what to change, after one plan (no tilt helps), and writes nothing."""
+    """Three metres apart, one 15 cm shorter under the default 10% skin limit, or facing away: the contact fails
+    with the limit it would break and what to change, after one plan (no tilt helps), and writes nothing."""
     from oris.core.contact import ContactError
 
     rig_a, body_a, rig_b, body_b = facing_pair(gap=setup.get("gap", 0.5))

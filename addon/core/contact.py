@@ -213,6 +213,11 @@ class ContactSettings:
     stretch_limit: float = 0.10  # a full character's mesh edges may change length this much (a share)
     walk_limit_m: float = 0.6  # a full character's object may travel this far over the floor (human metres): a step
 
+    @property
+    def a_share(self) -> float:
+        """The share of the way between the lips that A covers."""
+        return self.lead_share if self.leader == "A" else 1.0 - self.lead_share
+
     def validated(self) -> ContactSettings:
         if self.leader not in ("A", "B"):
             raise ContactError("leader must be A or B")
@@ -268,6 +273,11 @@ class ContactPlan:
     # that bends to tilt its head lowers it as much as the tilt grows)
     meet_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
     off_centre_mm: float = 0.0  # A's lips meet B's this far to A's right (human mm)
+    incline_degrees: float = 0.0  # the axis turned from the line between the lips, A's face down (approach_axis)
+    # for a head that rides a body: its lips' offset from the joint it turns about (world, at rest). A body cannot
+    # grow, so on the way in and out such lips rise and fall as the turn carries them about that joint, along `up`
+    levers: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+    up: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))  # the floor's up (Blender's z)
     _slerps: dict[tuple[int, str], Slerp] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -288,7 +298,13 @@ class ContactPlan:
             self._slerps[index, side] = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([p0.rot, p1.rot])))
         rot = self._slerps[index, side]([s]).as_matrix()[0]
         lip = p0.lip + s * (p1.lip - p0.lip)
-        if phase.name in ("approach", "release") and np.any(self.meet_offset):
+        lever = self.levers[0 if side == "A" else 1]
+        if lever is not None and phase.name in ("approach", "release"):
+            def height(r: np.ndarray) -> float:  # the lips' height above the joint, turned by r
+                return float(self.up @ (r @ lever))
+            lip = lip + (height(rot) - height(p0.rot) - s * (height(p1.rot) - height(p0.rot))) * self.up
+            lip = lip + (s if phase.name == "approach" else 1.0 - s) * self.meet_offset
+        elif phase.name in ("approach", "release") and np.any(self.meet_offset):
             full = 1.0 - np.cos(Rotation.from_matrix((phase.a if side == "A" else phase.b)[
                 0 if phase.name == "release" else 1].rot).magnitude())
             now = 1.0 - np.cos(Rotation.from_matrix(rot).magnitude())
@@ -366,15 +382,39 @@ def check_facing(face_a: Face, face_b: Face, names: tuple[str, str] = ("A", "B")
     return axis
 
 
+def shared_up(face_a: Face, face_b: Face, axis: np.ndarray) -> np.ndarray:
+    """The couple's up, square to the axis: the mean of the two faces' ups (A's where they cancel out)."""
+    up = face_a.up + face_b.up - np.dot(face_a.up + face_b.up, axis) * axis
+    return unit(up) if np.linalg.norm(up) > 1e-6 else face_a.up
+
+
+def approach_axis(face_a: Face, face_b: Face, incline: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The axis the faces meet along, A toward B, and how far B's lips stand across it from A's.
+
+    With no incline, the line between the lips. An incline (degrees) turns it about the couple's side axis,
+    A's face down and B's up for a positive one: characters of different heights meet with the taller looking
+    down and the shorter up, each turning its head where a body cannot raise or lower it. The lips then meet
+    face to face along the turned axis, the lips' height difference taken across it."""
+    gap = face_b.lip - face_a.lip
+    axis = check_facing(face_a, face_b)
+    if incline == 0.0:
+        return axis, np.zeros(3)
+    side = np.cross(axis, shared_up(face_a, face_b, axis))
+    axis = axis_rotation(side, -incline) @ axis
+    return axis, gap - np.dot(gap, axis) * axis
+
+
 def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: ContactSettings,
                 min_roll: float = 0.0, pitches: Sequence[float] = (0.0,),
-                off_centre_mm: Sequence[float] = (0.0,)) -> tuple[float, float, Impact, float, np.ndarray]:
+                off_centre_mm: Sequence[float] = (0.0,), incline: float = 0.0
+                ) -> tuple[float, float, Impact, float, np.ndarray]:
     """Search the roll (and pitch) at which the lips touch first and everything else keeps
     its distance; prefer a roll near the staging value. With `off_centre_mm`, the lips may also meet that far
     off centre (A's to its right of B's, at human scale), as real kisses do: the noses pass with less roll,
-    which bodies, bending to roll their heads, need. Returns the roll, the pitch, the impact and the offset (mm,
-    and as a world vector)."""
-    axis = check_facing(face_a, face_b)
+    which bodies, bending to roll their heads, need. `incline`: see approach_axis. Returns the roll, the pitch,
+    the impact and A's move across the axis (the offset in mm, and as a world vector with the lips' height
+    difference across an inclined axis)."""
+    axis, across_gap = approach_axis(face_a, face_b, incline)
     scale = min(face_a.scale, face_b.scale)
     nose_margin = (settings.nose_clearance_mm + settings.press_mm + 0.5) * MM * scale  # along the axis
     nose_need = (settings.nose_clearance_mm + 0.3) * MM * scale  # in any direction
@@ -401,7 +441,7 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
         for roll in sorted(rolls, key=lambda r: (abs(r - preferred), r)):
             ra, rb = contact_rotations(face_a, face_b, axis, roll, pitch, settings.tilt_side)
             for mm in off_centre_mm:
-                lateral = mm * MM * scale * across
+                lateral = mm * MM * scale * across + across_gap
                 imp = collider.impact(ra, rb, axis, fine=False, lateral=lateral)
                 tried.append((roll, pitch, imp))
                 if clear(imp):
@@ -432,17 +472,20 @@ def choose_roll(face_a: Face, face_b: Face, collider: Collider, settings: Contac
 
 def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: ContactSettings, fps: float,
                  min_roll: float = 0.0, pitches: Sequence[float] = (0.0,),
-                 meet_offset: np.ndarray | None = None, off_centre_mm: Sequence[float] = (0.0,)) -> ContactPlan:
-    """The whole contact. `meet_offset` moves where the lips meet (world space) from the line between them at
-    rest: bodies that bend to tilt their heads cannot keep their lips as high as they stood. `off_centre_mm`:
-    see choose_roll."""
+                 meet_offset: np.ndarray | None = None, off_centre_mm: Sequence[float] = (0.0,),
+                 incline: float = 0.0, levers: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+                 up: np.ndarray | None = None) -> ContactPlan:
+    """The whole contact. `meet_offset` moves where the lips meet (world space) from where the plan puts them:
+    bodies cannot raise or lower their heads as freely as head objects move. `off_centre_mm` and `incline`:
+    see choose_roll. `levers` and `up`: see ContactPlan."""
     s = settings.validated()
     if fps <= 0:
         raise ContactError("the scene's frame rate must be positive")
-    roll, pitch, imp, off_centre, lateral = choose_roll(face_a, face_b, collider, s, min_roll, pitches, off_centre_mm)
-    axis = check_facing(face_a, face_b)
+    roll, pitch, imp, off_centre, lateral = choose_roll(face_a, face_b, collider, s, min_roll, pitches, off_centre_mm,
+                                                        incline)
+    axis, _ = approach_axis(face_a, face_b, incline)
     rot_a, rot_b = contact_rotations(face_a, face_b, axis, roll, pitch, s.tilt_side)
-    share = s.lead_share if s.leader == "A" else 1.0 - s.lead_share
+    share = s.a_share
     scale = min(face_a.scale, face_b.scale)
     rest_a, rest_b = Pose(np.eye(3), face_a.lip.copy()), Pose(np.eye(3), face_b.lip.copy())
     meeting = imp.lips * axis + lateral  # A's way to B, shared between them
@@ -450,8 +493,7 @@ def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: Conta
     touch_b = Pose(rot_b, face_b.lip - (1.0 - share) * meeting)
     contact_point = 0.5 * (touch_a.lip + touch_b.lip)
 
-    up = unit(face_a.up + face_b.up - np.dot(face_a.up + face_b.up, axis) * axis) \
-        if np.linalg.norm(face_a.up + face_b.up - np.dot(face_a.up + face_b.up, axis) * axis) > 1e-6 else face_a.up
+    up = shared_up(face_a, face_b, axis)
 
     def hold(pose: Pose, push: float, sway: float) -> Pose:
         turn = axis_rotation(up, sway)
@@ -487,7 +529,8 @@ def plan_contact(face_a: Face, face_b: Face, collider: Collider, settings: Conta
     notes = face_a.notes + face_b.notes
     meet = np.zeros(3) if meet_offset is None else np.asarray(meet_offset, np.float64)
     return ContactPlan(phases, face_a.lip.copy(), face_b.lip.copy(), axis, contact_point + meet, fc, roll, pitch, imp,
-                       scale, fps, notes, meet, off_centre)
+                       scale, fps, notes, meet, off_centre, incline, levers,
+                       np.array([0.0, 0.0, 1.0]) if up is None else unit(np.asarray(up, np.float64)))
 
 
 # --------------------------------------------------------------------------- face shapes
@@ -546,10 +589,13 @@ def judge(summary: dict, limits: Limits) -> list[str]:
         fails.append(f"penetration outside the lips {summary['max_penetration_mm']:.2f} mm at frame "
                      f"{summary['worst_frame']} (limit {limits.penetration_mm} mm)")
     if summary.get("max_body_penetration_mm", 0.0) > limits.penetration_mm:
+        region = summary["body_penetration_region"]
+        arms = any(part in region.lower() for part in ("arm", "hand"))
         fails.append(f"the characters pass through each other {summary['max_body_penetration_mm']:.0f} mm "
-                     f"({summary['body_penetration_region']}) at frame {summary['body_penetration_frame']} "
-                     f"(limit {limits.penetration_mm} mm): pose the arms out of the way, or start the characters "
-                     "closer to face to face")
+                     f"({region}) at frame {summary['body_penetration_frame']} (limit {limits.penetration_mm} mm): "
+                     + ("pose the arms out of the way, or start the characters closer to face to face" if arms else
+                        "their bodies meet before their lips; start them closer to level in height, or tilt the heads "
+                        "more (--tilt)"))
     if summary["hold_gap_ok_share"] < limits.hold_gap_share:
         fails.append(f"lips within {limits.lip_gap_mm} mm on only {100 * summary['hold_gap_ok_share']:.0f}% of hold frames")
     if summary["max_compression_mm"] > limits.compression_mm:

@@ -6,7 +6,9 @@ A head bone with a neck under it rides on a body. Of the head's planned motion:
   * the rest of the turn (the tilt, any nod) is shared equally along the spine chain below the head, each bone
     turning about its own joint;
   * a forward lean through the lower half of that chain, taken back by its upper half so the face keeps the plan's
-    orientation, lowers the head where the plan asks for less height than the standing body gives.
+    orientation, lowers the head where the plan asks for less height than the standing body gives. Plans for
+    bodies seldom ask it: characters of different heights meet with the taller looking down and the shorter up
+    (level_meeting), which moves the lips as far with less bending (benchmarks/contact.py --heights).
 Sharing the tilt is what keeps the skin whole: on the bundled characters (demo/characters.py, Blender's automatic
 weights) a 30 degree tilt stretches edges 26% when the neck and head take it and 13-16% shared by spine, chest, neck
 and head; with the head bone carrying the whole approach, 1,459%. (Meeting off centre then brings the tilt the noses
@@ -21,10 +23,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from mathutils import Matrix, Quaternion, Vector
+
+from ...core.contact import ContactSettings, Face, approach_axis, contact_rotations
 
 CHAIN_LENGTH = 4  # the head and up to three bones below it share the tilt; never the root (hips, legs)
 MAX_LEAN_DEGREES = 30.0
+MAX_INCLINE_DEGREES = 40.0  # the taller looking down, the shorter up: beyond this the skin has long given out
 UP = Vector((0.0, 0.0, 1.0))  # Blender's world up: the floor is level in it
 
 
@@ -85,6 +91,39 @@ def _vertical_part(q: Quaternion) -> Quaternion:
     """The twist of q about UP (swing-twist decomposition): the body's turn on its feet."""
     twist = Quaternion((q.w, 0.0, 0.0, q.z))  # UP is Blender's z
     return twist.normalized() if twist.magnitude > 1e-9 else Quaternion()
+
+
+def level_meeting(face_a: Face, face_b: Face, necks: tuple[np.ndarray | None, np.ndarray | None],
+                  settings: ContactSettings) -> tuple[float, np.ndarray]:
+    """Where standing characters let their lips meet: the incline of the approach (core.contact.approach_axis)
+    and the move of the meeting point (world) that keep each body's head at the height it stands.
+
+    A body cannot raise its head, and lowering it costs a lean far dearer in bent spine than the same drop from a
+    nod. So the taller looks down and the shorter up, each head turned about its neck (`necks`: the head bone's
+    joint, world; None for a head object, which goes anywhere), until the lips stand level; they meet there. With
+    one body the lips meet at its height."""
+    up = np.asarray(UP)
+
+    def lips(incline: float) -> list[float | None]:
+        axis, _ = approach_axis(face_a, face_b, incline)
+        turns = contact_rotations(face_a, face_b, axis, 0.0, 0.0, settings.tilt_side)
+        return [None if neck is None else float(up @ (neck + turn @ (face.lip - neck)))
+                for neck, turn, face in zip(necks, turns, (face_a, face_b))]
+
+    incline = 0.0
+    if necks[0] is not None and necks[1] is not None:  # A's lips come down, B's go up as the incline grows
+        lo, hi = -MAX_INCLINE_DEGREES, MAX_INCLINE_DEGREES
+        for _ in range(30):
+            mid = 0.5 * (lo + hi)
+            a, b = lips(mid)
+            lo, hi = (mid, hi) if a > b else (lo, mid)  # type: ignore[operator]
+        incline = 0.5 * (lo + hi)
+    heights = [h for h in lips(incline) if h is not None]
+    if not heights:
+        return 0.0, np.zeros(3)
+    gap = face_b.lip - face_a.lip
+    planned = float(up @ (face_a.lip + settings.a_share * gap))  # where the plan puts them: A's share of the way
+    return incline, (min(heights) - planned) * up
 
 
 @dataclass

@@ -24,7 +24,7 @@ from ...core.contact import (
 )
 from ...core.keys import MAX_FRAME
 from .. import existing
-from .body import UP, bone_angles
+from .body import UP, bone_angles, level_meeting
 from .collider import BVHCollider, check_apart
 from .geometry import lip_movers, measure_head
 from .heads import HeadSpec, PickError, resolve_head
@@ -113,10 +113,13 @@ def plan_and_key(scene: Any, faces: Any, collider: Any, settings: ContactSetting
     lips at rest; the lips then meet that much lower (a body can lean down, not grow). On a body the skin at the
     lips lags the head bone a little (it is weighted to the neck too): that lag is measured at each key and taken
     back."""
-    meet = np.zeros(3)
+    a_neck, b_neck = (np.array(r.body.worlds[-1].to_translation()) if h.on_body else None for h, r in zip(heads, rests))
+    incline, meet = level_meeting(faces[0], faces[1], (a_neck, b_neck), settings)
+    levers = (None if a_neck is None else faces[0].lip - a_neck, None if b_neck is None else faces[1].lip - b_neck)
     off_centre = OFF_CENTRE_MM if any(h.on_body for h in heads) else (0.0,)
     for attempt in range(LIFTS + 1):
-        plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches, meet, off_centre)
+        plan = plan_contact(faces[0], faces[1], collider, settings, fps, min_roll, pitches, meet, off_centre, incline,
+                            levers, np.asarray(UP))
         # lowering where the lips meet changes neither the roll nor how far off centre: search them once
         min_roll, pitches, off_centre = plan.roll_degrees, (plan.pitch_degrees,), (plan.off_centre_mm,)
         written = key_heads(plan, heads, rests, settings, roles, held)
@@ -172,8 +175,10 @@ def bend_summary(plan: Any, heads: Any, written: Written) -> dict[str, Any]:
 
 
 def _beyond_bodies(summary: dict[str, Any], limits: Limits) -> bool:
-    """The characters stand too far apart, or too far from level, for any plan: a walk or lean over its limit."""
-    return summary.get("max_walk_m", 0.0) > limits.walk_m or summary.get("max_lean_degrees", 0.0) > limits.lean
+    """The characters stand too far apart, or too far from level, for any plan: a walk or lean over its limit, or
+    skin already stretched past its limit (more roll, the other plans' remedy, only bends the spines further)."""
+    return (summary.get("max_walk_m", 0.0) > limits.walk_m or summary.get("max_lean_degrees", 0.0) > limits.lean
+            or summary.get("max_edge_stretch", 0.0) > limits.edge_stretch)
 
 
 def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: ContactSettings,
@@ -258,7 +263,8 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
                          "contact_frame": plan.contact_frame, "start_frame": plan.start_frame, "end_frame": plan.end_frame,
                          "leader": settings.leader, "tilt_side": settings.tilt_side,
                          "touch_frame": next(p.end for p in plan.phases if p.name == "approach"),
-                         "impact_distance": plan.impact.lips, "off_centre_mm": plan.off_centre_mm, "scale": plan.scale, "axis": plan.axis.tolist(),
+                         "impact_distance": plan.impact.lips, "off_centre_mm": plan.off_centre_mm,
+                         "incline_degrees": plan.incline_degrees, "scale": plan.scale, "axis": plan.axis.tolist(),
                          "lip_points": [plan.rest_a.tolist(), plan.rest_b.tolist()],
                          "keys_written": written.keys_written, "curves": written.curves, "action": written.action.name}
             attempts.append({"roll_degrees": plan.roll_degrees, "pitch_degrees": plan.pitch_degrees, "failures": fails,
@@ -282,12 +288,17 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
         summary = result["summary"]
         if busy:
             hint = f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
-        elif _beyond_bodies(summary, limits) or summary.get("max_body_penetration_mm", 0.0) > limits.penetration_mm:
-            hint = ""  # the failure says what to change
         elif summary.get("max_edge_stretch", 0.0) > limits.edge_stretch:
-            hint = (f". The bodies bend further than their skinning keeps the skin whole: allow more stretch "
+            height = summary.get("height_difference_mm", 0.0) / 10
+            hint = (f". The lips start {height:.0f} cm apart in height; the taller looks down and the shorter up, and "
+                    "their necks bend further than their skinning keeps the skin whole: stand the shorter character on a "
+                    "step (raise its object) so the lips start within 2 cm of level, or allow more stretch "
+                    f"(--max-stretch, now {100 * limits.edge_stretch:g}%)" if height >= 2.5 else
+                    f". The bodies bend further than their skinning keeps the skin whole: allow more stretch "
                     f"(--max-stretch, now {100 * limits.edge_stretch:g}%), lower the tilt the noses need (--pucker 1), "
                     "or give the spine more bones")
+        elif _beyond_bodies(summary, limits) or summary.get("max_body_penetration_mm", 0.0) > limits.penetration_mm:
+            hint = ""  # the failure says what to change
         else:
             hint = (". Try a larger tilt, a lower pucker strength, or lip point overrides (--tilt, --pucker, "
                     "--a-lips/--b-lips on the command line)")
