@@ -20,6 +20,24 @@ from .heads import Head, PickError
 
 # ----------------------------------------------------------------------------- geometry
 
+class EvaluatedMeshes:
+    """Each mesh's evaluated vertices in world space on the frame Blender stands on, read once however many checks
+    look at them (a body's mesh holds its head too): make a new one after the frame changes."""
+
+    def __init__(self, depsgraph: Any) -> None:
+        self.depsgraph = depsgraph
+        self._read: dict[int, np.ndarray] = {}
+
+    def world(self, ob: Any) -> np.ndarray:
+        if id(ob) not in self._read:
+            ob_eval = ob.evaluated_get(self.depsgraph)
+            co = np.empty(len(ob_eval.data.vertices) * 3, np.float32)
+            ob_eval.data.vertices.foreach_get("co", co)
+            m = np.array(ob_eval.matrix_world)
+            self._read[id(ob)] = co.reshape(-1, 3).astype(np.float64) @ m[:3, :3].T + m[:3, 3]
+        return self._read[id(ob)]
+
+
 @dataclass
 class Geometry:
     verts: np.ndarray  # world, (n, 3)
@@ -36,32 +54,27 @@ def _mesh_arrays(ob_eval: Any) -> tuple[np.ndarray, np.ndarray]:
     return co.reshape(-1, 3).astype(np.float64), tri.reshape(-1, 3)
 
 
-def head_geometry(head: Head, depsgraph: Any) -> Geometry:
+def head_geometry(head: Head, meshes: EvaluatedMeshes) -> Geometry:
     """World-space evaluated vertices of the head's meshes (only the head bone's part of a body). The triangles
     are read once per mesh: posing and shape keys move vertices, never the topology."""
     verts, tris, spans = [], [], []
     offset = 0
     for ob, subset in head.meshes:
-        ob_eval = ob.evaluated_get(depsgraph)
-        me = ob_eval.data
-        if len(me.vertices) != len(ob.data.vertices):
+        world = meshes.world(ob)
+        if len(world) != len(ob.data.vertices):
             raise ContactError(f"{ob.name}: a modifier changes its vertex count (e.g. Subdivision); "
                                "disable it in the viewport while generating contact")
         if id(ob) not in head.topology:
-            tri = _mesh_arrays(ob_eval)[1]
+            tri = _mesh_arrays(ob.evaluated_get(meshes.depsgraph))[1]
             if subset is not None:
-                keep = np.zeros(len(me.vertices), bool)
+                keep = np.zeros(len(world), bool)
                 keep[subset] = True
-                remap = np.full(len(me.vertices), -1)
+                remap = np.full(len(world), -1)
                 remap[subset] = np.arange(len(subset))
                 tri = remap[tri[keep[tri].all(axis=1)]]
             head.topology[id(ob)] = tri
-        co = np.empty(len(me.vertices) * 3, np.float32)
-        me.vertices.foreach_get("co", co)
-        m = np.array(ob_eval.matrix_world)
-        idx = np.arange(len(me.vertices)) if subset is None else subset
-        part = co.reshape(-1, 3)[idx].astype(np.float64)
-        verts.append(part @ m[:3, :3].T + m[:3, 3])
+        idx = np.arange(len(world)) if subset is None else subset
+        verts.append(world[idx])
         tris.append(head.topology[id(ob)] + offset)
         spans.append((ob, idx))
         offset += len(idx)
@@ -183,7 +196,7 @@ def _override_facing(head: Head) -> np.ndarray | None:
 
 def measure_head(head: Head, depsgraph: Any, settings: ContactSettings) -> tuple[Geometry, Face, dict[str, ShapeRole], np.ndarray]:
     """The head as measured when the approach begins, and as planned: puckered by exactly what will be keyed."""
-    geo = head_geometry(head, depsgraph)
+    geo = head_geometry(head, EvaluatedMeshes(depsgraph))
     roles = {"pucker": shape_offsets(head, geo, "pucker", settings.pucker_strength),
              "blink": shape_offsets(head, geo, "blink", settings.eye_strength)}
     planning = geo.verts + roles["pucker"].keyed

@@ -26,7 +26,7 @@ from ...core.keys import MAX_FRAME
 from .. import existing
 from .body import UP, bone_angles, level_meeting
 from .collider import BVHCollider, check_apart
-from .geometry import lip_movers, measure_head
+from .geometry import EvaluatedMeshes, lip_movers, measure_head
 from .heads import HeadSpec, PickError, resolve_head
 from .keying import Written, key_heads, remove_written
 from .state import (
@@ -136,7 +136,7 @@ def plan_and_key(scene: Any, faces: Any, collider: Any, settings: ContactSetting
         depsgraph = bpy.context.evaluated_depsgraph_get()
         for i, f in enumerate(frames):
             scene.frame_set(int(np.floor(f)), subframe=float(f - np.floor(f)))
-            for side, d in enumerate(probe.lip_drift(depsgraph, plan, float(f))):
+            for side, d in enumerate(probe.lip_drift(EvaluatedMeshes(depsgraph), plan, float(f))):
                 drift[side, i] += d if heads[side].on_body else 0.0
         remove_written(written)
         offsets = {side: _interpolated(frames, -drift[k].copy()) for k, side in enumerate("AB")}

@@ -20,7 +20,7 @@ from ...core.contact import (
     delta_matrix,
     minimum_jerk,
 )
-from .geometry import Geometry, head_geometry
+from .geometry import EvaluatedMeshes, Geometry, head_geometry
 from .heads import Head, deformed_by
 
 BVHTree: Any = _BVHTree  # the stubs type its constructors as returning None
@@ -58,6 +58,36 @@ def inside_vertices(verts: np.ndarray, seeds: set[int], other_tree: Any,
     return found
 
 
+def near_other(verts: np.ndarray, other: np.ndarray, pad: float, band: float | None = None) -> np.ndarray:
+    """Per vertex: inside the box of the other body's vertices at its own height (that height band and the bands
+    beside it), grown by `pad`. One box over the whole height would keep most of two standing bodies, whose feet reach
+    further forward than their chests. Bands are at least 5 pads tall, so no triangle spans more than one."""
+    z, oz = verts[:, 2], other[:, 2]  # world z: Blender's up
+    bottom = min(z.min(), oz.min())
+    height = max(z.max(), oz.max()) - bottom
+    count = int(min(64, max(1, height // (band or 5 * pad)))) if pad > 0 else 1
+    size = height / count if height > 0 else 1.0
+
+    def bands_of(values: np.ndarray) -> np.ndarray:
+        return np.clip(((values - bottom) / size).astype(np.int64), 0, count - 1)
+
+    lo, hi = np.full((count, 3), np.inf), np.full((count, 3), -np.inf)
+    theirs = bands_of(oz)
+    order = np.argsort(theirs, kind="stable")
+    sorted_bands, sorted_other = theirs[order], other[order]
+    starts = np.searchsorted(sorted_bands, np.arange(count))
+    filled = np.bincount(theirs, minlength=count) > 0
+    lo[filled] = np.minimum.reduceat(sorted_other, starts[filled], axis=0)
+    hi[filled] = np.maximum.reduceat(sorted_other, starts[filled], axis=0)
+    # each band's box takes in the bands beside it (the end bands stand beside themselves)
+    lo = np.vstack([lo[:1], lo, lo[-1:]])
+    hi = np.vstack([hi[:1], hi, hi[-1:]])
+    lo = np.minimum(np.minimum(lo[:-2], lo[1:-1]), lo[2:])
+    hi = np.maximum(np.maximum(hi[:-2], hi[1:-1]), hi[2:])
+    mine = bands_of(z)
+    return np.all((verts >= lo[mine] - pad) & (verts <= hi[mine] + pad), axis=1)
+
+
 def local_tree(verts: np.ndarray, tris: np.ndarray, keep: np.ndarray) -> tuple[Any, np.ndarray]:
     """A BVH of only the triangles with a vertex in `keep` (near the other head or body: the rest cannot touch it),
     and those triangles' indices."""
@@ -81,7 +111,7 @@ class FrameProbe:
         self.lip_tri = tuple(f.lip_mask[t].any(axis=1) for f, t in zip(faces, self.tris))
         self.track = tuple(int(np.argmin(np.linalg.norm(g.verts - f.lip, axis=1))) for g, f in zip(geos, faces))
 
-    def lip_drift(self, depsgraph: Any, plan: ContactPlan, frame: float) -> tuple[np.ndarray, np.ndarray]:
+    def lip_drift(self, meshes: EvaluatedMeshes, plan: ContactPlan, frame: float) -> tuple[np.ndarray, np.ndarray]:
         """Where each side's evaluated lips lie from where the plan put them, on average (world space): on a body
         the skin at the lips follows the neck a little as well as the head."""
         out = []
@@ -92,10 +122,10 @@ class FrameProbe:
                 continue
             m = delta_matrix(rest_lip, plan.pose_at(side, frame))
             predicted = planned[face.lip_mask] @ m[:3, :3].T + m[:3, 3]
-            out.append((head_geometry(head, depsgraph).verts[face.lip_mask] - predicted).mean(axis=0))
+            out.append((head_geometry(head, meshes).verts[face.lip_mask] - predicted).mean(axis=0))
         return out[0], out[1]
 
-    def plan_error(self, depsgraph: Any, plan: ContactPlan, frame: float) -> float | None:
+    def plan_error(self, meshes: EvaluatedMeshes, plan: ContactPlan, frame: float) -> float | None:
         """How far the evaluated lips lie from where the plan put them (its puckered rest shape carried by
         its pose at that frame), at human scale: the plan is only as good as this agreement."""
         if self.planned is None:
@@ -104,12 +134,12 @@ class FrameProbe:
         for side, head, face, planned, rest_lip in zip("AB", self.heads, self.faces, self.planned, (plan.rest_a, plan.rest_b)):
             m = delta_matrix(rest_lip, plan.pose_at(side, frame))
             predicted = planned[face.lip_mask] @ m[:3, :3].T + m[:3, 3]
-            actual = head_geometry(head, depsgraph).verts[face.lip_mask]
+            actual = head_geometry(head, meshes).verts[face.lip_mask]
             worst = max(worst, float(np.linalg.norm(actual - predicted, axis=1).max()))
         return worst / MM / plan.scale
 
-    def measure(self, depsgraph: Any, with_nose: bool = False) -> dict[str, Any]:
-        geos = [head_geometry(h, depsgraph) for h in self.heads]
+    def measure(self, meshes: EvaluatedMeshes, with_nose: bool = False) -> dict[str, Any]:
+        geos = [head_geometry(h, meshes) for h in self.heads]
         va, vb = geos[0].verts, geos[1].verts
         scale = min(f.scale for f in self.faces)
         lips = (va[self.track[0]], vb[self.track[1]])
@@ -172,46 +202,42 @@ class StretchProbe:
     blink, held mouth keys) move: those shapes are the rig's own, not a distortion."""
 
     def __init__(self, heads: tuple[Head, Head], depsgraph: Any, shaped: dict[Any, set[str]]) -> None:
-        meshes: list[Any] = []
+        watched: list[Any] = []
         for head in heads:
             deformed = [m for m, _ in deformed_by(head.controller)] if head.bone else []
             for ob in [m for m, _ in head.meshes] + deformed:
-                if ob not in meshes:
-                    meshes.append(ob)
-        self.meshes: list[Any] = []
+                if ob not in watched:
+                    watched.append(ob)
+        evaluated = EvaluatedMeshes(depsgraph)
+        self.objects: list[Any] = []
         self.edges: list[np.ndarray] = []
         self.rest: list[np.ndarray] = []
-        for ob in meshes:
+        for ob in watched:
             me = ob.data
             edges = np.empty(len(me.edges) * 2, np.int32)
             me.edges.foreach_get("vertices", edges)
             edges = edges.reshape(-1, 2)
             moved = _moved_by(ob, shaped.get(me.shape_keys, set()))
             edges = edges[~(moved[edges[:, 0]] | moved[edges[:, 1]])]
-            rest = self._lengths(ob, depsgraph, edges)
+            rest = self._lengths(evaluated, ob, edges)
             keep = rest > 1e-9
-            self.meshes.append(ob)
+            self.objects.append(ob)
             self.edges.append(edges[keep])
             self.rest.append(rest[keep])
 
     @staticmethod
-    def _lengths(ob: Any, depsgraph: Any, edges: np.ndarray) -> np.ndarray:
-        ob_eval = ob.evaluated_get(depsgraph)
-        me = ob_eval.data
-        co = np.empty(len(me.vertices) * 3, np.float32)
-        me.vertices.foreach_get("co", co)
-        m = np.array(ob_eval.matrix_world)
-        world = co.reshape(-1, 3).astype(np.float64) @ m[:3, :3].T
+    def _lengths(meshes: EvaluatedMeshes, ob: Any, edges: np.ndarray) -> np.ndarray:
+        world = meshes.world(ob)
         return np.linalg.norm(world[edges[:, 0]] - world[edges[:, 1]], axis=1)
 
-    def measure(self, depsgraph: Any) -> tuple[float, str]:
+    def measure(self, meshes: EvaluatedMeshes) -> tuple[float, str]:
         """The largest relative change of an edge's length on this frame, and where: the mesh and the vertex
         group that holds the edge most."""
         worst, where = 0.0, ""
-        for ob, edges, rest in zip(self.meshes, self.edges, self.rest):
+        for ob, edges, rest in zip(self.objects, self.edges, self.rest):
             if not len(edges):
                 continue
-            change = np.abs(self._lengths(ob, depsgraph, edges) / rest - 1.0)
+            change = np.abs(self._lengths(meshes, ob, edges) / rest - 1.0)
             i = int(np.argmax(change))
             if change[i] > worst:
                 worst, where = float(change[i]), _region(ob, int(edges[i, 0]))
@@ -261,25 +287,21 @@ class BodyProbe:
         """Only characters have more than their heads to collide."""
         return any(not mask.all() for mask in self.is_head)
 
-    def _verts(self, side: int, depsgraph: Any) -> np.ndarray:
-        out = []
-        for ob, _ in self.sides[side]:
-            ob_eval = ob.evaluated_get(depsgraph)
-            co = np.empty(len(ob_eval.data.vertices) * 3, np.float32)
-            ob_eval.data.vertices.foreach_get("co", co)
-            m = np.array(ob_eval.matrix_world)
-            out.append(co.reshape(-1, 3).astype(np.float64) @ m[:3, :3].T + m[:3, 3])
-        return np.concatenate(out)
-
-    def measure(self, depsgraph: Any, scale: float) -> tuple[float, str]:
+    def measure(self, meshes: EvaluatedMeshes, scale: float) -> tuple[float, str]:
         """The deepest vertex of either character inside the other (not head in head), in human mm, and where."""
-        verts = [self._verts(0, depsgraph), self._verts(1, depsgraph)]
+        verts = [np.concatenate([meshes.world(ob) for ob, _ in side]) for side in self.sides]
         pad = 0.01 * scale
+        # where the two bodies' boxes overlap, then only where they overlap at the same height
         lo = np.maximum(verts[0].min(axis=0), verts[1].min(axis=0)) - pad
         hi = np.minimum(verts[0].max(axis=0), verts[1].max(axis=0)) + pad
-        if np.any(lo > hi):
+        near = [np.all((v >= lo) & (v <= hi), axis=1) for v in verts]
+        if not (near[0].any() and near[1].any()):
             return 0.0, ""
-        trees = [local_tree(v, t, np.all((v >= lo) & (v <= hi), axis=1)) for v, t in zip(verts, self.tris)]
+        a, b = verts[0][near[0]], verts[1][near[1]]
+        near[0][near[0]], near[1][near[1]] = near_other(a, b, pad), near_other(b, a, pad)
+        if not (near[0].any() and near[1].any()):
+            return 0.0, ""
+        trees = [local_tree(v, t, keep) for v, t, keep in zip(verts, self.tris, near)]
         pairs = trees[0][0].overlap(trees[1][0])
         worst, where = 0.0, ""
         for side in (0, 1):
@@ -341,14 +363,15 @@ def validate(scene: Any, plan: ContactPlan, heads: tuple[Head, Head], probe: Fra
     for f in range(first, last + 1):
         t0 = time.perf_counter()
         scene.frame_set(f)
-        m = probe.measure(depsgraph, with_nose=(f == fc))
+        meshes = EvaluatedMeshes(depsgraph)
+        m = probe.measure(meshes, with_nose=(f == fc))
         if stretch is not None:
-            m["edge_stretch"], m["edge_stretch_region"] = stretch.measure(depsgraph)
+            m["edge_stretch"], m["edge_stretch_region"] = stretch.measure(meshes)
         if bodies is not None:
-            m["body_penetration_mm"], m["body_penetration_region"] = bodies.measure(depsgraph, plan.scale)
+            m["body_penetration_mm"], m["body_penetration_region"] = bodies.measure(meshes, plan.scale)
         seconds.append(time.perf_counter() - t0)
         if f == fc:
-            plan_error = probe.plan_error(depsgraph, plan, f)
+            plan_error = probe.plan_error(meshes, plan, f)
         m["frame"] = f
         frames.append(m)
         lip_world[f] = (np.array(m["lips"][0]), np.array(m["lips"][1]))
