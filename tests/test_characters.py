@@ -267,3 +267,28 @@ def test_characters_that_cannot_meet_fail_naming_the_limit_and_the_option(setup,
     if isinstance(failed.value, ContactFailed):
         assert len(failed.value.report.attempts) == 1
     assert not [a for a in bpy.data.actions if a.name.startswith("Oris")]
+
+
+def test_bodies_are_compared_only_where_they_stand_at_the_same_height():
+    """The penetration check keeps a vertex when it lies in the box of the other body's vertices at its own height
+    (its band and the bands beside it): the same vertices a search over every pair of bands would keep, and fewer
+    than one box over both whole bodies, which their feet stretch."""
+    from oris.blender.contact.validation import near_other
+
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(3000, 3)) * [0.15, 0.1, 0.5]
+    b = a + [0.0, 0.25, 0.0]
+    b[b[:, 2] < -0.8, 1] -= 0.3  # B's feet reach under A
+    pad = 0.01
+    kept = near_other(a, b, pad)
+    bottom = min(a[:, 2].min(), b[:, 2].min())
+    height = max(a[:, 2].max(), b[:, 2].max()) - bottom
+    count = int(min(64, max(1, height // (5 * pad))))
+    band_a, band_b = (np.clip(((v[:, 2] - bottom) / (height / count)).astype(int), 0, count - 1) for v in (a, b))
+    expected = np.zeros(len(a), bool)
+    for i, (p, k) in enumerate(zip(a, band_a)):
+        near = b[np.abs(band_b - k) <= 1]
+        expected[i] = len(near) > 0 and bool(np.all((p >= near.min(axis=0) - pad) & (p <= near.max(axis=0) + pad)))
+    assert np.array_equal(kept, expected)
+    whole_box = np.all((a >= b.min(axis=0) - pad) & (a <= b.max(axis=0) + pad), axis=1)
+    assert kept.sum() < 0.7 * whole_box.sum()
