@@ -292,3 +292,37 @@ def test_bodies_are_compared_only_where_they_stand_at_the_same_height():
     assert np.array_equal(kept, expected)
     whole_box = np.all((a >= b.min(axis=0) - pad) & (a <= b.max(axis=0) + pad), axis=1)
     assert kept.sum() < 0.7 * whole_box.sum()
+
+
+@pytest.mark.parametrize("dz", [-0.05, 0.08], ids=["head 5 cm lower", "head 8 cm higher"])
+def test_a_character_and_a_head_object_meet_at_the_characters_height(dz):
+    """A character and a head that is its own object (no body): the head goes where the character's lips are, so
+    the character neither nods nor bows, wherever the head starts."""
+    from demo.scenes import MH_HEAD, load_head
+
+    rig_a, body_a, rig_b, body_b = facing_pair(gap=0.5)
+    for ob in (body_b, rig_b):
+        bpy.data.objects.remove(ob)
+    head = load_head(MH_HEAD, "HeadB")
+    scene = bpy.context.scene
+    scene.frame_set(1)
+    face_a = world_mesh(body_a)[0]
+    co = np.array([v.co for v in head.data.vertices])
+    front_a = face_a[face_a[:, 2] > 0.6][:, 1].min()  # A faces -Y; the head, turned, faces +Y
+    head.matrix_world = (Matrix.Translation((0.0, front_a - 0.5 + co[:, 1].min(), 0.67 - np.median(co[:, 2]) + dz))
+                         @ Matrix.Rotation(math.pi, 4, "Z"))
+    bpy.context.view_layer.update()
+
+    def facing_elevation() -> float:  # degrees above level of where A's head bone points its face
+        m = (rig_a.matrix_world @ rig_a.pose.bones["head"].matrix).to_3x3()
+        rest = (rig_a.matrix_world @ rig_a.data.bones["head"].matrix_local).to_3x3()
+        return math.degrees(math.asin((m @ rest.inverted() @ Vector((0.0, -1.0, 0.0))).z))
+
+    report = run_contact(scene, HeadSpec(rig_a), HeadSpec(head), ContactSettings(contact_frame=FC))
+    assert report.passed, report.failures
+    assert report.summary["max_lean_degrees"] == 0.0 and report.summary["max_edge_stretch"] <= 0.10
+    scene.frame_set(FC)
+    assert abs(facing_elevation()) < 2.0
+    (va, _), (vb, tb) = world_mesh(body_a), world_mesh(head)
+    near_b = BVHTree.FromPolygons(vb.tolist(), tb.tolist())
+    assert min(near_b.find_nearest(Vector(p))[3] for p in va) <= 1.0 * MM

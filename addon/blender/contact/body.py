@@ -101,7 +101,7 @@ def level_meeting(face_a: Face, face_b: Face, necks: tuple[np.ndarray | None, np
     A body cannot raise its head, and lowering it costs a lean far dearer in bent spine than the same drop from a
     nod. So the taller looks down and the shorter up, each head turned about its neck (`necks`: the head bone's
     joint, world; None for a head object, which goes anywhere), until the lips stand level; they meet there. With
-    one body the lips meet at its height."""
+    one body the lips meet at its height, along a level axis: the head object comes to the body's face."""
     up = np.asarray(UP)
 
     def lips(incline: float) -> list[float | None]:
@@ -118,6 +118,9 @@ def level_meeting(face_a: Face, face_b: Face, necks: tuple[np.ndarray | None, np
             a, b = lips(mid)
             lo, hi = (mid, hi) if a > b else (lo, mid)  # type: ignore[operator]
         incline = 0.5 * (lo + hi)
+    elif necks[0] is not None or necks[1] is not None:
+        axis, _ = approach_axis(face_a, face_b)
+        incline = float(np.degrees(np.arcsin(np.clip(axis @ up, -1.0, 1.0))))  # turned level
     heights = [h for h in lips(incline) if h is not None]
     if not heights:
         return 0.0, np.zeros(3)

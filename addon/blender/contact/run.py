@@ -293,7 +293,7 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             hint = (f". The lips start {height:.0f} cm apart in height; the taller looks down and the shorter up, and "
                     "their necks bend further than their skinning keeps the skin whole: stand the shorter character on a "
                     "step (raise its object) so the lips start within 2 cm of level, or allow more stretch "
-                    f"(--max-stretch, now {100 * limits.edge_stretch:g}%)" if height >= 2.5 else
+                    f"(--max-stretch, now {100 * limits.edge_stretch:g}%)" if height >= 2.5 and all(h.on_body for h in heads) else
                     f". The bodies bend further than their skinning keeps the skin whole: allow more stretch "
                     f"(--max-stretch, now {100 * limits.edge_stretch:g}%), lower the tilt the noses need (--pucker 1), "
                     "or give the spine more bones")
