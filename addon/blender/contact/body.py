@@ -103,25 +103,29 @@ def level_meeting(face_a: Face, face_b: Face, necks: tuple[np.ndarray | None, np
     joint, world; None for a head object, which goes anywhere), until the lips stand level; they meet there. With
     one body the lips meet at its height, along a level axis: the head object comes to the body's face."""
     up = np.asarray(UP)
+    faces = (face_a, face_b)
 
-    def lips(incline: float) -> list[float | None]:
+    def turns(incline: float) -> tuple[np.ndarray, np.ndarray]:
         axis, _ = approach_axis(face_a, face_b, incline)
-        turns = contact_rotations(face_a, face_b, axis, 0.0, 0.0, settings.tilt_side)
-        return [None if neck is None else float(up @ (neck + turn @ (face.lip - neck)))
-                for neck, turn, face in zip(necks, turns, (face_a, face_b))]
+        return contact_rotations(face_a, face_b, axis, 0.0, 0.0, settings.tilt_side)
+
+    def lip_height(neck: np.ndarray, turn: np.ndarray, face: Face) -> float:
+        return float(up @ (neck + turn @ (face.lip - neck)))
 
     incline = 0.0
-    if necks[0] is not None and necks[1] is not None:  # A's lips come down, B's go up as the incline grows
+    neck_a, neck_b = necks
+    if neck_a is not None and neck_b is not None:  # A's lips come down, B's go up as the incline grows
         lo, hi = -MAX_INCLINE_DEGREES, MAX_INCLINE_DEGREES
         for _ in range(30):
             mid = 0.5 * (lo + hi)
-            a, b = lips(mid)
-            lo, hi = (mid, hi) if a > b else (lo, mid)  # type: ignore[operator]
+            turn_a, turn_b = turns(mid)
+            lo, hi = (mid, hi) if lip_height(neck_a, turn_a, face_a) > lip_height(neck_b, turn_b, face_b) else (lo, mid)
         incline = 0.5 * (lo + hi)
-    elif necks[0] is not None or necks[1] is not None:
+    elif neck_a is not None or neck_b is not None:
         axis, _ = approach_axis(face_a, face_b)
         incline = float(np.degrees(np.arcsin(np.clip(axis @ up, -1.0, 1.0))))  # turned level
-    heights = [h for h in lips(incline) if h is not None]
+    heights = [lip_height(neck, turn, face) for neck, turn, face in zip(necks, turns(incline), faces)
+               if neck is not None]
     if not heights:
         return 0.0, np.zeros(3)
     gap = face_b.lip - face_a.lip
