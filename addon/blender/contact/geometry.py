@@ -45,13 +45,11 @@ class Geometry:
     spans: list[tuple[Any, np.ndarray]]  # per mesh: (object, original vertex indices used)
 
 
-def _mesh_arrays(ob_eval: Any) -> tuple[np.ndarray, np.ndarray]:
+def _triangles(ob_eval: Any) -> np.ndarray:
     me = ob_eval.data
-    co = np.empty(len(me.vertices) * 3, np.float32)
-    me.vertices.foreach_get("co", co)
     tri = np.empty(len(me.loop_triangles) * 3, np.int32)
     me.loop_triangles.foreach_get("vertices", tri)
-    return co.reshape(-1, 3).astype(np.float64), tri.reshape(-1, 3)
+    return tri.reshape(-1, 3)
 
 
 def head_geometry(head: Head, meshes: EvaluatedMeshes) -> Geometry:
@@ -65,7 +63,7 @@ def head_geometry(head: Head, meshes: EvaluatedMeshes) -> Geometry:
             raise ContactError(f"{ob.name}: a modifier changes its vertex count (e.g. Subdivision); "
                                "disable it in the viewport while generating contact")
         if id(ob) not in head.topology:
-            tri = _mesh_arrays(ob.evaluated_get(meshes.depsgraph))[1]
+            tri = _triangles(ob.evaluated_get(meshes.depsgraph))
             if subset is not None:
                 keep = np.zeros(len(world), bool)
                 keep[subset] = True

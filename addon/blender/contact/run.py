@@ -290,13 +290,14 @@ def run_contact(scene: Any, spec_a: HeadSpec, spec_b: HeadSpec, settings: Contac
             hint = f". Other animation plays on the faces then ({busy}): mute it over the contact or move the contact"
         elif summary.get("max_edge_stretch", 0.0) > limits.edge_stretch:
             height = summary.get("height_difference_mm", 0.0) / 10
-            hint = (f". The lips start {height:.0f} cm apart in height; the taller looks down and the shorter up, and "
-                    "their necks bend further than their skinning keeps the skin whole: stand the shorter character on a "
-                    "step (raise its object) so the lips start within 2 cm of level, or allow more stretch "
-                    f"(--max-stretch, now {100 * limits.edge_stretch:g}%)" if height >= 2.5 and all(h.on_body for h in heads) else
-                    f". The bodies bend further than their skinning keeps the skin whole: allow more stretch "
-                    f"(--max-stretch, now {100 * limits.edge_stretch:g}%), lower the tilt the noses need (--pucker 1), "
-                    "or give the spine more bones")
+            allow = f"allow more stretch (--max-stretch, now {100 * limits.edge_stretch:g}%)"
+            if height >= 2.5 and all(h.on_body for h in heads):  # two bodies of different heights
+                hint = (f". The lips start {height:.0f} cm apart in height; the taller looks down and the shorter up, "
+                        "and their necks bend further than their skinning keeps the skin whole: stand the shorter "
+                        f"character on a step (raise its object) so the lips start within 2 cm of level, or {allow}")
+            else:
+                hint = (f". The bodies bend further than their skinning keeps the skin whole: {allow}, lower the tilt "
+                        "the noses need (--pucker 1), or give the spine more bones")
         elif _beyond_bodies(summary, limits) or summary.get("max_body_penetration_mm", 0.0) > limits.penetration_mm:
             hint = ""  # the failure says what to change
         else:

@@ -58,14 +58,14 @@ def inside_vertices(verts: np.ndarray, seeds: set[int], other_tree: Any,
     return found
 
 
-def near_other(verts: np.ndarray, other: np.ndarray, pad: float, band: float | None = None) -> np.ndarray:
+def near_other(verts: np.ndarray, other: np.ndarray, pad: float) -> np.ndarray:
     """Per vertex: inside the box of the other body's vertices at its own height (that height band and the bands
     beside it), grown by `pad`. One box over the whole height would keep most of two standing bodies, whose feet reach
     further forward than their chests. Bands are at least 5 pads tall, so no triangle spans more than one."""
     z, oz = verts[:, 2], other[:, 2]  # world z: Blender's up
     bottom = min(z.min(), oz.min())
     height = max(z.max(), oz.max()) - bottom
-    count = int(min(64, max(1, height // (band or 5 * pad)))) if pad > 0 else 1
+    count = int(min(64, max(1, height // (5 * pad)))) if pad > 0 else 1
     size = height / count if height > 0 else 1.0
 
     def bands_of(values: np.ndarray) -> np.ndarray:
