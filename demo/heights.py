@@ -18,10 +18,9 @@ sys.path.insert(0, str(REPO))
 
 def main() -> int:
     import bpy
-    from scipy.spatial import cKDTree
 
     from demo.characters import facing_pair
-    from demo.run import DOCS, _world, render, save_png
+    from demo.run import DOCS, _world, contact_axes, render_strip, where_lips_meet
     from oris.blender.contact import HeadSpec, run_contact
     from oris.blender.files import blender_quiet, hide_exit_report
     from oris.core.contact import ContactSettings
@@ -34,25 +33,13 @@ def main() -> int:
         report = run_contact(scene, HeadSpec(rig_a), HeadSpec(rig_b),
                              ContactSettings(contact_frame=48, stretch_limit=0.25))
         _world(scene)
-        axis = np.array(report.plan["axis"])
-        side = np.cross(axis, [0.0, 0.0, 1.0])
-        side /= np.linalg.norm(side)
-        scene.frame_set(48)
-        dg = bpy.context.evaluated_depsgraph_get()
-        verts = [np.array([ob.evaluated_get(dg).matrix_world @ v.co for v in ob.evaluated_get(dg).data.vertices])
-                 for ob in (body_a, body_b)]
-        dist, nearest = cKDTree(verts[1]).query(verts[0])
-        touch = (verts[0][np.argmin(dist)] + verts[1][nearest[np.argmin(dist)]]) / 2  # where the lips meet
+        _axis, side = contact_axes(report)
+        _verts, touch = where_lips_meet(scene, (body_a, body_b), 48)
         centre = np.array([touch[0], touch[1], 0.0])
-        start = int(report.plan["start_frame"])
         whole = centre + side * 3.4 + np.array([0.0, 0.0, 0.1])
-        shots = ((start, whole, centre, 50), (48, whole, centre, 50),
+        shots = ((int(report.plan["start_frame"]), whole, centre, 50), (48, whole, centre, 50),
                  (48, touch + side * 0.9 + np.array([0.0, 0.0, 0.02]), touch, 60))
-        tiles = []
-        for frame, eye, target, lens in shots:
-            scene.frame_set(frame)
-            tiles.append(render(scene, eye, target, lens, (240, 340), DOCS / "_tile.png"))
-        save_png(np.concatenate(tiles, axis=1), DOCS / "contact_heights.png")
+        render_strip(scene, shots, DOCS / "contact_heights.png")
     s = report.summary
     print(f"B 15 cm lower: incline {report.plan['incline_degrees']:.1f} deg, roll {report.plan['roll_degrees']:g} deg, "
           f"worst stretch {100 * s['max_edge_stretch']:.1f}%, lean {s['max_lean_degrees']:.1f} deg; "

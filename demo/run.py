@@ -135,7 +135,6 @@ def lipsync_demo() -> str:
 
 def kiss_demo() -> str:
     import bpy
-    from scipy.spatial import cKDTree
 
     from demo.characters import facing_pair
     from oris.blender.contact import HeadSpec, run_contact
@@ -149,28 +148,46 @@ def kiss_demo() -> str:
     scene.frame_start, scene.frame_end = int(report.plan["start_frame"]), int(report.plan["end_frame"])
     bpy.ops.wm.save_as_mainfile(filepath=str(REPO / "demo_kiss.blend"))
     _world(scene)
-    axis = np.array(report.plan["axis"])
-    scene.frame_set(48)
-    dg = bpy.context.evaluated_depsgraph_get()
-    verts = [np.array([ob.evaluated_get(dg).matrix_world @ v.co for v in ob.evaluated_get(dg).data.vertices])
-             for ob in (body_a, body_b)]
+    axis, side = contact_axes(report)
+    verts, touch = where_lips_meet(scene, (body_a, body_b), 48)
     pts = np.concatenate(verts)
     centre = (pts.min(axis=0) + pts.max(axis=0)) / 2
-    dist, nearest = cKDTree(verts[1]).query(verts[0])
-    touch = (verts[0][np.argmin(dist)] + verts[1][nearest[np.argmin(dist)]]) / 2  # where the lips meet
-    side = np.cross(axis, [0.0, 0.0, 1.0])
-    side /= np.linalg.norm(side)
     start = int(report.plan["start_frame"])
     whole = centre + side * 3.4 + np.array([0.0, 0.0, 0.1])  # the two bodies from the side
     three_quarter = touch - 0.5 * (np.cos(0.7) * side + np.sin(0.7) * axis) + np.array([0.0, 0.0, 0.08])
     shots = ((start, whole, centre, 50), (40, whole, centre, 50), (48, whole, centre, 50),
              (48, touch + side * 0.9 + np.array([0.0, 0.0, 0.05]), touch, 60), (48, three_quarter, touch, 85))
-    tiles = [None] * len(shots)
-    for i, (frame, eye, target, lens) in enumerate(shots):
-        scene.frame_set(frame)
-        tiles[i] = render(scene, eye, target, lens, (240, 340), DOCS / "_tile.png")
-    save_png(np.concatenate(tiles, axis=1), DOCS / "demo_kiss.png")
+    render_strip(scene, shots, DOCS / "demo_kiss.png")
     return said
+
+
+def contact_axes(report) -> tuple[np.ndarray, np.ndarray]:
+    """The contact's approach axis (A toward B) and the level side axis a camera beside the couple looks along."""
+    axis = np.array(report.plan["axis"])
+    side = np.cross(axis, [0.0, 0.0, 1.0])
+    return axis, side / np.linalg.norm(side)
+
+
+def where_lips_meet(scene, bodies, frame: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The two bodies' evaluated vertices (world) on a frame, and the point where they come closest: the lips."""
+    import bpy
+    from scipy.spatial import cKDTree
+
+    scene.frame_set(frame)
+    dg = bpy.context.evaluated_depsgraph_get()
+    verts = [np.array([ob.evaluated_get(dg).matrix_world @ v.co for v in ob.evaluated_get(dg).data.vertices])
+             for ob in bodies]
+    dist, nearest = cKDTree(verts[1]).query(verts[0])
+    return verts, (verts[0][np.argmin(dist)] + verts[1][nearest[np.argmin(dist)]]) / 2
+
+
+def render_strip(scene, shots, path: Path) -> None:
+    """One 240x340 tile per (frame, eye, target, lens), side by side, saved as a PNG."""
+    tiles = []
+    for frame, eye, target, lens in shots:
+        scene.frame_set(frame)
+        tiles.append(render(scene, eye, target, lens, (240, 340), DOCS / "_tile.png"))
+    save_png(np.concatenate(tiles, axis=1), path)
 
 
 def main() -> int:
