@@ -13,7 +13,7 @@ body under a generated armature, automatic weights): measuring, planning, keying
 
 prints, for the two full characters with B standing 0 to 15 cm lower, how far the skin stretches in the plan
 that passes every other check (the skin's own limit lifted): how the taller looking down and the shorter up meet
-heights, and what they cost the skin against the 10% limit.
+heights, and what they cost the skin against the 10% limit; then what one spine joint's bend of 5 degrees costs it.
 
     python benchmarks/contact.py --quality
 
@@ -27,6 +27,7 @@ on every hold frame, nose clearance >= 2 mm, first contact on the planned frame,
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -36,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import bpy  # noqa: E402
+import numpy as np  # noqa: E402
 
 from addon.blender.contact import HeadSpec, run_contact  # noqa: E402
 from addon.core.contact import ContactSettings  # noqa: E402
@@ -118,7 +120,42 @@ def heights() -> int:
         print(f"{cm:>5} cm{len(report.attempts):>6}{plan['incline_degrees']:>7.1f}°{plan['roll_degrees']:>5.1f}°"
               f"{s['max_lean_degrees']:>5.1f}°{100 * s['max_edge_stretch']:>8.1f}%  {s['edge_stretch_region']}"
               f"{'' if s['max_edge_stretch'] <= 0.10 else '  over'}")
+    joint_costs()
     return 0
+
+
+def joint_costs(degrees: float = 5.0) -> None:
+    """What one joint's bend costs the skin: each spine bone of a bundled character turned alone, forward (nod) and
+    toward a shoulder (roll), and the worst edge's change of length (the shape keys' own vertices left out)."""
+    rig, body, _rig_b, _body_b = facing_pair(gap=0.5)
+    keys = body.data.shape_keys
+    basis = np.array([v.co for v in keys.reference_key.data])
+    shaped = np.zeros(len(basis), bool)
+    for block in keys.key_blocks[1:]:
+        shaped |= np.linalg.norm(np.array([v.co for v in block.data]) - basis, axis=1) > 1e-6
+    edges = np.array([e.vertices[:] for e in body.data.edges])
+    edges = edges[~(shaped[edges[:, 0]] | shaped[edges[:, 1]])]
+
+    def lengths() -> np.ndarray:
+        bpy.context.view_layer.update()
+        ev = body.evaluated_get(bpy.context.evaluated_depsgraph_get())
+        co = np.array([v.co for v in ev.data.vertices])
+        return np.linalg.norm(co[edges[:, 0]] - co[edges[:, 1]], axis=1)
+
+    rest = lengths()
+    print(f"one joint turned {degrees:g} degrees alone (worst edge):")
+    for name in ("spine", "chest", "neck", "head"):
+        bone = rig.pose.bones[name]
+        bone.rotation_mode = "XYZ"
+        cells = []
+        for label, axis in (("nod", 0), ("roll", 2)):
+            turn = [0.0, 0.0, 0.0]
+            turn[axis] = math.radians(degrees)
+            bone.rotation_euler = turn
+            worst = float(np.abs(lengths() / rest - 1.0).max())
+            cells.append(f"{label} {100 * worst:4.1f}% ({100 * worst / degrees:.1f}% a degree)")
+        bone.rotation_euler = (0.0, 0.0, 0.0)
+        print(f"  {name:<6} " + ", ".join(cells))
 
 
 def quality() -> int:
